@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` (set up + run the main job), `make test` (the test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench ui
+
+$(BIN)/aistock: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,qlib]"
+	touch $(BIN)/aistock
+
+setup: $(BIN)/aistock
+
+demo: setup
+	$(BIN)/aistock demo
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+ui: setup
+	DAGSTER_HOME=$${DAGSTER_HOME:-$$PWD/.aistock/dagster} $(BIN)/dagster dev -m aistock_pipelines.definitions

@@ -1,0 +1,60 @@
+"""The one place that reads the environment: a pydantic-settings `Settings` with prefix ``AISTOCK_``.
+
+Everything else receives a `Settings` (or values taken from it); nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DataSource = Literal["synthetic", "qlib", "h5", "parquet", "csv"]
+
+
+class Settings(BaseSettings):
+    """Project settings. Every field can be set as ``AISTOCK_<NAME>`` (e.g. ``AISTOCK_HOME=/data/aistock``)."""
+
+    model_config = SettingsConfigDict(env_prefix="AISTOCK_", extra="ignore")
+
+    home: Path = Field(default=Path(".aistock"), description="Root for the SQLite DB, Parquet store, MLflow.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the app DB; default: SQLite file under `home`."
+    )
+    data_source: DataSource = Field(default="synthetic", description="Which market data provider to use.")
+    provider_uri: Path | None = Field(
+        default=None, description="Qlib directory, daily_pv.h5, or Parquet/CSV file for non-synthetic sources."
+    )
+    market: str = Field(default="all", description="Default universe (a Qlib instruments file name).")
+    benchmark: str = Field(default="000300.SH", description="Benchmark index code.")
+    synthetic_seed: int = Field(default=7, description="Seed of the embedded synthetic market.")
+    synthetic_instruments: int = Field(default=300, description="Stocks in the synthetic market.")
+    synthetic_start: str = Field(default="2020-01-02", description="First day of the synthetic market.")
+    synthetic_end: str | None = Field(
+        default=None, description="Last day of the synthetic market; default: the last session before today."
+    )
+    calendar_start: str = Field(default="2005-01-04", description="First XSHG session the calendar knows.")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def store_dir(self) -> Path:
+        """Parquet store for large tables (bars, factor matrices, predictions)."""
+        return self.resolved_home / "store"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'aistock.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

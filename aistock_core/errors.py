@@ -1,0 +1,53 @@
+"""One error hierarchy for the whole project.
+
+Messages say what was wrong, where, and what to do, so that a user reading a failed Dagster run or a CLI
+error knows the next step without reading code.
+"""
+
+
+class AistockError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(AistockError):
+    """A setting is missing or inconsistent."""
+
+
+class CalendarError(AistockError):
+    """A date is not a trading day, or lies past the calendar's horizon."""
+
+
+class InstrumentError(AistockError, ValueError):
+    """An instrument code cannot be placed on an exchange or board."""
+
+
+class DataError(AistockError):
+    """Market data is missing, corrupt or violates a schema rule."""
+
+
+class SchemaError(DataError):
+    """A frame entering from outside violates a validation rule (names instrument, date and rule)."""
+
+
+class CatalogError(AistockError):
+    """A research catalog or artifact from RD-Agent is malformed or unreachable."""
+
+
+class FactorError(AistockError):
+    """A factor expression or factor code cannot be parsed, audited, run or aligned."""
+
+
+class ModelError(AistockError):
+    """A model cannot be built, trained or reconciled."""
+
+
+class StrategyError(AistockError):
+    """A strategy config or score frame is invalid."""
+
+
+class RiskRejected(AistockError):
+    """Pre-trade risk denied an order (our decision, not the broker's)."""
+
+
+class GatewayError(AistockError):
+    """The broker gateway failed or rejected an order."""

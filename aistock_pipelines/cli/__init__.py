@@ -1,0 +1,1 @@
+"""The ``aistock`` command line."""
