@@ -64,11 +64,11 @@ class Database:
         return cfg
 
     def migrate(self) -> None:
-        """Apply every pending Alembic migration (idempotent)."""
+        """Apply every pending Alembic migration (idempotent). Each domain is its own branch off 0001, hence "heads"."""
         with self.engine.begin() as connection:
             cfg = self.alembic_config()
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
 
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()
