@@ -36,7 +36,9 @@ class Board(StrEnum):
 
 def _exchange_of_bare(code: str) -> str:
     """Place a bare 6-digit stock code on its exchange (stocks only: indexes need a suffix)."""
-    if code[0] in "69" or code[:3] == "688":
+    if code[:2] == "92":  # Beijing Stock Exchange codes since 2024 (920xxx); 900xxx are Shanghai B shares
+        return "BJ"
+    if code[0] in "69":
         return "SH"
     if code[0] in "0123":
         return "SZ"

@@ -9,8 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aistock_core.errors import ConfigError
 
 DataSource = Literal["synthetic", "qlib", "h5", "parquet", "csv"]
 
@@ -36,7 +38,12 @@ class Settings(BaseSettings):
     synthetic_end: str | None = Field(
         default=None, description="Last day of the synthetic market; default: the last session before today."
     )
+    rdagent_source: str | None = Field(default=None, description="RD-Agent results URL or export dir; None: demo.")
     calendar_start: str = Field(default="2005-01-04", description="First XSHG session the calendar knows.")
+    dagster_home: Path | None = Field(
+        default=None, validation_alias="DAGSTER_HOME",
+        description="Dagster instance dir (Dagster's own DAGSTER_HOME); `aistock demo` defaults it to home/dagster.",
+    )
 
     @property
     def resolved_home(self) -> Path:
@@ -54,7 +61,19 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_home / 'aistock.db'}"
 
 
+def _describe(exc: ValidationError) -> str:
+    """One line per bad setting, named as the user spells it (``AISTOCK_DATA_SOURCE``), not as pydantic does."""
+    parts = []
+    for err in exc.errors():
+        name = "AISTOCK_" + "_".join(str(p) for p in err["loc"]).upper()
+        parts.append(f"{name}={err.get('input')!r}: {err['msg']}")
+    return "; ".join(parts)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; an invalid environment raises `ConfigError` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid setting(s): {_describe(exc)}; fix the environment variable(s)") from exc

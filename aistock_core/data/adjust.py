@@ -43,13 +43,17 @@ def convert(panel: Panel, native: Adjust, target: Adjust, dtype: np.dtype | type
 
     ``panel`` must hold ``factor`` whenever the views differ (raw needs it to undo, views need it to apply).
     """
-    if native == target:
+    # qfq → qfq still re-anchors when the panel holds the factor: a stored qfq file (daily_pv.h5) is anchored
+    # to its export's last day, a qfq view to the requested window's last day.
+    if native == target and not (native == "qfq" and "factor" in panel.values):
         values = dict(panel.values)
     else:
         if "factor" not in panel.values:
             raise DataError("converting between adjustment views needs the 'factor' field")
         factor = panel.values["factor"].astype(np.float64)
-        native_f = view_factor(factor, native)
+        # The native factor is the stored one as-is: stored prices were multiplied by exactly it (a qfq
+        # file's factor is already normalised to its export's anchor; re-normalising here would be wrong).
+        native_f = factor if native is not None else np.ones_like(factor)
         target_f = view_factor(factor, target)
         with np.errstate(invalid="ignore", divide="ignore"):
             price_ratio = target_f / native_f

@@ -75,10 +75,17 @@ class Panel:
 
     def to_frame(self, fields: Iterable[str] | None = None) -> pd.DataFrame:
         """Long frame indexed by (datetime, instrument), sorted, keeping listed cells only."""
+        if not self.instruments.is_monotonic_increasing:
+            return self.select(instruments=self.instruments.sort_values()).to_frame(fields)
         names = list(fields) if fields is not None else self.fields
         t_idx, i_idx = np.nonzero(self.listed)
-        index = pd.MultiIndex.from_arrays(
-            [self.dates[t_idx], self.instruments[i_idx]], names=["datetime", "instrument"]
+        # Build the index from integer codes (factorising ~10^6 timestamps again would dominate the cost),
+        # with only the dates/instruments that have rows as levels, as MultiIndex.from_arrays would give.
+        t_used, i_used = self.listed.any(axis=1), self.listed.any(axis=0)
+        index = pd.MultiIndex(
+            levels=[self.dates[t_used], self.instruments[i_used]],
+            codes=[(np.cumsum(t_used) - 1)[t_idx], (np.cumsum(i_used) - 1)[i_idx]],
+            names=["datetime", "instrument"], verify_integrity=False,
         )
         data = {n: self[n][t_idx, i_idx] for n in names}
         return pd.DataFrame(data, index=index)
@@ -104,3 +111,22 @@ class Panel:
             arr[t, i] = col
             values[n] = arr
         return cls(dates=dates, instruments=instruments, values=values, listed=listed)
+
+
+def spans_mask(spans: pd.DataFrame, dates: pd.DatetimeIndex, instruments: pd.Index) -> np.ndarray:
+    """(T, N) mask: True where ``dates[t]`` lies inside one of ``instruments[i]``'s listing spans.
+
+    ``spans`` has columns ``instrument, start, end`` (inclusive, several rows per instrument allowed, as in
+    Qlib's instruments files). Built with a difference array, so the cost is O(spans + T·N), not a loop.
+    """
+    shape = (len(dates), len(instruments))
+    col = instruments.get_indexer(spans["instrument"])
+    keep = col >= 0
+    values = dates.values
+    lo = np.searchsorted(values, pd.DatetimeIndex(spans["start"]).values[keep], side="left")
+    hi = np.searchsorted(values, pd.DatetimeIndex(spans["end"]).values[keep], side="right")
+    col = col[keep]
+    diff = np.zeros((shape[0] + 1, shape[1]), dtype=np.int32)
+    np.add.at(diff, (lo, col), 1)
+    np.add.at(diff, (hi, col), -1)
+    return np.cumsum(diff, axis=0)[:-1] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from aistock_core.calendar import TradingCalendar
 from aistock_core.codes import to_internal_many
 from aistock_core.data.adjust import convert
 from aistock_core.data.fields import ADJUST_VIEWS, DAILY_FIELDS, Adjust
-from aistock_core.data.panel import Panel
+from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.data.provider import BarProvider, QuoteSource
 from aistock_core.errors import DataError
 
@@ -45,12 +46,13 @@ class DataService:
         if not codes:
             raise DataError("empty universe: pass a market name or at least one instrument code")
         internal = to_internal_many(codes)
-        known = set(self.provider.instruments("all"))
+        # Any market's member is addressable by code: indexes usually sit in their own market, not in "all".
+        known = set().union(*(self.provider.instruments(m) for m in self.provider.markets()))
         unknown = [c for c in internal if c not in known]
         if unknown:
             raise DataError(
                 f"unknown instrument(s) {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
-                f"in {self.provider.name}; check the code or the provider's instruments/all.txt"
+                f"in {self.provider.name}; check the code against the provider's instruments lists"
             )
         return list(dict.fromkeys(internal))
 
@@ -108,8 +110,17 @@ class DataService:
             )
         dates = self.resolve_dates(start=start, end=end, bars=bars)
         codes = self.resolve_universe(universe, at=None)
-        load_fields = wanted if "factor" in wanted or self.provider.native_adjust == adjust else [*wanted, "factor"]
+        # The factor is needed to change views, and for qfq also to re-anchor a stored qfq source (daily_pv.h5,
+        # anchored to its export's last day) to this window's last day.
+        needs_factor = self.provider.native_adjust != adjust or (
+            adjust == "qfq" and "factor" in self.provider.fields()
+        )
+        load_fields = [*wanted, "factor"] if needs_factor and "factor" not in wanted else wanted
         panel = self.provider.load(codes, dates, load_fields)
+        if isinstance(universe, str) and universe in self.provider.markets():
+            # Like Qlib's D.features(D.instruments(market)): rows only inside the market's membership spans.
+            in_market = spans_mask(self.provider.instrument_spans(universe), panel.dates, panel.instruments)
+            panel = replace(panel, listed=panel.listed & in_market)
         panel = convert(panel, self.provider.native_adjust, adjust, dtype=dtype)
         return panel.select(fields=wanted) if load_fields != wanted else panel
 

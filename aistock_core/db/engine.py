@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aistock_core.errors import ConfigError
@@ -43,19 +44,36 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.url = parsed
-        self.engine: Engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+        try:
+            self.engine: Engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:  # unknown dialect or driver not installed
+            raise ConfigError(
+                f"cannot use database URL {self._safe_url()!r}: {exc}; use sqlite:///path or "
+                f"postgresql+psycopg2://user@host/db"
+            ) from exc
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except (OperationalError, InterfaceError) as exc:  # server down, wrong host/port/credentials
+                self.engine.dispose()
+                first_line = str(exc.orig or exc).strip().splitlines()[0]
+                raise ConfigError(
+                    f"cannot connect to database {self._safe_url()!r}: {first_line}; check AISTOCK_DATABASE_URL "
+                    f"and that the server is running"
+                ) from exc
+
+    def _safe_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
 
     def __repr__(self) -> str:
-        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+        return f"Database({self._safe_url()!r})"
 
     def alembic_config(self) -> Config:
         cfg = Config()

@@ -1,0 +1,108 @@
+"""The Parquet store for large tables (bars, factor matrices, predictions), one file per trading day.
+
+Layout ``root/<dataset>/date=YYYY-MM-DD/part.parquet`` (hive style, so pyarrow reads a range as one dataset
+with a ``date`` partition column). Each partition is written to a temporary file and renamed into place, and
+written deterministically (no pandas metadata timestamps, fixed compression), so rewriting the same frame
+gives the same bytes and the same sha256: a re-run of a day is idempotent and detectable as unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from aistock_core.errors import DataError
+
+_DATASET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_PART = "part.parquet"
+
+
+def _day(value) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{value!r} is not a date; pass e.g. '2024-01-02'") from exc
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ParquetStore:
+    """Day-partitioned Parquet datasets under ``root`` (normally ``Settings.store_dir``)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    def _dataset_dir(self, dataset: str) -> Path:
+        if not _DATASET.match(dataset):
+            raise DataError(f"dataset name {dataset!r} is not a plain name (letters, digits, _ . -)")
+        return self.root / dataset
+
+    def partition_path(self, dataset: str, day) -> Path:
+        return self._dataset_dir(dataset) / f"date={_day(day):%Y-%m-%d}" / _PART
+
+    def write_partition(self, dataset: str, day, frame: pd.DataFrame) -> tuple[Path, str, int]:
+        """Write one day's frame atomically; return (path, sha256 of the file, rows).
+
+        The index is stored as columns (restored by `read_partition`); a ``date`` column would clash with the
+        partition key and is refused.
+        """
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"write_partition({dataset!r}) needs a DataFrame, got {type(frame).__name__}")
+        if "date" in frame.columns or "date" in (frame.index.names or []):
+            raise DataError(f"frame for {dataset!r} has a 'date' column, which is the partition key; rename it")
+        path = self.partition_path(dataset, day)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(f"frame for {dataset!r} on {_day(day):%Y-%m-%d} cannot be stored as Parquet: {exc}") \
+                from exc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{_PART}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path, sha256_of(path), len(frame)
+
+    def read_partition(self, dataset: str, day) -> pd.DataFrame:
+        path = self.partition_path(dataset, day)
+        if not path.is_file():
+            raise DataError(f"no partition {dataset}/{_day(day):%Y-%m-%d} in {self.root}; materialise it first")
+        return pq.read_table(path).to_pandas()
+
+    def partitions(self, dataset: str) -> list[pd.Timestamp]:
+        """Days that have a partition, sorted."""
+        folder = self._dataset_dir(dataset)
+        if not folder.is_dir():
+            return []
+        days = [p.parent.name[5:] for p in folder.glob(f"date=*/{_PART}")]
+        return sorted(pd.Timestamp(d) for d in days)
+
+    def read_range(self, dataset: str, start=None, end=None) -> pd.DataFrame:
+        """All partitions with start ≤ day ≤ end as one frame (one pyarrow dataset scan, partition-pruned)."""
+        days = [d for d in self.partitions(dataset)
+                if (start is None or d >= _day(start)) and (end is None or d <= _day(end))]
+        if not days:
+            raise DataError(
+                f"no partitions of {dataset!r} between {start or 'the start'} and {end or 'the end'} in {self.root}"
+            )
+        files = [str(self.partition_path(dataset, d)) for d in days]
+        schema = pq.read_schema(files[0])
+        table = ds.dataset(files, format="parquet", schema=schema).to_table()
+        return table.to_pandas()

@@ -1,0 +1,211 @@
+"""Operators of Qlib's expression language: one small evaluation function each, plus argument rules.
+
+Mirrors ``qlib/data/ops.py`` (0.9.7): element-wise operators are the same numpy ufuncs Qlib calls, so dtypes
+promote the same way (float32 bins stay float32 through arithmetic with Python numbers; a rolling result is
+float64 and promotes whatever it touches). Rolling operators are in `aistock_core.factors.rolling`.
+
+Arrays here are (N, T): one row per instrument (see `rolling`). Constants arrive as Python numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aistock_core.factors import rolling as R
+
+Value = Any  # np.ndarray (N, T) or a Python number
+
+
+# -- element-wise ------------------------------------------------------------------------------------------
+def _sign(geo: R.Series2D, x: Value) -> Value:
+    return np.sign(np.asarray(x, dtype=np.float32))  # Qlib casts to float32 before np.sign
+
+
+def _ufunc(name: str) -> Callable[..., Value]:
+    func = getattr(np, name)
+
+    def apply(geo: R.Series2D, *args: Value) -> Value:
+        with np.errstate(all="ignore"):
+            return func(*args)
+
+    apply.__name__ = name
+    return apply
+
+
+def _if(geo: R.Series2D, cond: Value, left: Value, right: Value) -> Value:
+    return np.where(cond, left, right)
+
+
+# -- shifts ------------------------------------------------------------------------------------------------
+def _as_shiftable(x: np.ndarray) -> np.ndarray:
+    """pandas keeps float dtypes through ``shift`` and turns the rest into float-with-NaN."""
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def _first_value(geo: R.Series2D, x: np.ndarray) -> np.ndarray:
+    """Each series' first value (Ref(x, 0) = ``series.iloc[0]``), broadcast along time."""
+    col = np.minimum(geo.first, geo.t - 1)
+    first = x[np.arange(geo.n), col]
+    first = np.where(geo.first < geo.t, first, np.nan).astype(x.dtype)
+    return np.broadcast_to(first[:, None], x.shape)
+
+
+def _ref(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
+    x = geo.within(_as_shiftable(np.asarray(x)))
+    if n == 0:
+        return _first_value(geo, x).copy()
+    out = np.full_like(x, np.nan)
+    if abs(n) < geo.t:
+        if n > 0:
+            out[:, n:] = x[:, :-n]
+        else:
+            out[:, :n] = x[:, -n:]
+    return out
+
+
+def _delta(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
+    x = geo.within(_as_shiftable(np.asarray(x)))
+    base = _first_value(geo, x) if n == 0 else _ref(geo, x, n)
+    return x - base
+
+
+def _ema(geo: R.Series2D, x: Value, n: float) -> np.ndarray:
+    com = 1.0 / n - 1.0 if isinstance(n, float) and 0 < n < 1 else (n - 1) / 2.0  # alpha or span, as pandas
+    return R.ewm_mean(geo, geo.within(np.asarray(x)), com)
+
+
+# -- operator table ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpSpec:
+    """One operator: its argument kinds, how its look-back grows, and its evaluation function.
+
+    Argument kinds: ``x`` an expression or number, ``e`` an expression (a series), ``n`` a window (int ≥ 1,
+    or 0 = expanding where ``expanding`` is set), ``ref`` any int, ``span`` an int ≥ 1 or a float in (0, 1),
+    ``q`` a number in [0, 1].
+    """
+
+    name: str
+    params: tuple[str, ...]
+    shape: str  # "elem" | "rolling" | "ref" | "delta" | "pair_rolling"
+    fn: Callable[..., Value]
+    expanding: bool = False
+
+    @property
+    def usage(self) -> str:
+        names = {"x": "expr", "e": "expr", "n": "N", "ref": "N", "span": "N", "q": "qscore"}
+        return f"{self.name}({', '.join(names[p] for p in self.params)})"
+
+    def check(self, args: Sequence[Any]) -> tuple[int, str] | None:
+        """(argument index, message) for the first argument that breaks the rules, else None."""
+        from aistock_core.factors.parser import Const  # the AST imports this table
+
+        if len(args) != len(self.params):
+            return len(args) - 1 if len(args) > len(self.params) else -1, (
+                f"takes {len(self.params)} argument(s), got {len(args)}"
+            )
+        for i, (kind, arg) in enumerate(zip(self.params, args, strict=True)):
+            is_const = isinstance(arg, Const)
+            if kind == "e" and is_const:
+                return i, "argument must be an expression over fields, not a number"
+            if kind in ("n", "ref", "span", "q") and not is_const:
+                return i, "argument must be a number literal"
+            if not is_const:
+                continue
+            v, is_int = arg.value, arg.is_int
+            if kind == "n" and not (is_int and (v >= 1 or (v == 0 and self.expanding))):
+                return i, "window must be an integer ≥ 1" + (" (or 0 for expanding)" if self.expanding else "")
+            if kind == "ref" and not is_int:
+                return i, "shift must be an integer (negative = future)"
+            if kind == "span" and not ((is_int and v >= 1) or (not is_int and 0 < v < 1)):
+                return i, "N must be an integer span ≥ 1 or a float alpha in (0, 1)"
+            if kind == "q" and not 0 <= v <= 1:
+                return i, "quantile must be in [0, 1]"
+        if self.shape == "elem" and all(isinstance(a, Const) for a in args):
+            return 0, "needs at least one expression over fields"
+        return None
+
+    def extent(self, args: Sequence[Any]) -> tuple[int, int]:
+        """Qlib's ``get_extended_window_size`` (Delta uses N, not Qlib's N-1: the value needs N rows back)."""
+        from aistock_core.factors.parser import Const
+
+        exprs = [a for a in args if not isinstance(a, Const)]
+        left = max((a.extent()[0] for a in exprs), default=0)
+        right = max((a.extent()[1] for a in exprs), default=0)
+        if self.shape == "elem":
+            return left, right
+        n = args[-1].value if self.params[-1] != "q" else args[1].value
+        if self.shape == "ref":
+            return (left + n, right) if n >= 0 else (left, right - n)
+        if self.shape == "delta":
+            return left + n, right
+        if n == 0:
+            return left, right
+        if isinstance(n, float):  # EMA alpha: Qlib's 1e-6 weight horizon
+            return left + max(int(math.log(1e-6) / math.log(1 - n)) - 1, 0), right
+        return left + n - 1, right
+
+
+def _rolling(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    def apply(geo: R.Series2D, x: Value, n: int, *rest: Any) -> np.ndarray:
+        return fn(geo, geo.within(np.asarray(x)), n, *rest)
+
+    apply.__name__ = fn.__name__
+    return apply
+
+
+def _pair_rolling(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    def apply(geo: R.Series2D, x: Value, y: Value, n: int) -> np.ndarray:
+        shape = (geo.n, geo.t)
+        return fn(geo, geo.within(np.broadcast_to(np.asarray(x), shape)),
+                  geo.within(np.broadcast_to(np.asarray(y), shape)), n)
+
+    apply.__name__ = fn.__name__
+    return apply
+
+
+def _spec(name: str, params: str, shape: str, fn: Callable[..., Value], expanding: bool = False) -> OpSpec:
+    return OpSpec(name, tuple(params.split()), shape, fn, expanding)
+
+
+_ELEM_UNARY = {"Abs": "abs", "Log": "log", "Not": "bitwise_not"}
+_ELEM_BINARY = {
+    "Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide", "Power": "power",
+    "Greater": "maximum", "Less": "minimum", "Gt": "greater", "Ge": "greater_equal", "Lt": "less",
+    "Le": "less_equal", "Eq": "equal", "Ne": "not_equal", "And": "bitwise_and", "Or": "bitwise_or",
+}
+
+OPERATORS: dict[str, OpSpec] = {
+    **{name: _spec(name, "e", "elem", _ufunc(f)) for name, f in _ELEM_UNARY.items()},
+    "Sign": _spec("Sign", "e", "elem", _sign),
+    **{name: _spec(name, "x x", "elem", _ufunc(f)) for name, f in _ELEM_BINARY.items()},
+    "If": _spec("If", "e x x", "elem", _if),
+    "Ref": _spec("Ref", "e ref", "ref", _ref),
+    "Delta": _spec("Delta", "e n", "delta", _delta, expanding=True),
+    "Mean": _spec("Mean", "e n", "rolling", _rolling(R.rolling_mean), expanding=True),
+    "Sum": _spec("Sum", "e n", "rolling", _rolling(R.rolling_sum), expanding=True),
+    "Std": _spec("Std", "e n", "rolling", _rolling(R.rolling_std), expanding=True),
+    "Var": _spec("Var", "e n", "rolling", _rolling(R.rolling_var), expanding=True),
+    "Skew": _spec("Skew", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_moment(g, x, n, "skew"))),
+    "Kurt": _spec("Kurt", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_moment(g, x, n, "kurt"))),
+    "Max": _spec("Max", "e n", "rolling", _rolling(R.rolling_max), expanding=True),
+    "Min": _spec("Min", "e n", "rolling", _rolling(R.rolling_min), expanding=True),
+    "Med": _spec("Med", "e n", "rolling", _rolling(R.rolling_median), expanding=True),
+    "Quantile": _spec("Quantile", "e n q", "rolling", _rolling(R.rolling_quantile), expanding=True),
+    "Rank": _spec("Rank", "e n", "rolling", _rolling(R.rolling_rank), expanding=True),
+    "Count": _spec("Count", "e n", "rolling", _rolling(R.rolling_count), expanding=True),
+    "IdxMax": _spec("IdxMax", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_idx_extreme(g, x, n, True))),
+    "IdxMin": _spec("IdxMin", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_idx_extreme(g, x, n, False))),
+    "Mad": _spec("Mad", "e n", "rolling", _rolling(R.rolling_mad)),
+    "WMA": _spec("WMA", "e n", "rolling", _rolling(R.rolling_wma)),
+    "EMA": _spec("EMA", "e span", "rolling", _ema),
+    "Slope": _spec("Slope", "e n", "rolling", _rolling(R.rolling_slope)),
+    "Rsquare": _spec("Rsquare", "e n", "rolling", _rolling(R.rolling_rsquare)),
+    "Resi": _spec("Resi", "e n", "rolling", _rolling(R.rolling_resi)),
+    "Corr": _spec("Corr", "x x n", "pair_rolling", _pair_rolling(R.rolling_corr)),
+    "Cov": _spec("Cov", "x x n", "pair_rolling", _pair_rolling(R.rolling_cov)),
+}

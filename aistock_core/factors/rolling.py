@@ -1,0 +1,404 @@
+"""Rolling kernels over many series at once, with Qlib 0.9.7's exact window semantics.
+
+Layout: every array here is (N, T) C-contiguous — one row per instrument, i.e. the instrument's series laid
+end to end in memory, which is what Qlib computes on (one pandas Series per instrument). ``first[i]`` is the
+row where instrument i's series starts (its first listed session in the block, ``T`` if never listed): Qlib
+loads an instrument from the start of its data, so a window never reaches before it.
+
+Where Qlib calls pandas (``series.rolling(N, min_periods=1).mean()`` ...), we call the *same* pandas Cython
+kernels (``pandas._libs.window.aggregations``) once on all series concatenated, with per-cell window bounds
+clipped at each series' start. pandas restarts its running state whenever a window does not overlap the
+previous one — which is exactly what happens at every series boundary — so the result is bit-identical to
+per-instrument calls, with one C call instead of N. Operators Qlib evaluates with ``rolling.apply`` or its own
+Cython (IdxMax, WMA, Mad, Slope, Rsquare, Resi) are vectorised here in numpy from their definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pandas._libs.window import aggregations as _agg  # pandas<3 is pinned; these are what Series.rolling calls
+
+#: Qlib masks Rsquare/Corr where the input's rolling std is within this absolute distance of zero.
+STD_EPS = 2e-5
+
+
+@dataclass
+class Series2D:
+    """Geometry shared by all kernels of one compute call: sizes, series starts and cached window bounds."""
+
+    n: int
+    t: int
+    first: np.ndarray  # (N,) int64: first row of each series, t when the instrument is never listed
+    last: np.ndarray | None = None  # (N,) int64: one past the last row of each series (default t)
+    _bounds: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.last is None:
+            self.last = np.full(self.n, self.t, dtype=np.int64)
+        rows = np.arange(self.t)[None, :]
+        self.inside = (rows >= self.first[:, None]) & (rows < self.last[:, None])
+
+    def within(self, a: np.ndarray) -> np.ndarray:
+        """``a`` as float with NaN outside each series: Qlib's series has no rows there at all, so an
+        element-wise result computed on them (``$close > $open`` is False on NaN) must not leak into windows
+        or shifts."""
+        x = a if a.dtype.kind == "f" else a.astype(np.float64)
+        return np.where(self.inside, x, np.array(np.nan, dtype=x.dtype))
+
+    def bounds(self, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Flat window bounds [start, end) for window ``w`` (0 = expanding), clipped at each series' start."""
+        if w not in self._bounds:
+            rows = np.arange(self.t, dtype=np.int64)[None, :]
+            first = self.first.astype(np.int64)[:, None]
+            lo = np.maximum(rows - w + 1, first) if w > 0 else np.broadcast_to(first, (self.n, self.t))
+            lo = np.minimum(lo, rows + 1)  # before the series starts: an empty window (NaN)
+            offset = (np.arange(self.n, dtype=np.int64) * self.t)[:, None]
+            self._bounds[w] = ((lo + offset).ravel(), (rows + 1 + offset).ravel())
+        return self._bounds[w]
+
+    def window_start(self, w: int) -> np.ndarray:
+        """(N, T) first row of each cell's window inside its own series."""
+        start, _ = self.bounds(w)
+        return start.reshape(self.n, self.t) - (np.arange(self.n, dtype=np.int64) * self.t)[:, None]
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64).ravel()
+
+
+def _call(func, geo: Series2D, a: np.ndarray, w: int, *args, minp: int = 1, **kwargs) -> np.ndarray:
+    start, end = geo.bounds(w)
+    with np.errstate(all="ignore"):
+        out = func(_flat(a), start, end, minp, *args, **kwargs)
+    return np.asarray(out, dtype=np.float64).reshape(geo.n, geo.t)
+
+
+# -- pandas-backed (bit-identical to Series.rolling(N, min_periods=1).<f>()) ----------------------------------
+def rolling_sum(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return _call(_agg.roll_sum, geo, a, w)
+
+
+def rolling_mean(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return _call(_agg.roll_mean, geo, a, w)
+
+
+def rolling_var(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    """ddof=1; pandas returns exactly 0 on constant windows (what keeps Alpha158's WVMA finite)."""
+    return _call(_agg.roll_var, geo, a, w, ddof=1)
+
+
+def rolling_std(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    var = rolling_var(geo, a, w)
+    with np.errstate(invalid="ignore"):
+        out = np.sqrt(var)
+    out[var < 0] = 0.0  # pandas' zsqrt
+    return out
+
+
+def rolling_max(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return _call(_agg.roll_max, geo, a, w)
+
+
+def rolling_min(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return _call(_agg.roll_min, geo, a, w)
+
+
+def rolling_median(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return _call(_agg.roll_median_c, geo, a, w)
+
+
+def _window_chunks(geo: Series2D, x: np.ndarray, w: int, budget: int = 1 << 23):
+    """(row slice, (rows, T, w) sliding-window view) chunks of NaN-padded ``x``: bounded memory, no row loop."""
+    pad = np.concatenate([np.full((geo.n, w - 1), np.nan), np.asarray(x, dtype=np.float64)], axis=1)
+    step = max(1, budget // max(1, geo.t * w))
+    for lo in range(0, geo.n, step):
+        yield slice(lo, lo + step), np.lib.stride_tricks.sliding_window_view(pad[lo:lo + step], w, axis=1)
+
+
+def rolling_quantiles(geo: Series2D, a: np.ndarray, w: int, qs: Sequence[float]) -> list[np.ndarray]:
+    """pandas' linear rolling quantile for several levels from one sort of the windows.
+
+    pandas walks a skiplist; we sort each window (NaN last) and apply pandas' own formula to the same order
+    statistics — ``vlow + (vhigh - vlow) * (q·(nobs-1) - idx)`` — so results are bit-identical, several
+    times faster, and QTLU/QTLD share the sort. ``a`` must be NaN outside the series (`Series2D.within`).
+    """
+    x = np.asarray(a, dtype=np.float64)
+    nobs = _window_counts(geo, ~np.isnan(x), w)
+    outs = [np.full((geo.n, geo.t), np.nan) for _ in qs]
+    for rows, win in _window_chunks(geo, x, w):
+        ordered = np.sort(win, axis=-1)
+        cnt = nobs[rows]
+        for out, q in zip(outs, qs, strict=True):
+            frac = q * (cnt - 1).astype(np.float64)
+            idx = np.maximum(frac.astype(np.int64), 0)
+            low = np.take_along_axis(ordered, np.minimum(idx, w - 1)[..., None], axis=-1)[..., 0]
+            high = np.take_along_axis(ordered, np.minimum(idx + 1, w - 1)[..., None], axis=-1)[..., 0]
+            with np.errstate(invalid="ignore"):
+                val = np.where(idx == frac, low, low + (high - low) * (frac - idx))
+            out[rows] = np.where(cnt > 0, val, np.nan)
+    return outs
+
+
+def rolling_quantile(geo: Series2D, a: np.ndarray, w: int, q: float) -> np.ndarray:
+    """Linear interpolation, as pandas' default (q=0/1 use min/max like pandas does)."""
+    if q == 1.0:
+        return rolling_max(geo, a, w)
+    if q == 0.0:
+        return rolling_min(geo, a, w)
+    if w == 0:  # expanding: windows as long as the series, pandas' skiplist is the right tool
+        return _call(_agg.roll_quantile, geo, a, 0, q, "linear")
+    return rolling_quantiles(geo, a, w, [q])[0]
+
+
+def rolling_rank(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    """pandas' rolling ``rank(pct=True)``: average rank of the newest value among the window's non-NaN
+    values over their count. pandas computes (max_rank + min_rank)/2 / nobs from its skiplist; the same
+    integers come from comparing today's value with each lag, so the result is bit-identical."""
+    if w == 0:
+        return _call(_agg.roll_rank, geo, a, 0, percentile=True, method="average", ascending=True)
+    x = np.asarray(a, dtype=np.float64)
+    less = np.zeros((geo.n, geo.t), dtype=np.int32)
+    equal = np.ones((geo.n, geo.t), dtype=np.int32)
+    for lag in range(1, min(w, geo.t)):  # loop over lags (≤ w), each step vectorised over all cells
+        prev, cur = x[:, :-lag], x[:, lag:]
+        less[:, lag:] += prev < cur
+        equal[:, lag:] += prev == cur
+    nobs = _window_counts(geo, ~np.isnan(x), w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (2 * less + equal + 1) / 2.0 / nobs  # (min_rank + max_rank) / 2 / nobs
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+def rolling_count(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return _call(_agg.roll_sum, geo, ~np.isnan(np.asarray(a, dtype=np.float64)), w)
+
+
+def rolling_moment(geo: Series2D, a: np.ndarray, w: int, kind: str) -> np.ndarray:
+    """Skew/Kurt. pandas centres each *whole series* on its mean before rolling these, so they cannot share
+    one concatenated call: one call per instrument (rare operators, not in Alpha158)."""
+    func = _agg.roll_skew if kind == "skew" else _agg.roll_kurt
+    start, end = geo.bounds(w)
+    vals = _flat(a)
+    out = np.full(geo.n * geo.t, np.nan)
+    for i in range(geo.n):
+        lo, hi = i * geo.t, (i + 1) * geo.t
+        with np.errstate(all="ignore"):
+            out[lo:hi] = func(vals[lo:hi].copy(), start[lo:hi] - lo, end[lo:hi] - lo, 1)
+    return out.reshape(geo.n, geo.t)
+
+
+def ewm_mean(geo: Series2D, a: np.ndarray, com: float) -> np.ndarray:
+    """``Series.ewm(com=..., min_periods=1).mean()`` (adjust=True, ignore_na=False), one segment per series."""
+    offset = np.arange(geo.n, dtype=np.int64) * geo.t
+    start = offset + np.minimum(geo.first.astype(np.int64), geo.t)
+    end = offset + geo.t
+    with np.errstate(all="ignore"):
+        out = _agg.ewm(_flat(a), start, end, 1, com, True, False, None, True)
+    out = np.asarray(out, dtype=np.float64).reshape(geo.n, geo.t)
+    out[np.arange(geo.t)[None, :] < geo.first[:, None]] = np.nan
+    return out
+
+
+def _pair_masked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pandas' ``prep_binary``: X = x + 0*y, Y = y + 0*x (each side NaN where the other is NaN or inf)."""
+    x64, y64 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return np.where(np.isfinite(y64), x64, np.nan), np.where(np.isfinite(x64), y64, np.nan)
+
+
+def _pair_moments(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int):
+    xm, ym = _pair_masked(x, y)
+    with np.errstate(all="ignore"):
+        mean_xy = _call(_agg.roll_mean, geo, xm * ym, w)
+        mean_x = _call(_agg.roll_mean, geo, xm, w)
+        mean_y = _call(_agg.roll_mean, geo, ym, w)
+        count = _call(_agg.roll_sum, geo, ~np.isnan(xm + ym), w, minp=0)
+        cov = (mean_xy - mean_x * mean_y) * (count / (count - 1))
+    return xm, ym, cov
+
+
+def rolling_cov(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    return _pair_moments(geo, x, y, w)[2]
+
+
+def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    """pandas' rolling corr, then Qlib's mask: NaN where either *input's* rolling std is ≤ 2e-5."""
+    xm, ym, cov = _pair_moments(geo, x, y, w)
+    with np.errstate(all="ignore"):
+        out = cov / (rolling_var(geo, xm, w) * rolling_var(geo, ym, w)) ** 0.5
+    out[(rolling_std(geo, x, w) <= STD_EPS) | (rolling_std(geo, y, w) <= STD_EPS)] = np.nan
+    return out
+
+
+# -- numpy kernels for what Qlib computes with rolling.apply or its own Cython -------------------------------
+def _window_counts(geo: Series2D, valid: np.ndarray, w: int) -> np.ndarray:
+    """Exact integer count of ``valid`` cells in each window (cumulative sums of integers never round)."""
+    csum = np.zeros((geo.n, geo.t + 1), dtype=np.int64)
+    np.cumsum(valid, axis=1, out=csum[:, 1:])
+    rows = np.arange(geo.t)
+    lo = np.maximum(rows - w + 1, 0) if w > 0 else np.zeros_like(rows)
+    return csum[:, rows + 1] - csum[:, lo]
+
+
+def _key_better(fa, va, fb, vb, is_max: bool) -> np.ndarray:
+    """True where (fb, vb) strictly beats (fa, va); flags order pre-series < value < NaN (a NaN always wins)."""
+    if is_max:
+        return (fb > fa) | ((fb == fa) & (vb > va))
+    return (fb > fa) | ((fb == fa) & (vb < va))
+
+
+def rolling_idx_extreme(geo: Series2D, a: np.ndarray, w: int, is_max: bool) -> np.ndarray:
+    """Qlib's IdxMax/IdxMin: ``rolling(N, min_periods=1).apply(lambda x: x.argmax() + 1, raw=True)``.
+
+    numpy's argmax returns the first NaN if the window has one and the oldest of tied extremes; windows are
+    clipped at the series start. Sparse-table doubling gives O(T·N·log N) exactly: combine the best of two
+    overlapping power-of-two windows, the older winning ties.
+    """
+    vals = np.asarray(a, dtype=np.float64)
+    n, t = geo.n, geo.t
+    rows = np.arange(t)
+    pre = rows[None, :] < geo.first[:, None]
+    flag = np.where(pre, -1, np.where(np.isnan(vals), 1, 0)).astype(np.int8)
+    value = np.where(np.isnan(vals), 0.0, vals)
+    best_idx = np.broadcast_to(rows, (n, t)).copy()
+    best_flag, best_val = flag, value
+    levels = [(best_idx, best_flag, best_val)]
+    span = 1
+    while span * 2 <= w:
+        idx, fl, va = levels[-1]
+        # older half: the window of the same span ending `span` rows earlier (pre-series padding before row 0)
+        o_idx = np.concatenate([np.zeros((n, span), np.int64), idx[:, :-span]], axis=1)
+        o_fl = np.concatenate([np.full((n, span), -2, np.int8), fl[:, :-span]], axis=1)
+        o_va = np.concatenate([np.zeros((n, span)), va[:, :-span]], axis=1)
+        newer = _key_better(o_fl, o_va, fl, va, is_max)
+        levels.append((np.where(newer, idx, o_idx), np.where(newer, fl, o_fl), np.where(newer, va, o_va)))
+        span *= 2
+    idx, fl, va = levels[-1]
+    shift = w - span
+    if shift:
+        o_idx = np.concatenate([np.zeros((n, shift), np.int64), idx[:, :-shift]], axis=1)
+        o_fl = np.concatenate([np.full((n, shift), -2, np.int8), fl[:, :-shift]], axis=1)
+        o_va = np.concatenate([np.zeros((n, shift)), va[:, :-shift]], axis=1)
+        newer = _key_better(o_fl, o_va, fl, va, is_max)
+        idx = np.where(newer, idx, o_idx)
+    lo = geo.window_start(w)
+    out = (np.maximum(idx, lo) - lo + 1).astype(np.float64)
+    # rolling.apply(min_periods=1) gives NaN when the window holds no observation at all
+    out[_window_counts(geo, ~np.isnan(vals), w) == 0] = np.nan
+    out[pre] = np.nan
+    return out
+
+
+def _running(steps: np.ndarray) -> np.ndarray:
+    """Sequential float64 running sum along time, one (remove, add) pair of terms per row.
+
+    Qlib's Cython updates each sum as ``s = (s - leaving) + entering``; ``np.add.accumulate`` over the
+    interleaved terms performs exactly those additions in exactly that order (a skipped NaN term is an
+    exact ``+ 0.0``), so the running sums — rounding residue included — are bit-identical to Qlib's.
+    """
+    return np.add.accumulate(steps.reshape(steps.shape[0], -1), axis=1)[:, 1::2]
+
+
+def _interleave(leaving: np.ndarray, entering: np.ndarray) -> np.ndarray:
+    out = np.empty((leaving.shape[0], leaving.shape[1], 2))
+    out[:, :, 0] = leaving
+    out[:, :, 1] = entering
+    return out
+
+
+class _Regression:
+    """State of Qlib's ``rolling_slope/rsquare/resi`` (``qlib/data/_libs/rolling.pyx``) for all series.
+
+    x is the window slot 1..w (newest = w); NaN slots are skipped. The x-sums are integers (exact in any
+    order); the y-sums follow Qlib's running recurrences exactly (see `_running`), which matters where the
+    fit is degenerate: a window with one observation after a suspension gives Qlib's ±inf/0/NaN, not ours.
+    """
+
+    def __init__(self, geo: Series2D, y: np.ndarray, w: int) -> None:
+        self.w = w
+        y64 = np.asarray(y, dtype=np.float64)
+        valid = ~np.isnan(y64)
+        val = np.where(valid, y64, 0.0)
+        front = np.concatenate([np.zeros((geo.n, w)), val], axis=1)[:, : geo.t]  # the value leaving the deque
+        self.n = _window_counts(geo, valid, w).astype(np.float64)
+        rows = np.arange(geo.t, dtype=np.int64)
+        sr = _window_counts(geo, valid * rows[None, :], w)
+        srr = _window_counts(geo, valid * (rows * rows)[None, :], w)
+        base = (rows - w)[None, :]
+        n_int = self.n.astype(np.int64)
+        self.sx = (sr - base * n_int).astype(np.float64)
+        self.sxx = (srr - 2 * base * sr + base * base * n_int).astype(np.float64)
+        self.sy = _running(_interleave(-front, val))
+        prev_sy = np.concatenate([np.zeros((geo.n, 1)), self.sy[:, :-1]], axis=1)
+        self.sxy = _running(_interleave(-prev_sy, w * val))
+        self.val, self.y64, self.front = val, y64, front
+
+    def slope(self) -> np.ndarray:
+        n, sx = self.n, self.sx
+        with np.errstate(all="ignore"):
+            return (n * self.sxy - sx * self.sy) / (n * self.sxx - sx * sx)
+
+    def syy(self) -> np.ndarray:
+        return _running(_interleave(-(self.front * self.front), self.val * self.val))
+
+
+def rolling_slope(geo: Series2D, y: np.ndarray, w: int) -> np.ndarray:
+    return _Regression(geo, y, w).slope()
+
+
+def rolling_resi(geo: Series2D, y: np.ndarray, w: int) -> np.ndarray:
+    """Today's residual of the window's OLS fit (NaN when today is NaN)."""
+    reg = _Regression(geo, y, w)
+    slope = reg.slope()
+    with np.errstate(all="ignore"):
+        x_mean = reg.sx / reg.n
+        y_mean = reg.sy / reg.n
+        interp = y_mean - slope * x_mean
+        return reg.y64 - (slope * w + interp)
+
+
+def rolling_rsquare(geo: Series2D, y: np.ndarray, w: int) -> np.ndarray:
+    reg = _Regression(geo, y, w)
+    n, sx, sy = reg.n, reg.sx, reg.sy
+    with np.errstate(all="ignore"):
+        r = (n * reg.sxy - sx * sy) / np.sqrt((n * reg.sxx - sx * sx) * (n * reg.syy() - sy * sy))
+        out = r * r
+    out[rolling_std(geo, y, w) <= STD_EPS] = np.nan
+    return out
+
+
+def rolling_wma(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    """Qlib's WMA: weights 1..L over the (clipped) window of length L normalised to sum 1, then *nanmean*."""
+    x = np.asarray(a, dtype=np.float64)
+    valid = ~np.isnan(x)
+    rows = np.arange(geo.t, dtype=np.float64)[None, :]
+    lo = geo.window_start(w).astype(np.float64)
+    length = rows - lo + 1
+    sx = rolling_sum(geo, x, w)
+    sxr = rolling_sum(geo, x * rows, w)
+    count = _window_counts(geo, valid, w)
+    with np.errstate(all="ignore"):
+        out = (sxr - (lo - 1) * sx) / (length * (length + 1) / 2) / count
+    out[count == 0] = np.nan
+    return out
+
+
+def rolling_mad(geo: Series2D, a: np.ndarray, w: int, chunk: int = 256) -> np.ndarray:
+    """Mean absolute deviation over the non-NaN values of each window (chunked sliding windows)."""
+    x = np.asarray(a, dtype=np.float64)
+    pad = np.concatenate([np.full((geo.n, w - 1), np.nan), x], axis=1)
+    out = np.empty((geo.n, geo.t))
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for lo in range(0, geo.n, chunk):  # chunks bound memory (rows × T × w), not a per-row loop
+                win = np.lib.stride_tricks.sliding_window_view(pad[lo:lo + chunk], w, axis=1)
+                mean = np.nanmean(win, axis=2)
+                out[lo:lo + chunk] = np.nanmean(np.abs(win - mean[..., None]), axis=2)
+    out[np.arange(geo.t)[None, :] < geo.first[:, None]] = np.nan
+    return out

@@ -1,0 +1,172 @@
+"""The demo research's factors: RD-Agent-style ``factor.py`` sources and the same formulas on wide frames.
+
+Each factor exists twice on purpose: as the LLM-style script RD-Agent ships (reads ``daily_pv.h5`` from the
+working directory, writes ``result.h5`` with one float32 column named after the factor, contract §7/§8), which
+the factor sandbox runs, and as a vectorised formula over (date × instrument) frames, which the demo export
+uses to derive the loops' metrics from the synthetic market. A test runs the scripts and compares.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Wide = dict[str, pd.DataFrame]
+
+#: The Alpha158 20-factor baseline of this integration (contract §3.5), in YAML order, with Qlib expressions.
+ALPHA158_BASELINE: dict[str, str] = {
+    "RESI5": "Resi($close, 5)/$close",
+    "WVMA5": "Std(Abs($close/Ref($close, 1)-1)*$volume, 5)/(Mean(Abs($close/Ref($close, 1)-1)*$volume, 5)+1e-12)",
+    "RSQR5": "Rsquare($close, 5)",
+    "KLEN": "($high-$low)/$open",
+    "RSQR10": "Rsquare($close, 10)",
+    "CORR5": "Corr($close, Log($volume+1), 5)",
+    "CORD5": "Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 5)",
+    "CORR10": "Corr($close, Log($volume+1), 10)",
+    "ROC60": "Ref($close, 60)/$close",
+    "RESI10": "Resi($close, 10)/$close",
+    "VSTD5": "Std($volume, 5)/($volume+1e-12)",
+    "RSQR60": "Rsquare($close, 60)",
+    "CORR60": "Corr($close, Log($volume+1), 60)",
+    "WVMA60": "Std(Abs($close/Ref($close, 1)-1)*$volume, 60)/(Mean(Abs($close/Ref($close, 1)-1)*$volume, 60)+1e-12)",
+    "STD5": "Std($close, 5)/$close",
+    "RSQR20": "Rsquare($close, 20)",
+    "CORD60": "Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 60)",
+    "CORD10": "Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 10)",
+    "CORR20": "Corr($close, Log($volume+1), 20)",
+    "KLOW": "(Less($open, $close)-$low)/$open",
+}
+
+
+@dataclass(frozen=True)
+class DemoFactor:
+    name: str
+    description: str
+    formulation: str
+    body: str  # pandas lines computing `factor` (a Series on df's index) from `df`
+    wide: Callable[[Wide], pd.DataFrame]
+
+    @property
+    def source(self) -> str:
+        """The factor.py file, in the shape RD-Agent's coder produces."""
+        return (
+            "import pandas as pd\n\n\n"
+            f"def calculate_{self.name}():\n"
+            f'    """{self.description}"""\n'
+            '    df = pd.read_hdf("daily_pv.h5", key="data").sort_index()\n'
+            '    grouped = df.groupby(level="instrument", group_keys=False)\n'
+            f"{self.body}"
+            f'    result = factor.rename("{self.name}").to_frame().astype("float32")\n'
+            '    result.to_hdf("result.h5", key="data")\n\n\n'
+            'if __name__ == "__main__":\n'
+            f"    calculate_{self.name}()\n"
+        )
+
+
+def _ret(w: Wide, n: int) -> pd.DataFrame:
+    return w["close"] / w["close"].shift(n) - 1
+
+
+DEMO_FACTORS: tuple[DemoFactor, ...] = (
+    DemoFactor(
+        "mom_5d", "5-day price momentum.", "close_t / close_{t-5} - 1",
+        '    factor = grouped["close"].pct_change(5, fill_method=None)\n',
+        lambda w: _ret(w, 5),
+    ),
+    DemoFactor(
+        "rev_1d", "1-day reversal: yesterday's losers bounce.", "-(close_t / close_{t-1} - 1)",
+        '    factor = -grouped["close"].pct_change(1, fill_method=None)\n',
+        lambda w: -_ret(w, 1),
+    ),
+    DemoFactor(
+        "vol_ratio_10d", "Volume against its 10-day mean.", "volume_t / mean(volume, 10) - 1",
+        '    factor = df["volume"] / grouped["volume"].transform(lambda s: s.rolling(10).mean()) - 1\n',
+        lambda w: w["volume"] / w["volume"].rolling(10).mean() - 1,
+    ),
+    DemoFactor(
+        "volatility_20d", "20-day standard deviation of daily returns.", "std(close_t / close_{t-1} - 1, 20)",
+        '    ret = grouped["close"].pct_change(1, fill_method=None)\n'
+        '    factor = ret.groupby(level="instrument", group_keys=False).transform(lambda s: s.rolling(20).std())\n',
+        lambda w: _ret(w, 1).rolling(20).std(),
+    ),
+    DemoFactor(
+        "range_5d", "5-day mean of the daily high-low range over close.", "mean((high - low) / close, 5)",
+        '    rng = (df["high"] - df["low"]) / df["close"]\n'
+        '    factor = rng.groupby(level="instrument", group_keys=False).transform(lambda s: s.rolling(5).mean())\n',
+        lambda w: ((w["high"] - w["low"]) / w["close"]).rolling(5).mean(),
+    ),
+)
+FACTORS_BY_NAME = {f.name: f for f in DEMO_FACTORS}
+
+
+def _row_zscore(frame: pd.DataFrame) -> np.ndarray:
+    values = frame.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (warm-up days) give NaN, as intended
+        mean = np.nanmean(values, axis=1, keepdims=True)
+        std = np.nanstd(values, axis=1, keepdims=True)
+        return np.where(std > 0, (values - mean) / std, np.nan)
+
+
+def cross_section_ic(score: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """Pearson correlation per row over the cells where both are finite (NaN where < 3 such cells)."""
+    ok = np.isfinite(score) & np.isfinite(label)
+    n = ok.sum(axis=1)
+    s = np.where(ok, score, 0.0)
+    y = np.where(ok, label, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ms = s.sum(axis=1) / n
+        my = y.sum(axis=1) / n
+        ds = np.where(ok, s - ms[:, None], 0.0)
+        dy = np.where(ok, y - my[:, None], 0.0)
+        ic = (ds * dy).sum(axis=1) / np.sqrt((ds**2).sum(axis=1) * (dy**2).sum(axis=1))
+    return np.where(n >= 3, ic, np.nan)
+
+
+def loop_metrics(wide: Wide, factors: list[str], topk: int, cost_rate: float = 0.002) -> dict[str, float]:
+    """Qlib-style metrics (qlib_res.csv keys) of a top-k book on the signed z-score blend of ``factors``.
+
+    The label is Qlib's ``Ref($close,-2)/Ref($close,-1)-1``; excess = top-k mean label − universe mean label;
+    with-cost subtracts turnover × ``cost_rate``. Annualisation uses Qlib's N=238 and sum mode.
+    """
+    close = wide["close"]
+    label = (close.shift(-2) / close.shift(-1) - 1).to_numpy(dtype="float64")
+    score = np.zeros_like(label)
+    for name in factors:
+        z = _row_zscore(FACTORS_BY_NAME[name].wide(wide))
+        sign = np.sign(np.nanmean(cross_section_ic(z, label))) or 1.0
+        score = score + sign * np.nan_to_num(z)
+    score = np.where(np.isfinite(label), score, np.nan)
+    rank_score = pd.DataFrame(score).rank(axis=1).to_numpy()
+    rank_label = pd.DataFrame(label).rank(axis=1).to_numpy()
+    ic = cross_section_ic(score, label)
+    ric = cross_section_ic(rank_score, rank_label)
+    order = np.argsort(-np.nan_to_num(score, nan=-np.inf), axis=1)[:, :topk]
+    held = np.zeros_like(score, dtype=bool)
+    np.put_along_axis(held, order, True, axis=1)
+    held &= np.isfinite(label)
+    valid = held.sum(axis=1) > 0
+    top = np.where(held, label, 0.0).sum(axis=1) / np.maximum(held.sum(axis=1), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the last two rows have no label
+        universe = np.nanmean(np.where(np.isfinite(label), label, np.nan), axis=1)
+    excess = np.where(valid, top - universe, np.nan)
+    turnover = np.r_[1.0, (held[1:] != held[:-1]).sum(axis=1) / (2.0 * topk)]
+    out: dict[str, float] = {
+        "IC": float(np.nanmean(ic)), "ICIR": float(np.nanmean(ic) / np.nanstd(ic, ddof=1)),
+        "Rank IC": float(np.nanmean(ric)), "Rank ICIR": float(np.nanmean(ric) / np.nanstd(ric, ddof=1)),
+    }
+    for cost, series in (("without_cost", excess), ("with_cost", excess - turnover * cost_rate)):
+        r = series[np.isfinite(series)]
+        cum = np.cumsum(r)
+        key = f"1day.excess_return_{cost}"
+        out[f"{key}.mean"] = float(r.mean())
+        out[f"{key}.std"] = float(r.std(ddof=1))
+        out[f"{key}.annualized_return"] = float(r.mean() * 238)
+        out[f"{key}.information_ratio"] = float(r.mean() / r.std(ddof=1) * np.sqrt(238))
+        out[f"{key}.max_drawdown"] = float((cum - np.maximum.accumulate(cum)).min())
+    return out

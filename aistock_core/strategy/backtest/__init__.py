@@ -1,0 +1,1 @@
+"""Backtest engines: Qlib-exact mode (`qlib_mode`) and A-share-real mode (`ashare_mode`); report, risk, plots."""

@@ -1,0 +1,46 @@
+"""NAV and drawdown chart of a backtest (matplotlib, Agg backend: works headless in Dagster and the CLI).
+
+RD-Agent stopped rendering ret/dd curves in Phase 3 (contract §4.7), so the curves are drawn from the report.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def nav_png(report: pd.DataFrame, init_cash: float, title: str = "backtest") -> bytes:
+    """PNG bytes: NAV with and without cost vs the benchmark (sum-compounded as Qlib plots), and drawdown."""
+    net = (report["return"] - report["cost"]).cumsum()
+    gross = report["return"].cumsum()
+    bench = report["bench"].astype(float).cumsum()
+    nav = report["account"] / init_cash
+    drawdown = nav / nav.cummax().clip(lower=1.0) - 1
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(nav.index, nav, label="NAV (account / initial)", lw=1.4)
+    top.plot(gross.index, 1 + gross, label="cum. return w/o cost", lw=0.9, alpha=0.8)
+    top.plot(net.index, 1 + net, label="cum. return with cost", lw=0.9, alpha=0.8)
+    top.plot(bench.index, 1 + bench, label="benchmark", lw=0.9, color="grey")
+    top.set_title(title)
+    top.legend(loc="upper left", fontsize=8)
+    top.grid(alpha=0.3)
+    bottom.fill_between(drawdown.index, drawdown, 0, color="tab:red", alpha=0.4)
+    bottom.set_ylabel("drawdown")
+    bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_nav_png(report: pd.DataFrame, init_cash: float, path: str | Path, title: str = "backtest") -> Path:
+    path = Path(path)
+    path.write_bytes(nav_png(report, init_cash, title))
+    return path

@@ -1,0 +1,254 @@
+"""Qlib mode: an exchange that fills orders exactly as Qlib 0.9.7's ``Exchange`` + ``SimulatorExecutor`` do.
+
+Reproduced from ``qlib/backtest/exchange.py`` (read it alongside): deal price = close; a stock is untradable
+when it has no quote or NaN close (suspended, delisted, not yet listed), and buying (selling) is refused when
+``$change >= limit_threshold`` (``<= -limit_threshold``); sells of a whole position are not rounded, other
+amounts are rounded with ``(amount × factor + 0.1) // trade_unit × trade_unit / factor`` (adjusted amounts);
+cost = ``max(value × rate, min_cost)``; a buy the cash cannot cover is clipped by
+``_get_buy_amount_by_cash_limit``; positions store ``value / price`` as the amount, and a sell that is
+``np.isclose`` to the holding deletes it. Cash, cost and turnover are updated order by order in the same
+order and with the same float operations (``np.add.accumulate`` is sequential), so reports match to the bit
+except where Qlib iterates a ``set`` (the order sells are placed in and the stock-value sum).
+
+The common case is vectorised over a day's orders; only a day where cash runs short falls back to a scalar
+loop (Qlib's clipping makes each order depend on the previous one then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aistock_core.errors import StrategyError
+from aistock_core.strategy.backtest.market import MarketData
+from aistock_core.strategy.base import Account, Direction, Fills
+
+_REFUSED_LIMIT = "refused: price limit or suspended"
+
+
+def _status(ok: np.ndarray, dealt: np.ndarray) -> np.ndarray:
+    return np.where(~ok, _REFUSED_LIMIT, np.where(dealt, "filled", "refused: rounds to zero")).astype(object)
+
+
+@dataclass(frozen=True)
+class QlibExchangeConfig:
+    """Qlib's ``exchange_kwargs`` (defaults are Qlib's for region cn)."""
+
+    limit_threshold: float | None = 0.095
+    deal_price: str = "close"
+    open_cost: float = 0.0015
+    close_cost: float = 0.0025
+    min_cost: float = 5.0
+    impact_cost: float = 0.0
+    trade_unit: int | None = 100
+
+    def __post_init__(self) -> None:
+        if self.deal_price.lstrip("$") != "close":
+            raise StrategyError(
+                f"deal_price {self.deal_price!r} is not supported: the backtest deals at the close "
+                f"(RD-Agent's templates use deal_price: close)"
+            )
+
+
+class QlibExchange:
+    """Qlib's exchange over `MarketData` rows ``t0..t1`` (the rows Qlib's quote covers)."""
+
+    def __init__(self, market: MarketData, config: QlibExchangeConfig, t0: int, t1: int) -> None:
+        self.m = market
+        self.cfg = config
+        susp = market.suspended
+        self._susp = susp
+        if config.limit_threshold is None:
+            self._limit_buy = susp
+            self._limit_sell = susp
+        else:
+            with np.errstate(invalid="ignore"):
+                self._limit_buy = (market.change >= config.limit_threshold) | susp
+                self._limit_sell = (market.change <= -config.limit_threshold) | susp
+        window = slice(t0, t1 + 1)
+        # Qlib trades in adjusted prices (no lot rounding) as soon as any quoted close lacks a factor.
+        self.trade_w_adj_price = bool(
+            (np.isnan(market.factor[window]) & ~np.isnan(market.close[window]) & market.listed[window]).any()
+        )
+
+    # -- what strategies read ------------------------------------------------------------------------------
+    def deal_price(self, t: int) -> np.ndarray:
+        return self.m.close[t]
+
+    def has_quote(self, t: int) -> np.ndarray:
+        return ~self._susp[t]
+
+    def tradable(self, t: int, direction: Direction) -> np.ndarray:
+        if direction == "buy":
+            return ~self._limit_buy[t]
+        if direction == "sell":
+            return ~self._limit_sell[t]
+        return ~(self._limit_buy[t] | self._limit_sell[t])
+
+    def round_buy(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        return self._round(t, idx, amount)
+
+    def to_exchange_amount(self, t: int, idx: np.ndarray, shares: np.ndarray) -> np.ndarray:
+        """Real shares → Qlib's adjusted amount (shares ÷ factor)."""
+        if self.trade_w_adj_price or self.cfg.trade_unit is None:
+            return np.asarray(shares, dtype=float)
+        return np.asarray(shares, dtype=float) / self.m.factor[t, idx]
+
+    def _round(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        unit = self.cfg.trade_unit
+        if self.trade_w_adj_price or unit is None:
+            return np.asarray(amount, dtype=float)
+        f = self.m.factor[t, idx]
+        return np.floor_divide(amount * f + 0.1, unit) * unit / f
+
+    def _impact(self, t: int, idx: np.ndarray, value: np.ndarray) -> np.ndarray:
+        if not self.cfg.impact_cost:
+            return np.zeros(len(idx))
+        total = self.m.volume[t, idx] * self.m.close[t, idx]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            adj = self.cfg.impact_cost * (value / total) ** 2
+        return np.where((total == 0) | np.isnan(total), self.cfg.impact_cost, adj)
+
+    # -- fills ---------------------------------------------------------------------------------------------
+    def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
+        idx = np.asarray(idx, dtype=np.int64)
+        ok = ~self._limit_sell[t, idx]
+        price = self.m.close[t, idx]
+        ratio = self.cfg.close_cost + self._impact(t, idx, amount * price)
+        cur = np.where(acc.held[idx], acc.amount[idx], 0.0)
+        deal = np.asarray(amount, dtype=float).copy()
+        partial = ~np.isclose(deal, cur)
+        deal[partial] = self._round(t, idx[partial], np.minimum(cur[partial], deal[partial]))
+        deal[~ok] = 0.0
+        value = deal * price
+        cost = np.maximum(value * ratio, self.cfg.min_cost)
+        dealt = value > 1e-5
+        net = np.where(dealt, value - cost, 0.0)
+        cash_before = np.add.accumulate(np.concatenate([[acc.cash], net]))[:-1]
+        short = ok & (cash_before + value < cost)
+        if short.any():
+            return self._sell_scalar(acc, t, idx, amount, reason)
+        cost = np.where(dealt, cost, 0.0)
+        status = _status(ok, dealt)
+        self._apply(acc, idx[dealt], value[dealt], cost[dealt], price[dealt], sell=True)
+        return Fills(idx, np.where(dealt, deal, 0.0), price, np.where(dealt, value, 0.0), cost, reason, status)
+
+    def buy(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
+        idx = np.asarray(idx, dtype=np.int64)
+        ok = ~self._limit_buy[t, idx]
+        price = self.m.close[t, idx]
+        amount = np.where(ok, np.asarray(amount, dtype=float), 0.0)
+        value0 = amount * price
+        ratio = self.cfg.open_cost + self._impact(t, idx, value0)
+        need = value0 + np.maximum(value0 * ratio, self.cfg.min_cost)
+        deal = self._round(t, idx, amount)
+        value = deal * price
+        cost = np.maximum(value * ratio, self.cfg.min_cost)
+        dealt = value > 1e-5
+        spend = np.where(dealt, value + cost, 0.0)
+        cash_before = np.subtract.accumulate(np.concatenate([[acc.cash], spend]))[:-1]
+        if (ok & (cash_before < need)).any():
+            return self._buy_scalar(acc, t, idx, amount, reason, ok)
+        cost = np.where(dealt, cost, 0.0)
+        status = _status(ok, dealt)
+        self._apply(acc, idx[dealt], value[dealt], cost[dealt], price[dealt], sell=False)
+        return Fills(idx, np.where(dealt, deal, 0.0), price, np.where(dealt, value, 0.0), cost, reason, status)
+
+    def _apply(
+        self, acc: Account, idx: np.ndarray, value: np.ndarray, cost: np.ndarray, price: np.ndarray, *, sell: bool
+    ) -> None:
+        """Book dealt orders (unique codes) in order: Qlib's ``Account.update_order`` + ``Position``."""
+        if len(idx) == 0:
+            return
+        acc.total_turnover = float(np.add.accumulate(np.concatenate([[acc.total_turnover], value]))[-1])
+        acc.total_cost = float(np.add.accumulate(np.concatenate([[acc.total_cost], cost]))[-1])
+        traded = value / price
+        if sell:
+            acc.cash = float(np.add.accumulate(np.concatenate([[acc.cash], value - cost]))[-1])
+            gone = np.isclose(acc.amount[idx], traded)
+            acc.amount[idx] = np.where(gone, 0.0, acc.amount[idx] - traded)
+            out = idx[gone]
+            acc.held[out] = False
+            acc.count[out] = 0
+            acc.entry_price[out] = np.nan
+            acc.tp_base[out] = np.nan
+            acc.price[out] = np.nan
+        else:
+            acc.cash = float(np.subtract.accumulate(np.concatenate([[acc.cash], value + cost]))[-1])
+            new = ~acc.held[idx]
+            acc.amount[idx] = np.where(new, traded, acc.amount[idx] + traded)
+            acc.price[idx[new]] = price[new]
+            acc.entry_price[idx[new]] = price[new]
+            acc.held[idx] = True
+
+    def _sell_scalar(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
+        """Order-by-order path (cash too low for some sell's cost): Qlib's "in case of negative cash" rule."""
+        n = len(idx)
+        out = Fills(idx, np.zeros(n), self.m.close[t, idx], np.zeros(n), np.zeros(n), reason, np.full(n, "", object))
+        for k in range(n):
+            i = idx[k : k + 1]
+            if self._limit_sell[t, i[0]]:
+                out.status[k] = _REFUSED_LIMIT
+                continue
+            price = out.price[k]
+            ratio = self.cfg.close_cost + self._impact(t, i, amount[k : k + 1] * price)[0]
+            cur = acc.amount[i[0]] if acc.held[i[0]] else 0.0
+            deal = float(amount[k])
+            if not np.isclose(deal, cur):
+                deal = float(self._round(t, i, np.array([min(cur, deal)]))[0])
+            if acc.cash + deal * price < max(deal * price * ratio, self.cfg.min_cost):
+                deal = 0.0
+            value = deal * price
+            cost = max(value * ratio, self.cfg.min_cost) if value > 1e-5 else 0.0
+            out.status[k] = "filled" if value > 1e-5 else "refused: cash cannot cover the cost"
+            if value > 1e-5:
+                out.amount[k], out.value[k], out.cost[k] = deal, value, cost
+                self._apply(acc, i, np.array([value]), np.array([cost]), np.array([price]), sell=True)
+        return out
+
+    def _buy_scalar(
+        self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray, ok: np.ndarray
+    ) -> Fills:
+        """Order-by-order path with Qlib's cash clipping (``_get_buy_amount_by_cash_limit``)."""
+        n = len(idx)
+        cfg = self.cfg
+        out = Fills(idx, np.zeros(n), self.m.close[t, idx], np.zeros(n), np.zeros(n), reason, np.full(n, "", object))
+        for k in range(n):
+            i = idx[k : k + 1]
+            if not ok[k]:
+                out.status[k] = _REFUSED_LIMIT
+                continue
+            price = out.price[k]
+            deal = float(amount[k])
+            ratio = cfg.open_cost + self._impact(t, i, np.array([deal * price]))[0]
+            cash = acc.cash
+            value = deal * price
+            if cash < max(value * ratio, cfg.min_cost):
+                deal = 0.0
+            elif cash < value + max(value * ratio, cfg.min_cost):
+                max_amount = 0.0
+                if cash >= cfg.min_cost:
+                    critical = cfg.min_cost / ratio + cfg.min_cost if ratio else np.inf
+                    max_amount = cash / (1 + ratio) / price if cash >= critical else (cash - cfg.min_cost) / price
+                deal = float(self._round(t, i, np.array([min(max_amount, deal)]))[0])
+            else:
+                deal = float(self._round(t, i, np.array([deal]))[0])
+            value = deal * price
+            cost = max(value * ratio, cfg.min_cost) if value > 1e-5 else 0.0
+            out.status[k] = "filled" if value > 1e-5 else "refused: not enough cash"
+            if value > 1e-5:
+                out.amount[k], out.value[k], out.cost[k] = deal, value, cost
+                self._apply(acc, i, np.array([value]), np.array([cost]), np.array([price]), sell=False)
+        return out
+
+    def start_day(self, acc: Account, t: int) -> Fills:
+        """Qlib does nothing at the open (delisted holdings stay, priced at their last close)."""
+        acc.sellable = acc.amount.copy()
+        return Fills.none()
+
+    def bar_end(self, acc: Account, t: int) -> None:
+        """Mark to the close where quoted (a suspended or delisted holding keeps its last price); count bars."""
+        upd = acc.held & ~self._susp[t]
+        acc.price[upd] = self.m.close[t, upd]
+        acc.count[acc.held] += 1

@@ -1,0 +1,153 @@
+"""`BacktestResult` and the day loop both modes share.
+
+The loop is inherent (each day's orders depend on the previous day's fills); inside a day everything is numpy
+over instruments. The report has Qlib's columns and arithmetic (``Account.update_portfolio_metrics``):
+``return = (value change + cost) / previous value`` (before cost), ``cost`` and ``turnover`` are the day's
+differences of the running totals divided by the previous value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from aistock_core.strategy.backtest.market import MarketData, bench_returns
+from aistock_core.strategy.backtest.risk import analyse_report
+from aistock_core.strategy.base import REASONS, Account, DayContext, Exchange, Fills, Strategy
+
+REPORT_COLUMNS = ("account", "return", "total_turnover", "turnover", "total_cost", "cost", "value", "cash", "bench")
+
+
+class ModeExchange(Exchange, Protocol):
+    def start_day(self, acc: Account, t: int) -> Fills: ...
+
+    def bar_end(self, acc: Account, t: int) -> None: ...
+
+
+@dataclass
+class BacktestResult:
+    """Daily report (Qlib's columns), end-of-day positions, every order with its fate, and risk figures."""
+
+    mode: str
+    report: pd.DataFrame
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    risk: dict[str, float] = field(default_factory=dict)
+
+    def trade_counts(self) -> dict[str, int]:
+        filled = self.trades[self.trades["status"] == "filled"]
+        return {
+            "orders": len(self.trades),
+            "buys": int((filled["side"] == "buy").sum()),
+            "sells": int((filled["side"] == "sell").sum()),
+            "refused": int((self.trades["status"] != "filled").sum()),
+        }
+
+
+def run_days(
+    market: MarketData,
+    scores: np.ndarray,
+    strategy: Strategy,
+    exchange: ModeExchange,
+    *,
+    mode: str,
+    t0: int,
+    t1: int,
+    init_cash: float,
+    risk_degree: float = 0.95,
+) -> BacktestResult:
+    """Run trade days ``t0..t1`` (market rows): decide on row t-1's scores, fill, mark to close, report."""
+    n = len(market.instruments)
+    acc = Account.empty(n, init_cash)
+    bench = bench_returns(market.bench_close)
+    nan_row = np.full(n, np.nan)
+    rows: list[tuple[float, ...]] = []
+    pos_t: list[np.ndarray] = []
+    pos_i: list[np.ndarray] = []
+    pos_amount: list[np.ndarray] = []
+    pos_price: list[np.ndarray] = []
+    trade_parts: list[tuple[int, str, Fills]] = []
+    last_value, last_cost, last_turnover = float(init_cash), 0.0, 0.0
+    for t in range(t0, t1 + 1):
+        pre = exchange.start_day(acc, t)
+        if len(pre.idx):
+            trade_parts.append((t, "sell", pre))
+        ctx = DayContext(t, scores[t - 1] if t > 0 else nan_row, acc, exchange, risk_degree)
+        orders = strategy.decide(ctx)
+        if len(orders.sell_idx):
+            trade_parts.append((t, "sell", exchange.sell(acc, t, orders.sell_idx, orders.sell_amount,
+                                                         orders.sell_reason)))
+        if len(orders.buy_idx):
+            trade_parts.append((t, "buy", exchange.buy(acc, t, orders.buy_idx, orders.buy_amount,
+                                                       orders.buy_reason)))
+        exchange.bar_end(acc, t)
+        held = np.flatnonzero(acc.held)
+        stock_value = float(np.sum(acc.amount[held] * acc.price[held]))
+        value = stock_value + acc.cash
+        now_cost = acc.total_cost - last_cost
+        now_turnover = acc.total_turnover - last_turnover
+        rows.append((
+            value, (value - last_value + now_cost) / last_value, acc.total_turnover, now_turnover / last_value,
+            acc.total_cost, now_cost / last_value, stock_value, acc.cash, float(bench[t]),
+        ))
+        last_value, last_cost, last_turnover = value, acc.total_cost, acc.total_turnover
+        pos_t.append(np.full(len(held), t))
+        pos_i.append(held)
+        pos_amount.append(acc.amount[held].copy())
+        pos_price.append(acc.price[held].copy())
+    dates = market.dates[t0 : t1 + 1]
+    report = pd.DataFrame(rows, index=pd.DatetimeIndex(dates, name="datetime"), columns=list(REPORT_COLUMNS))
+    report["bench"] = report["bench"].astype(np.float32)
+    positions = _positions_frame(market, report, pos_t, pos_i, pos_amount, pos_price)
+    trades = _trades_frame(market, trade_parts)
+    result = BacktestResult(mode=mode, report=report, positions=positions, trades=trades)
+    if len(report) > 1:
+        result.risk = analyse_report(report, init_cash)
+    return result
+
+
+def _positions_frame(
+    market: MarketData,
+    report: pd.DataFrame,
+    pos_t: list[np.ndarray],
+    pos_i: list[np.ndarray],
+    amount: list[np.ndarray],
+    price: list[np.ndarray],
+) -> pd.DataFrame:
+    t = np.concatenate(pos_t) if pos_t else np.zeros(0, dtype=int)
+    i = np.concatenate(pos_i) if pos_i else np.zeros(0, dtype=int)
+    a = np.concatenate(amount) if amount else np.zeros(0)
+    p = np.concatenate(price) if price else np.zeros(0)
+    account = report["account"].reindex(market.dates).to_numpy()
+    frame = pd.DataFrame({
+        "datetime": market.dates[t],
+        "instrument": market.instruments[i],
+        "amount": a,
+        "price": p,
+        "value": a * p,
+        "weight": a * p / account[t] if len(t) else np.zeros(0),
+    })
+    return frame.sort_values(["datetime", "instrument"]).set_index(["datetime", "instrument"])
+
+
+def _trades_frame(market: MarketData, parts: list[tuple[int, str, Fills]]) -> pd.DataFrame:
+    columns = ["datetime", "instrument", "side", "amount", "price", "value", "cost", "reason", "status"]
+    if not parts:
+        return pd.DataFrame({c: [] for c in columns})
+    t = np.concatenate([np.full(len(f.idx), day) for day, _, f in parts])
+    idx = np.concatenate([f.idx for _, _, f in parts])
+    reasons = np.asarray(REASONS, dtype=object)
+    return pd.DataFrame({
+        "datetime": market.dates[t],
+        "instrument": market.instruments[idx],
+        "side": np.concatenate([np.full(len(f.idx), side, dtype=object) for _, side, f in parts]),
+        "amount": np.concatenate([f.amount for _, _, f in parts]),
+        "price": np.concatenate([f.price for _, _, f in parts]),
+        "value": np.concatenate([f.value for _, _, f in parts]),
+        "cost": np.concatenate([f.cost for _, _, f in parts]),
+        "reason": reasons[np.concatenate([f.reason for _, _, f in parts]).astype(int)],
+        "status": np.concatenate([f.status for _, _, f in parts]),
+    })

@@ -1,0 +1,90 @@
+"""TopkDropoutStrategy with Qlib 0.9.7's exact semantics (``qlib/contrib/strategy/signal_strategy.py``).
+
+Per trade day, with yesterday's scores: ``last`` = holdings ranked by score (unscored last); ``today`` = the
+best ``n_drop + topk - len(last)`` non-held names; ``comb`` = last ∪ today ranked by score; sell the holdings
+among the bottom ``n_drop`` of ``comb`` (only if tradable and held ≥ ``hold_thresh`` bars); buy the first
+``len(sell) + topk - len(last)`` of ``today``, each with ``cash_after_sells × risk_degree / len(buy)``,
+lot-rounded. Python slicing quirks are kept on purpose (``n_drop = 0`` sells every holding, as ``li[-0:]``
+is the whole list), because matching Qlib's trades is the point of this class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aistock_core.errors import StrategyError
+from aistock_core.strategy.base import REASON_CODE, DayContext, Orders, nargsort_desc
+
+_ROTATE = REASON_CODE["topk_dropout"]
+_ENTRY = REASON_CODE["entry"]
+
+
+@dataclass(frozen=True)
+class TopkDropoutStrategy:
+    """Qlib's ``TopkDropoutStrategy(topk, n_drop, method_sell, method_buy, hold_thresh, only_tradable,
+    forbid_all_trade_at_limit, risk_degree)``; only the deterministic methods ("bottom"/"top") exist here."""
+
+    topk: int
+    n_drop: int
+    method_sell: str = "bottom"
+    method_buy: str = "top"
+    hold_thresh: int = 1
+    only_tradable: bool = False
+    forbid_all_trade_at_limit: bool = True
+    risk_degree: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.topk <= 0 or self.n_drop < 0:
+            raise StrategyError(f"TopkDropoutStrategy needs topk > 0 and n_drop >= 0, got {self.topk}/{self.n_drop}")
+        if self.method_sell != "bottom" or self.method_buy != "top":
+            raise StrategyError(
+                f"method_sell={self.method_sell!r}/method_buy={self.method_buy!r}: only 'bottom'/'top' are "
+                f"supported ('random' cannot be reproduced trade for trade)"
+            )
+        if not 0 < self.risk_degree <= 1:
+            raise StrategyError(f"risk_degree must be in (0, 1], got {self.risk_degree}")
+
+    def decide(self, ctx: DayContext) -> Orders:
+        s, acc, ex, t = ctx.scores, ctx.account, ctx.exchange, ctx.t
+        valid = ~np.isnan(s)
+        if not valid.any():
+            return Orders()  # Qlib: no signal for the day → no decision
+        any_ok = ex.tradable(t, "any")
+
+        def first_n(li: np.ndarray, n: int) -> np.ndarray:
+            if self.only_tradable:
+                return li[any_ok[li]][: max(n, 1)]
+            return li[:n]
+
+        def last_n(li: np.ndarray, n: int) -> np.ndarray:
+            if self.only_tradable:
+                kept = li[any_ok[li]]
+                return kept[len(kept) - min(max(n, 1), len(kept)) :]
+            return li[-n:]
+
+        held = np.flatnonzero(acc.held)
+        last = held[nargsort_desc(s[held])]
+        cand = np.flatnonzero(valid & ~acc.held)
+        today = first_n(cand[nargsort_desc(s[cand])], self.n_drop + self.topk - len(last))
+        union = np.union1d(last, today)  # columns are in Qlib's instrument order, as Index.union sorts
+        comb = union[nargsort_desc(s[union])]
+        sell = last[np.isin(last, last_n(comb, self.n_drop))]
+        buy = today[: len(sell) + self.topk - len(last)]
+
+        direction = "any" if self.forbid_all_trade_at_limit else "sell"
+        sell_ok = np.isin(held, sell) & ex.tradable(t, direction)[held] & (acc.count[held] >= self.hold_thresh)
+        sell_idx = held[sell_ok]
+        sell_amount = acc.amount[sell_idx]
+        reasons = np.full(len(sell_idx), _ROTATE)
+        probe = acc.copy()
+        fills = ex.sell(probe, t, sell_idx, sell_amount, reasons)
+        cash = float(np.add.accumulate(np.concatenate([[acc.cash], fills.net_cash()]))[-1])
+        value = cash * self.risk_degree / len(buy) if len(buy) > 0 else 0.0
+
+        direction = "any" if self.forbid_all_trade_at_limit else "buy"
+        buy_idx = buy[ex.tradable(t, direction)[buy]]
+        price = ex.deal_price(t)[buy_idx]
+        buy_amount = ex.round_buy(t, buy_idx, value / price)
+        return Orders(sell_idx, sell_amount, reasons, buy_idx, buy_amount, np.full(len(buy_idx), _ENTRY))

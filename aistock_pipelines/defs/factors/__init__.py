@@ -1,0 +1,8 @@
+"""Factor assets (Alpha158 and migrated RD-Agent factors) with blocking alignment checks."""
+
+import dagster as dg
+
+from aistock_pipelines.defs.factors.assets import alpha158_factors
+from aistock_pipelines.defs.factors.checks import alpha158_alignment
+
+defs = dg.Definitions(assets=[alpha158_factors], asset_checks=[alpha158_alignment])

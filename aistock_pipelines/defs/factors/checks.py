@@ -1,0 +1,116 @@
+"""Blocking alignment checks on factor assets: a migrated factor that drifts from its reference stops the
+assets downstream of it (models, strategies) before they consume wrong numbers.
+
+Each check reads the partition the asset just stored, computes the reference for the same window (Qlib, the
+sandboxed RD-Agent code, or a bundle's parquet), compares every factor at once, records the figures in the app
+DB (registry status + alignment rows, one transaction) and shows the worst factors in the check's metadata.
+"""
+
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from aistock_core.factors.alignment import (
+    AlignmentReport,
+    check_window,
+    code_reference_for,
+    compare,
+    parquet_reference,
+    qlib_available,
+    qlib_reference_for,
+)
+from aistock_core.factors.audit import audit_source
+from aistock_core.factors.registry import FactorEntry, record_alignment
+from aistock_pipelines.defs.factors.assets import ALPHA158, FactorSet, alpha158_factors, build_factor_asset
+from aistock_pipelines.partitions import trade_date, trading_days
+from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
+
+#: Factors listed in the metadata table (worst first).
+WORST_SHOWN = 10
+
+
+def _reference(spec: FactorSet, data: DataServiceResource, day: pd.Timestamp, workdir: str):
+    """The reference frame for ``day`` and per-factor failures of the original code."""
+    service = data.get_service()
+    universe = spec.universe_for(data)
+    window = check_window(service, spec.expressions, start=day, end=day, lookback=spec.lookback)
+    if spec.reference == "code":
+        return code_reference_for(service, universe, spec.code_sources, window)
+    if spec.reference == "parquet":
+        return parquet_reference(spec.parquet, names=list(spec.expressions)), {}
+    return qlib_reference_for(service, universe, spec.expressions, window, workdir), {}
+
+
+def _max_or_zero(column: pd.Series) -> float:
+    """Largest finite figure (0.0 when no factor had a finite pair to compare)."""
+    value = column.astype(float).max(skipna=True)
+    return 0.0 if pd.isna(value) else float(value)
+
+
+def summary_metadata(report: AlignmentReport) -> dict[str, dg.MetadataValue]:
+    """Key figures and the worst factors of an alignment run, as check metadata."""
+    table = report.frame()
+    failed = table[table["status"] != "verified"]
+    worst = table.assign(
+        _rank=np.where(table["nan_mismatches"] > 0, np.inf, table["max_rel_err"].astype(float).fillna(np.inf)),
+    ).sort_values(["_rank", "max_abs_err"], ascending=False).head(WORST_SHOWN)
+    shown = worst[["factor", "status", "max_abs_err", "max_rel_err", "nan_mismatches", "cells_out_of_tolerance",
+                   "rows_compared", "note"]].copy()
+    shown["worst_instrument"] = [w[0]["key"] if w else "" for w in worst["worst_instruments"]]
+    return {
+        "factors": dg.MetadataValue.int(int(table["factor"].nunique())),
+        "failed": dg.MetadataValue.int(int(failed["factor"].nunique())),
+        "max_abs_err": dg.MetadataValue.float(_max_or_zero(table["max_abs_err"])),
+        "max_rel_err": dg.MetadataValue.float(_max_or_zero(table["max_rel_err"])),
+        "nan_mismatches": dg.MetadataValue.int(int(table["nan_mismatches"].sum())),
+        "rows_compared": dg.MetadataValue.int(int(table["rows_compared"].max())),
+        "worst_columns": dg.MetadataValue.md(shown.to_markdown(index=False, floatfmt=".3g")),
+        "failed_factors": dg.MetadataValue.text(", ".join(failed["factor"].unique()[:50])),
+    }
+
+
+def build_alignment_check(spec: FactorSet, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    """A blocking check comparing the stored partition of ``asset`` with ``spec.reference``."""
+
+    @dg.asset_check(asset=asset, name=f"{spec.name}_alignment", blocking=True, partitions_def=trading_days,
+                    description=f"Every factor within rtol 1e-5 / atol 1e-6 of {spec.reference}, same NaN pattern.")
+    def _check(context: dg.AssetCheckExecutionContext, data: DataServiceResource, store: StoreResource,
+               database: DatabaseResource) -> dg.AssetCheckResult:
+        import tempfile
+
+        if spec.reference == "qlib" and not qlib_available():
+            return dg.AssetCheckResult(
+                passed=True, description="skipped: pyqlib is not installed",
+                metadata={"note": dg.MetadataValue.text(
+                    "Qlib reference skipped: install the 'qlib' extra (pyqlib 0.9.7) to verify against Qlib")},
+            )
+        day = trade_date(context.partition_key)
+        migrated = store.get_store().read_partition(spec.name, day)
+        with tempfile.TemporaryDirectory(prefix="aistock-check-") as tmp:
+            reference, failures = _reference(spec, data, day, tmp)
+        reference = reference[reference.index.get_level_values("datetime") == day]
+        report = compare(migrated, reference, reference_kind=spec.reference,
+                         windows={context.partition_key: (day, day)}, notes=failures)
+        entries = [FactorEntry(name, spec.source, expr,
+                               audit_source(spec.code_sources[name]).sha256 if name in spec.code_sources else None)
+                   for name, expr in spec.expressions.items()]
+        record_alignment(database.get_db(), report, source=spec.source, entries=entries, failures=failures)
+        failed = report.failed
+        return dg.AssetCheckResult(
+            passed=not failed,
+            description=(f"{len(failed)} factor(s) out of tolerance vs {spec.reference}: {', '.join(failed[:10])}"
+                         if failed else f"all {len(spec.expressions)} factors match {spec.reference}"),
+            metadata=summary_metadata(report),
+        )
+
+    return _check
+
+
+def build_factor_set(spec: FactorSet) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
+    """Asset + blocking check for one factor set (e.g. a catalog's RD-Agent code factors)."""
+    asset = build_factor_asset(spec)
+    return asset, build_alignment_check(spec, asset)
+
+
+alpha158_alignment = build_alignment_check(ALPHA158, alpha158_factors)

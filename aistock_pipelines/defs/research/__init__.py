@@ -1,0 +1,13 @@
+"""Research box: RD-Agent catalogs, bundles and SOTA code synced into the app DB; a sensor for increments."""
+
+import dagster as dg
+
+from aistock_pipelines.defs.research.assets import RDAgentSourceResource, research_catalog_sync, research_sync_job
+from aistock_pipelines.defs.research.sensors import research_incremental_sensor
+
+defs = dg.Definitions(
+    assets=[research_catalog_sync],
+    jobs=[research_sync_job],
+    sensors=[research_incremental_sensor],
+    resources={"rdagent": RDAgentSourceResource()},
+)

@@ -1,0 +1,87 @@
+"""Trading-day partitions: one Dagster partition per XSHG session, and key ↔ trade-date helpers.
+
+Why a `DailyPartitionsDefinition` with exclusions rather than a static list: Dagster keeps time-window semantics
+(look-backs via `TimeWindowPartitionMapping(start_offset=-k)` count *trading* days, backfill ranges, the
+partition bar in the UI), while weekends (a cron exclusion) and the exchange's weekday holidays (explicit
+dates from the calendar) never become keys. The set ends at the calendar's horizon: a day the calendar cannot
+vouch for is not offered as a partition at all (DESIGN §2: past the horizon, fail loudly).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+import dagster as dg
+import pandas as pd
+
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, xshg_calendar
+from aistock_core.errors import CalendarError
+
+#: First partition. Constant (not read from settings) so the asset graph is identical in every process that
+#: loads it: webserver, daemon and run workers must agree on the partition set.
+PARTITIONS_START = "2020-01-02"
+#: Partition keys are ISO dates, the same spelling as trade dates everywhere else.
+KEY_FORMAT = "%Y-%m-%d"
+WEEKEND_CRON = "0 0 * * 6,0"
+
+
+@lru_cache(maxsize=1)
+def partition_calendar() -> TradingCalendar:
+    """The calendar partitions are keyed on (XSHG from the partitions' start to the calendar's horizon)."""
+    return xshg_calendar()
+
+
+def _build_trading_days(calendar: TradingCalendar, start: str = PARTITIONS_START) -> dg.DailyPartitionsDefinition:
+    holidays = calendar.closed_weekdays(start, calendar.last)
+    return dg.DailyPartitionsDefinition(
+        start_date=start,
+        # Exclusive end: the day after the last session the calendar knows.
+        end_date=(calendar.last + pd.Timedelta(days=1)).strftime(KEY_FORMAT),
+        timezone=SESSION_TZ,
+        fmt=KEY_FORMAT,
+        # Today's partition exists during the day, so the end-of-day schedule can request it at 16:30.
+        end_offset=1,
+        exclusions=[WEEKEND_CRON, *(d.to_pydatetime() for d in holidays)],
+    )
+
+
+#: The partitions definition every trading-day asset uses.
+trading_days: dg.DailyPartitionsDefinition = _build_trading_days(partition_calendar())
+
+
+def trade_date(partition_key: str) -> pd.Timestamp:
+    """The trade date (naive midnight Timestamp) of a partition key; `CalendarError` if it is not a session.
+
+    Asset bodies call this first, so even a key forced past Dagster's own check (an old run re-executed after
+    a calendar update moved a holiday) never writes data for a non-trading day.
+    """
+    try:
+        day = datetime.strptime(partition_key, KEY_FORMAT)
+    except (TypeError, ValueError) as exc:
+        raise CalendarError(
+            f"partition key {partition_key!r} is not a date in {KEY_FORMAT} form (e.g. 2024-01-02)"
+        ) from exc
+    return require_session(day)
+
+
+def require_session(day: str | datetime | pd.Timestamp) -> pd.Timestamp:
+    """The day as a naive Timestamp if it is an XSHG session; `CalendarError` naming the nearest sessions else."""
+    return partition_calendar().require_session(day)
+
+
+def partition_key(day: str | datetime | pd.Timestamp) -> str:
+    """The partition key of a trading day (refuses non-sessions, so callers never request a missing key)."""
+    return require_session(day).strftime(KEY_FORMAT)
+
+
+def recent_partition_keys(count: int, today: str | datetime | pd.Timestamp | None = None) -> list[str]:
+    """The last ``count`` trading-day keys up to ``today`` (inclusive; default: today in Shanghai), oldest first.
+
+    Clipped at `PARTITIONS_START`; a ``today`` past the horizon raises rather than guessing.
+    """
+    if count <= 0:
+        raise CalendarError(f"count must be a positive number of trading days, got {count}")
+    now = pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None) if today is None else pd.Timestamp(today)
+    days = partition_calendar().sessions_in_range(PARTITIONS_START, now.normalize())[-count:]
+    return [d.strftime(KEY_FORMAT) for d in days]

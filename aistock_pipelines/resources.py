@@ -1,0 +1,124 @@
+"""Dagster resources built from `Settings`: the data service, the app database and the Parquet store.
+
+Every field is optional and falls back to `get_settings()` (the one reader of the environment), so the same
+`Definitions` serve a laptop (``.aistock`` under the working directory) and a deployment (``AISTOCK_*`` env).
+Secrets never appear in run config: `default_resources` passes the database URL as ``dg.EnvVar`` when one is
+configured, so the UI shows the variable's name, not the password.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from aistock_core.config import Settings, get_settings
+from aistock_core.data.factory import build_service
+from aistock_core.data.service import DataService
+from aistock_core.data.store import ParquetStore
+from aistock_core.db import Database
+from aistock_core.errors import AistockError, ConfigError
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Process settings with the non-empty resource fields laid over them (validated, like the env would be)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base = get_settings()
+    if not given:
+        return base
+    try:
+        return Settings.model_validate({**base.model_dump(), **given})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid resource configuration {given}: {exc}") from exc
+
+
+class DataServiceResource(dg.ConfigurableResource):
+    """The `DataService` over the configured provider (synthetic by default), built once per step process."""
+
+    data_source: str | None = None
+    provider_uri: str | None = None
+    synthetic_seed: int | None = None
+    synthetic_instruments: int | None = None
+
+    _service: DataService | None = PrivateAttr(default=None)
+
+    def settings(self) -> Settings:
+        uri = Path(self.provider_uri) if self.provider_uri else None
+        return _settings(data_source=self.data_source, provider_uri=uri, synthetic_seed=self.synthetic_seed,
+                         synthetic_instruments=self.synthetic_instruments)
+
+    def get_service(self) -> DataService:
+        """The service, built on first use (a provider may read a large Qlib directory: do it once)."""
+        if self._service is None:
+            self._service = build_service(self.settings())
+        return self._service
+
+
+#: Attempts at opening (and migrating) the app DB. Steps of one run start in parallel processes; on a fresh
+#: database they race to create the tables, and the loser fails with "already exists" (SQLite, PostgreSQL) or
+#: "database is locked" (SQLite). Retrying finds the schema at head and migrates nothing.
+MIGRATE_ATTEMPTS = 5
+_MIGRATION_RACE = ("already exists", "database is locked", "duplicate key")
+
+
+def _migrated_database(url: str) -> Database:
+    attempt = 1
+    while True:
+        try:
+            return Database(url, migrate=True)
+        except (AistockError, SQLAlchemyError) as exc:
+            text = f"{exc} {exc.__cause__ or ''}"
+            if attempt >= MIGRATE_ATTEMPTS or not any(marker in text for marker in _MIGRATION_RACE):
+                raise
+        time.sleep(0.2 * attempt)
+        attempt += 1
+
+
+class DatabaseResource(dg.ConfigurableResource):
+    """The app database; migrated to head on first use so an asset never writes to a stale schema."""
+
+    url: str | None = None
+
+    _db: Database | None = PrivateAttr(default=None)
+
+    def resolved_url(self) -> str:
+        return self.url or get_settings().sqlalchemy_url
+
+    def get_db(self) -> Database:
+        if self._db is None:
+            self._db = _migrated_database(self.resolved_url())
+        return self._db
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Release pooled connections when the run's step ends (SQLite locks, PostgreSQL slots)."""
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The Parquet store for large tables (default ``AISTOCK_HOME/store``)."""
+
+    root: str | None = None
+
+    def resolved_root(self) -> Path:
+        return Path(self.root).expanduser().resolve() if self.root else get_settings().store_dir
+
+    def get_store(self) -> ParquetStore:
+        return ParquetStore(self.resolved_root())
+
+
+def default_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    """The resources every box's assets use, keyed by the names asset functions declare.
+
+    The database URL is bound as ``dg.EnvVar("AISTOCK_DATABASE_URL")`` when one is set (it may carry a
+    password); otherwise the resource derives the SQLite file under ``AISTOCK_HOME`` at run time.
+    """
+    settings = settings or get_settings()
+    database = DatabaseResource(url=dg.EnvVar("AISTOCK_DATABASE_URL")) if settings.database_url \
+        else DatabaseResource()
+    return {"data": DataServiceResource(), "database": database, "store": StoreResource()}

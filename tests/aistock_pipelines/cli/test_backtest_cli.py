@@ -1,0 +1,85 @@
+"""``aistock backtest`` end to end on a small Qlib directory written by `write_qlib_dir`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from aistock_core.calendar import xshg_calendar
+from aistock_core.codes import to_qlib
+from aistock_core.data.qlib_bin import QlibBinProvider
+from aistock_core.data.service import DataService
+from aistock_core.data.tabular import FrameProvider
+from aistock_pipelines.cli.main import app
+
+runner = CliRunner()
+
+
+def _bars() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    days = xshg_calendar().sessions_in_range("2023-08-01", "2023-10-31")
+    codes = ["600000.SH", "600004.SH", "000001.SZ", "000002.SZ", "300750.SZ", "688001.SH", "000300.SH"]
+    t, n = len(days), len(codes)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (t, n)), axis=0))
+    idx = pd.MultiIndex.from_product([days, codes], names=["datetime", "instrument"])
+    flat = close.reshape(-1)
+    prev = np.vstack([np.full((1, n), np.nan), close[:-1]]).reshape(-1)
+    return pd.DataFrame({"open": flat, "high": flat, "low": flat, "close": flat, "volume": 1e6, "amount": 1e7,
+                         "vwap": flat, "factor": 1.0, "change": flat / prev - 1}, index=idx)
+
+
+@pytest.fixture(scope="module")
+def qlib_env(tmp_path_factory):
+    from aistock_core.data.qlib_bin import write_qlib_dir
+
+    root = tmp_path_factory.mktemp("cli")
+    qdir = write_qlib_dir(DataService(FrameProvider(_bars(), name="cli-bars")), root / "qlib", markets=("all",))
+    panel = DataService(QlibBinProvider(qdir)).get_panel("all", fields=["close"])
+    stocks = [c for c in panel.instruments if c != "000300.SH"]
+    rng = np.random.default_rng(2)
+    rows = [(d, c, rng.normal()) for d in panel.dates for c in stocks]
+    frame = pd.DataFrame(rows, columns=["datetime", "instrument", "score"])
+    frame.to_parquet(root / "scores_internal.parquet")
+    frame.assign(instrument=[to_qlib(c) for c in frame["instrument"]]).to_parquet(root / "scores_qlib.parquet")
+    return root, qdir
+
+
+@pytest.mark.parametrize("mode", ["qlib", "ashare"])
+def test_backtest_writes_all_outputs(qlib_env, mode):
+    root, qdir = qlib_env
+    out = root / f"out_{mode}"
+    res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
+                              "--topk", "3", "--n-drop", "1", "--mode", mode, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["nav.png", "positions.parquet", "report.parquet", "risk.json",
+                                                     "trades.parquet"]
+    risk = json.loads((out / "risk.json").read_text())
+    assert risk["mode"] == mode and risk["trade_counts"]["buys"] > 0
+    report = pd.read_parquet(out / "report.parquet")
+    assert report.index[0] == pd.Timestamp("2023-08-02") and len(report) > 50
+
+
+def test_both_code_spellings_give_the_same_backtest(qlib_env):
+    root, qdir = qlib_env
+    outs = []
+    for name in ("scores_qlib", "scores_internal"):
+        res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / f"{name}.parquet"),
+                                  "--topk", "3", "--n-drop", "1", "--out", str(root / name)])
+        assert res.exit_code == 0, res.output
+        outs.append(pd.read_parquet(root / name / "report.parquet"))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+
+
+def test_bad_score_file_fails_cleanly_without_output(qlib_env, tmp_path):
+    _, qdir = qlib_env
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"datetime": [pd.Timestamp("2023-08-02")] * 2, "instrument": ["SH600000", "600000.SH"],
+                  "score": [1.0, 2.0]}).to_parquet(bad)
+    res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(bad), "--out",
+                              str(tmp_path / "out")])
+    assert res.exit_code == 2 and "duplicate" in res.output
+    assert not (tmp_path / "out").exists()

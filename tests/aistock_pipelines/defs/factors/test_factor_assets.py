@@ -1,0 +1,150 @@
+"""Factor assets and their blocking alignment checks, run through Dagster on a small synthetic market."""
+
+from __future__ import annotations
+
+import textwrap
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from aistock_core.db import Database
+from aistock_core.factors.registry import alignment_results, factor_status
+from aistock_pipelines.defs.factors.assets import FactorSet
+from aistock_pipelines.defs.factors.checks import build_factor_set
+from aistock_pipelines.partitions import trading_days
+from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
+
+DAY = "2023-03-15"
+MOM_CODE = textwrap.dedent('''
+    import pandas as pd
+
+    def calculate_{name}():
+        df = pd.read_hdf("daily_pv.h5", key="data")
+        mom = df["close"].groupby(level="instrument").pct_change(5)
+        mom.to_frame("{name}").astype("float32").to_hdf("result.h5", key="data")
+''')
+RANGE_CODE = textwrap.dedent('''
+    import pandas as pd
+
+    class range_10D:
+        def fit_transform(self, df):
+            g = df.groupby(level="instrument")
+            hi = g["high"].transform(lambda s: s.rolling(10, min_periods=1).max())
+            lo = g["low"].transform(lambda s: s.rolling(10, min_periods=1).min())
+            return (hi - lo) / df["close"]
+
+    def factor_range_10D(df):
+        return range_10D().fit_transform(df)
+''')
+
+
+@pytest.fixture
+def resources(aistock_home, tmp_path):
+    return {
+        "data": DataServiceResource(data_source="synthetic", synthetic_seed=11, synthetic_instruments=6),
+        "store": StoreResource(root=str(tmp_path / "store")),
+        "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'app.db'}"),
+    }
+
+
+def _definitions(spec: FactorSet):
+    asset, check = build_factor_set(spec)
+
+    @dg.asset(partitions_def=trading_days, deps=[asset], name=f"{spec.name}_consumer")
+    def consumer() -> None:
+        """Stands for a model or strategy that must not read unverified factors."""
+
+    return asset, check, consumer
+
+
+def _code_set(expressions: dict[str, str], codes: dict[str, str]) -> FactorSet:
+    return FactorSet(name="rd_factors", expressions=expressions, reference="code", source="rdagent_generated",
+                     code_sources=codes, lookback=12)
+
+
+def test_verified_code_factors_let_downstream_run(resources, tmp_path):
+    spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1",
+                      "range_10D": "(Max($high, 10) - Min($low, 10)) / $close"},
+                     {"mom_5D": MOM_CODE.format(name="mom_5D"), "range_10D": RANGE_CODE})
+    result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources)
+    assert result.success
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert evaluation.passed, evaluation.description
+    meta = evaluation.metadata
+    assert meta["factors"].value == 2 and meta["failed"].value == 0 and meta["nan_mismatches"].value == 0
+    assert meta["max_rel_err"].value <= 1e-5
+    stored = resources["store"].get_store().read_partition("rd_factors", DAY)
+    assert list(stored.columns) == ["mom_5D", "range_10D"] and (stored.dtypes == np.float32).all()
+    assert len(stored) >= 3 and stored.notna().any().all()
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {"rd_factors", "rd_factors_consumer"}
+    db = Database(resources["database"].resolved_url())
+    assert factor_status(db)["status"].tolist() == ["verified", "verified"]
+    rows = alignment_results(db)
+    assert set(rows["window"]) == {DAY} and (rows["reference_kind"] == "code").all()
+    assert rows["rows_compared"].tolist() == [len(stored)] * 2
+    db.dispose()
+
+
+def test_wrong_migrated_factor_fails_the_check_and_skips_downstream(resources):
+    spec = _code_set({"mom_5D": "$close/Ref($close, 4) - 1"},  # deliberately wrong: 4 days instead of 5
+                     {"mom_5D": MOM_CODE.format(name="mom_5D")})
+    result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources,
+                            raise_on_error=False)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert not evaluation.passed
+    assert "mom_5D" in evaluation.description and evaluation.metadata["failed"].value == 1
+    assert "mom_5D" in evaluation.metadata["worst_columns"].value
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {"rd_factors"}  # the consumer never ran
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "rd_factors_consumer" not in started and not result.success
+    db = Database(resources["database"].resolved_url())
+    status = factor_status(db).set_index("name")
+    assert status.loc["mom_5D", "status"] == "failed"
+    assert status.loc["mom_5D", "expression"] == "$close/Ref($close, 4) - 1"
+    db.dispose()
+
+
+def test_code_that_crashes_fails_the_check_with_the_reason(resources):
+    spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1"}, {"mom_5D": "import os\n"})
+    result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources,
+                            raise_on_error=False)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and "banned-import" in evaluation.metadata["worst_columns"].value
+    db = Database(resources["database"].resolved_url())
+    assert "banned-import" in factor_status(db).set_index("name").loc["mom_5D", "error"]
+    db.dispose()
+
+
+def test_qlib_reference_is_skipped_with_a_note_without_qlib(resources, monkeypatch):
+    import aistock_pipelines.defs.factors.checks as checks
+
+    monkeypatch.setattr(checks, "qlib_available", lambda: False)
+    spec = FactorSet(name="q_factors", expressions={"roc5": "Ref($close, 5)/$close"}, reference="qlib")
+    result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert evaluation.passed and "skipped" in evaluation.metadata["note"].value
+
+
+@pytest.mark.qlib
+def test_alpha158_subset_matches_qlib(resources):
+    pytest.importorskip("qlib")
+    from aistock_core.factors.alpha158 import alpha158_expressions
+
+    names = ["KMID", "ROC5", "MA10", "STD20", "CORR10", "RSQR10", "IMAX20", "VSUMP5"]
+    every = alpha158_expressions()
+    spec = FactorSet(name="alpha158_subset", expressions={n: every[n] for n in names}, reference="qlib")
+    result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert evaluation.passed, evaluation.metadata["worst_columns"].value
+    assert evaluation.metadata["rows_compared"].value >= 3
+
+
+def test_default_definitions_hold_alpha158_with_a_blocking_check():
+    from aistock_pipelines.defs.factors import defs
+
+    checks = list(defs.asset_checks)
+    assert len(checks) == 1 and next(iter(checks[0].check_specs)).blocking
+    assert dg.AssetKey("alpha158_factors") in {k for a in defs.assets for k in a.keys}

@@ -1,0 +1,106 @@
+"""`aistock demo`: the plan comes from the asset graph; one command fills the store, the DB and the instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from aistock_core.config import get_settings
+from aistock_core.data.store import ParquetStore
+from aistock_core.db import Database
+from aistock_core.db.models import BarPartition, Instrument
+from aistock_pipelines.demo import Stage, plan_stages, stage_partition_keys
+from aistock_pipelines.partitions import trading_days
+
+STATIC = dg.StaticPartitionsDefinition(["alpha", "beta"])
+
+
+def _graph():
+    """ref → (day_a → day_b) → summary; day_c alone; per_strategy (static) after day_b."""
+
+    @dg.asset
+    def ref() -> None: ...
+
+    @dg.asset(partitions_def=trading_days, deps=[ref])
+    def day_a() -> None: ...
+
+    @dg.asset(partitions_def=trading_days, deps=[day_a])
+    def day_b() -> None: ...
+
+    @dg.asset(partitions_def=trading_days)
+    def day_c() -> None: ...
+
+    @dg.asset(deps=[day_b])
+    def summary() -> None: ...
+
+    @dg.asset(partitions_def=STATIC, deps=[day_b])
+    def per_strategy() -> None: ...
+
+    return dg.Definitions(assets=[ref, day_a, day_b, day_c, summary, per_strategy]).resolve_asset_graph()
+
+
+def _names(stage: Stage) -> set[str]:
+    return {k.to_user_string() for k in stage.asset_keys}
+
+
+def test_stages_split_only_where_partitioning_changes():
+    stages = plan_stages(_graph())
+    assert [_names(s) for s in stages] == [{"ref"}, {"day_a", "day_b", "day_c"}, {"summary"}, {"per_strategy"}]
+    assert [s.partitions_def for s in stages] == [None, trading_days, None, STATIC]
+    seen: set[str] = set()
+    graph = _graph()
+    for stage in stages:  # every parent runs in an earlier stage or the same one
+        for key in stage.asset_keys:
+            parents = {p.to_user_string() for p in graph.get(key).parent_keys}
+            assert parents <= seen | _names(stage)
+        seen |= _names(stage)
+
+
+def test_stage_partition_keys():
+    last = pd.Timestamp("2026-10-08")
+    assert stage_partition_keys(Stage(None, ()), 5, last) == [None]
+    assert stage_partition_keys(Stage(trading_days, ()), 2, last) == ["2026-09-30", "2026-10-08"]
+    assert stage_partition_keys(Stage(STATIC, ()), 1, last) == ["alpha", "beta"], "static: every key"
+
+
+@pytest.fixture
+def tiny_market(aistock_home, monkeypatch):
+    monkeypatch.setenv("AISTOCK_SYNTHETIC_INSTRUMENTS", "30")
+    # set-then-delete so monkeypatch restores the absence after the demo exported its DAGSTER_HOME
+    monkeypatch.setenv("DAGSTER_HOME", "unset")
+    monkeypatch.delenv("DAGSTER_HOME")
+    get_settings.cache_clear()
+    return aistock_home
+
+
+def test_demo_fills_store_db_and_instance(tiny_market):
+    from aistock_pipelines.cli.main import app
+
+    result = CliRunner().invoke(app, ["demo", "--days", "2"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "market_bars" in result.output and "dagster dev -m aistock_pipelines.definitions" in result.output
+
+    store = ParquetStore(tiny_market / "store")
+    days = store.partitions("market_bars")
+    assert len(days) == 2 and store.partitions("index_bars") == days
+    assert set(store.read_range("index_bars")["instrument"]) == {"000300.SH", "000001.SH"}
+
+    db = Database(get_settings().sqlalchemy_url)
+    try:
+        with db.session() as s:
+            ledger = s.execute(select(BarPartition.dataset, BarPartition.trade_date)).all()
+            n_instruments = s.scalar(select(func.count()).select_from(Instrument))
+    finally:
+        db.dispose()
+    assert sorted(ledger) == sorted((ds, d.date()) for ds in ("market_bars", "index_bars") for d in days)
+    assert n_instruments >= 30 + 2
+
+    home = tiny_market / "dagster"
+    assert (home / "dagster.yaml").is_file()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 3 and all(r.is_success for r in runs)  # instruments once + one run per day
+        assert instance.get_latest_materialization_event(dg.AssetKey("market_bars")) is not None

@@ -1,0 +1,70 @@
+"""Trading-day partitions: keys are exactly the XSHG sessions; holiday keys are refused, also by the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from aistock_core.errors import CalendarError
+from aistock_pipelines.partitions import (
+    PARTITIONS_START,
+    partition_calendar,
+    partition_key,
+    recent_partition_keys,
+    trade_date,
+    trading_days,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_keys_are_exactly_the_sessions():
+    cal = partition_calendar()
+    keys = trading_days.get_partition_keys()
+    expected = cal.sessions_in_range(PARTITIONS_START, pd.Timestamp(keys[-1]))
+    assert keys == [d.strftime("%Y-%m-%d") for d in expected]
+    assert keys[0] == PARTITIONS_START
+    assert pd.Timestamp(keys[-1]) <= cal.last, "no key past the calendar's horizon"
+
+
+def test_holidays_and_weekends_are_not_keys():
+    assert trading_days.has_partition_key("2026-09-30")
+    assert trading_days.has_partition_key("2026-10-09")  # the Friday after National Day week
+    for day in ("2026-10-01", "2026-10-05", "2026-10-03", "2024-02-12"):  # holidays and a Saturday
+        assert not trading_days.has_partition_key(day), day
+
+
+def test_trade_date_round_trip_and_refusals():
+    assert trade_date("2026-09-30") == pd.Timestamp("2026-09-30")
+    assert partition_key(pd.Timestamp("2026-09-30 15:00")) == "2026-09-30"
+    with pytest.raises(CalendarError, match=r"2026-10-01 \(Thursday\) is not a trading day.*2026-09-30 before"):
+        trade_date("2026-10-01")
+    with pytest.raises(CalendarError, match="not a date"):
+        trade_date("20261001")
+    with pytest.raises(CalendarError, match="past the horizon"):
+        partition_key(partition_calendar().last + pd.Timedelta(days=400))
+
+
+def test_recent_partition_keys_count_trading_days():
+    assert recent_partition_keys(3, "2026-10-08") == ["2026-09-29", "2026-09-30", "2026-10-08"]
+    assert recent_partition_keys(1, "2026-10-04") == ["2026-09-30"], "a holiday 'today' means the last session"
+    with pytest.raises(CalendarError, match="positive"):
+        recent_partition_keys(0)
+
+
+def test_cli_refuses_a_holiday_partition(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "AISTOCK_HOME": str(tmp_path / "home")}
+    (tmp_path / "dagster").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "aistock_pipelines.definitions",
+         "--select", "market_bars", "--partition", "2026-10-01"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "PartitionsDefinition containing the passed partition key `2026-10-01`" in proc.stderr
+    assert not (tmp_path / "home" / "store").exists(), "nothing was written for the holiday"

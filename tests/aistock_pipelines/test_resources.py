@@ -1,0 +1,55 @@
+"""Resources built from settings: defaults from the environment, the DB URL as an EnvVar, migration races."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from aistock_core.config import get_settings
+from aistock_core.errors import ConfigError
+from aistock_pipelines import resources
+from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource, default_resources
+
+
+def test_defaults_follow_aistock_home(aistock_home):
+    assert StoreResource().resolved_root() == aistock_home.resolve() / "store"
+    db = DatabaseResource().get_db()
+    try:
+        assert {"instruments", "bar_partitions"} <= set(db.table_names()), "migrated on first use"
+        assert str(aistock_home.resolve()) in str(db.url)
+    finally:
+        db.dispose()
+
+
+def test_database_url_is_bound_as_env_var(aistock_home, monkeypatch):
+    assert default_resources()["database"].url is None
+    monkeypatch.setenv("AISTOCK_DATABASE_URL", f"sqlite:///{aistock_home}/other.db")
+    get_settings.cache_clear()
+    bound = default_resources()["database"]
+    assert isinstance(bound.url, dg.EnvVar) and bound.url.env_var_name == "AISTOCK_DATABASE_URL"
+
+
+def test_resource_fields_override_settings_and_are_validated(aistock_home):
+    assert DataServiceResource(data_source="qlib", provider_uri="/data/cn").settings().data_source == "qlib"
+    with pytest.raises(ConfigError, match="data_source"):
+        DataServiceResource(data_source="excel").settings()
+
+
+def test_migration_race_is_retried_other_errors_are_not(monkeypatch):
+    calls: list[str] = []
+
+    class Flaky:
+        def __init__(self, url: str, migrate: bool) -> None:
+            calls.append(url)
+            if url == "race" and len(calls) < 3:
+                raise ConfigError("cannot connect to database: table instruments already exists")
+            if url == "wrong":
+                raise ConfigError("cannot connect to database: connection refused")
+
+    monkeypatch.setattr(resources, "Database", Flaky)
+    monkeypatch.setattr(resources.time, "sleep", lambda _s: None)
+    assert isinstance(resources._migrated_database("race"), Flaky) and len(calls) == 3
+    calls.clear()
+    with pytest.raises(ConfigError, match="refused"):
+        resources._migrated_database("wrong")
+    assert len(calls) == 1, "a real connection error is not retried"
