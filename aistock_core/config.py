@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     provider_uri: Path | None = Field(
         default=None, description="Qlib directory, daily_pv.h5, or Parquet/CSV file for non-synthetic sources."
     )
+    quote_source: Literal["auto", "xtquant"] = Field(
+        default="auto", description="Live quotes: 'auto' (the provider's own, if any) or 'xtquant' (miniQMT, Windows)."
+    )
     market: str = Field(default="all", description="Default universe (a Qlib instruments file name).")
     benchmark: str = Field(default="000300.SH", description="Benchmark index code.")
     synthetic_seed: int = Field(default=7, description="Seed of the embedded synthetic market.")

@@ -9,6 +9,7 @@ import dagster as dg
 from aistock_pipelines.defs import data
 from aistock_pipelines.defs import factors as factor_defs
 from aistock_pipelines.defs import research as research_defs
+from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
 
 defs = dg.Definitions.merge(
@@ -16,4 +17,5 @@ defs = dg.Definitions.merge(
     data.defs,
     factor_defs.defs,
     research_defs.defs,
+    strategy_defs.defs,
 )

@@ -44,7 +44,12 @@ def build_provider(settings: Settings) -> BarProvider:
 
 
 def build_service(settings: Settings) -> DataService:
-    """A `DataService` over `build_provider`; the synthetic market doubles as its own quote source."""
+    """A `DataService` over `build_provider`; the synthetic market doubles as its own quote source, and
+    ``quote_source="xtquant"`` takes live quotes from miniQMT instead."""
     provider = build_provider(settings)
     quotes = provider if isinstance(provider, QuoteSource) else None
+    if settings.quote_source == "xtquant":
+        from aistock_core.data.xtquant import XtQuantQuoteSource
+
+        quotes = XtQuantQuoteSource()
     return DataService(provider, quotes=quotes)

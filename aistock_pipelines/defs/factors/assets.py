@@ -84,6 +84,19 @@ def build_factor_asset(spec: FactorSet) -> dg.AssetsDefinition:
     return _factor_asset
 
 
+def code_factor_set(name: str, code_dir: str, expressions: Mapping[str, str], **options) -> FactorSet:
+    """A set of RD-Agent code factors re-expressed in our engine, checked against their sandboxed code.
+
+    ``code_dir`` holds the original files (see `aistock_core.factors.sandbox.load_code_dir`); every name in
+    ``expressions`` must have one, else a `FactorError` at definition time, not at 16:30 on a trading day.
+    """
+    from aistock_core.factors.sandbox import load_code_dir
+
+    sources = load_code_dir(code_dir, list(expressions))
+    return FactorSet(name=name, expressions=dict(expressions), reference="code", source="rdagent_generated",
+                     code_sources=sources, **options)
+
+
 def alpha158_set() -> FactorSet:
     """Alpha158 (Qlib's expressions), checked against Qlib itself."""
     from aistock_core.factors.alpha158 import alpha158_expressions

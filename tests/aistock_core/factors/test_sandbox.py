@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ import pytest
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.errors import FactorError
-from aistock_core.factors.sandbox import SandboxLimits, load_code_dir, run_factor_code, run_factor_codes
+from aistock_core.factors.sandbox import RUNNER, SandboxLimits, load_code_dir, run_factor_code, run_factor_codes
 
 START, END = "2023-01-03", "2023-04-28"
 FAST = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=1536)
@@ -147,6 +146,13 @@ def test_runtime_process_creation_is_blocked_even_when_caught(service, universe,
     assert not marker.exists()
 
 
+def test_runtime_network_access_is_blocked(service, universe):
+    """pandas fetches URLs itself; the hook refuses the request before any socket opens."""
+    source = 'import pandas as pd\ndf = pd.read_csv("http://127.0.0.1:9/steal.csv")\n'
+    with pytest.raises(FactorError, match=r"blocked.*(urllib.Request|socket)"):
+        _run(source, service, universe)
+
+
 def test_environment_is_scrubbed(service, universe, monkeypatch):
     monkeypatch.setenv("AISTOCK_DATABASE_URL", "postgresql://user:secret@db/x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
@@ -208,5 +214,5 @@ def test_limits_are_validated():
 
 def test_runner_is_a_standalone_file():
     """The child runs with ``python -I``: it must not import this project (its trust base is pandas + stdlib)."""
-    text = Path(__file__).parents[3].joinpath("aistock_core/factors/sandbox_runner.py").read_text()
+    text = RUNNER.read_text()
     assert "aistock_core" not in text.split('"""', 2)[2]

@@ -10,7 +10,7 @@ import pytest
 
 from aistock_core.db import Database
 from aistock_core.factors.registry import alignment_results, factor_status
-from aistock_pipelines.defs.factors.assets import FactorSet
+from aistock_pipelines.defs.factors.assets import FactorSet, code_factor_set
 from aistock_pipelines.defs.factors.checks import build_factor_set
 from aistock_pipelines.partitions import trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
@@ -58,15 +58,18 @@ def _definitions(spec: FactorSet):
     return asset, check, consumer
 
 
-def _code_set(expressions: dict[str, str], codes: dict[str, str]) -> FactorSet:
-    return FactorSet(name="rd_factors", expressions=expressions, reference="code", source="rdagent_generated",
-                     code_sources=codes, lookback=12)
+def _code_set(expressions: dict[str, str], codes: dict[str, str], tmp_path) -> FactorSet:
+    folder = tmp_path / "code"
+    folder.mkdir(exist_ok=True)
+    for name, source in codes.items():
+        (folder / f"{name}.py").write_text(source)
+    return code_factor_set("rd_factors", str(folder), expressions, lookback=12)
 
 
 def test_verified_code_factors_let_downstream_run(resources, tmp_path):
     spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1",
                       "range_10D": "(Max($high, 10) - Min($low, 10)) / $close"},
-                     {"mom_5D": MOM_CODE.format(name="mom_5D"), "range_10D": RANGE_CODE})
+                     {"mom_5D": MOM_CODE.format(name="mom_5D"), "range_10D": RANGE_CODE}, tmp_path)
     result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources)
     assert result.success
     evaluation = result.get_asset_check_evaluations()[0]
@@ -87,9 +90,9 @@ def test_verified_code_factors_let_downstream_run(resources, tmp_path):
     db.dispose()
 
 
-def test_wrong_migrated_factor_fails_the_check_and_skips_downstream(resources):
+def test_wrong_migrated_factor_fails_the_check_and_skips_downstream(resources, tmp_path):
     spec = _code_set({"mom_5D": "$close/Ref($close, 4) - 1"},  # deliberately wrong: 4 days instead of 5
-                     {"mom_5D": MOM_CODE.format(name="mom_5D")})
+                     {"mom_5D": MOM_CODE.format(name="mom_5D")}, tmp_path)
     result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources,
                             raise_on_error=False)
     evaluation = result.get_asset_check_evaluations()[0]
@@ -107,8 +110,8 @@ def test_wrong_migrated_factor_fails_the_check_and_skips_downstream(resources):
     db.dispose()
 
 
-def test_code_that_crashes_fails_the_check_with_the_reason(resources):
-    spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1"}, {"mom_5D": "import os\n"})
+def test_code_that_crashes_fails_the_check_with_the_reason(resources, tmp_path):
+    spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1"}, {"mom_5D": "import os\n"}, tmp_path)
     result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources,
                             raise_on_error=False)
     evaluation = result.get_asset_check_evaluations()[0]

@@ -1,0 +1,120 @@
+"""Engine: alignment, shared sub-expressions, look-back/future loading in compute_frame, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aistock_core.data.panel import Panel
+from aistock_core.data.service import DataService
+from aistock_core.data.synthetic import SyntheticMarket
+from aistock_core.errors import FactorError
+from aistock_core.factors import rolling
+from aistock_core.factors.alpha158 import ALPHA158_LABEL, alpha158_expressions
+from aistock_core.factors.engine import FactorEngine, compute, compute_frame
+
+
+@pytest.fixture(scope="module")
+def service() -> DataService:
+    return DataService(SyntheticMarket(seed=6, n_instruments=30, start="2021-01-04", end="2021-12-31"))
+
+
+@pytest.fixture(scope="module")
+def panel(service) -> Panel:
+    return service.get_panel("all", fields=["open", "high", "low", "close", "volume", "vwap"], dtype=np.float32)
+
+
+def test_compute_returns_float32_arrays_aligned_to_the_panel(panel):
+    out = compute(panel, {"ma": "Mean($close, 5)/$close", "up": "$close > $open"})
+    assert list(out) == ["ma", "up"]
+    for arr in out.values():
+        assert arr.dtype == np.float32 and arr.shape == panel.listed.shape
+        assert np.isnan(arr[~panel.listed]).all()
+    assert set(np.unique(out["up"][panel.listed])) <= {0.0, 1.0}
+
+
+def test_shared_subexpressions_are_computed_once(panel, monkeypatch):
+    calls = []
+    real = rolling.rolling_mean
+    monkeypatch.setattr(rolling, "rolling_mean", lambda *a: calls.append(a[2]) or real(*a))
+    from aistock_core.factors import ops
+
+    monkeypatch.setitem(ops.OPERATORS, "Mean", ops._spec("Mean", "e n", "rolling", ops._rolling(rolling.rolling_mean)))
+    compute(panel, {"a": "Mean($close, 5)/$close", "b": "Mean($close,5) + 1", "c": "Mean($close, 10)"})
+    assert sorted(calls) == [5, 10]
+
+
+def test_quantile_levels_of_one_window_share_one_sort_and_stay_exact(panel, monkeypatch):
+    calls = []
+    real = rolling.rolling_quantiles
+    from aistock_core.factors import engine
+
+    monkeypatch.setattr(engine, "rolling_quantiles", lambda g, a, w, qs: calls.append(tuple(qs)) or real(g, a, w, qs))
+    both = compute(panel, {"u": "Quantile($close, 10, 0.8)", "d": "Quantile($close, 10, 0.2)"})
+    assert calls == [(0.8, 0.2)]
+    alone = compute(panel, {"d": "Quantile($close, 10, 0.2)"})
+    np.testing.assert_array_equal(both["d"], alone["d"])
+
+
+def test_engine_reports_fields_and_lookback():
+    engine = FactorEngine({"x": "Mean($close, 5)/Ref($open, 7)", "y": ALPHA158_LABEL})
+    assert engine.fields == ["close", "open"]
+    assert (engine.lookback, engine.future) == (7, 2)
+
+
+def test_compute_frame_start_equals_full_history(service):
+    exprs = {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}
+    full = compute_frame(service, "all", exprs)
+    start, end = "2021-06-01", "2021-09-30"
+    part = compute_frame(service, "all", exprs, start=start, end=end)
+    assert list(part.columns) == list(exprs)
+    assert (part.dtypes == np.float32).all()
+    assert part.index.names == ["datetime", "instrument"] and part.index.is_monotonic_increasing
+    window = full.loc[pd.Timestamp(start):pd.Timestamp(end)]
+    pd.testing.assert_frame_equal(part, window)
+    # the label at `end` reads two sessions past it: loaded, not NaN
+    assert part.xs(pd.Timestamp(end), level="datetime")["LABEL0"].notna().any()
+
+
+def test_compute_frame_without_lookback_differs_at_start(service):
+    exprs = {"MA20": "Mean($close, 20)/$close"}
+    with_back = compute_frame(service, "all", exprs, start="2021-06-01")
+    without = compute_frame(service, "all", exprs, start="2021-06-01", lookback=0)
+    first = pd.Timestamp("2021-06-01")
+    assert not np.allclose(with_back.loc[first, "MA20"], without.loc[first, "MA20"], equal_nan=True)
+
+
+def test_rows_are_listed_cells_only(service, panel):
+    frame = compute_frame(service, "all", {"c": "$close"})
+    assert len(frame) == int(panel.listed.sum())
+
+
+@pytest.mark.parametrize(
+    ("exprs", "fragment"),
+    [
+        ({}, "no factor expressions"),
+        ({"bad": "Mean($close, 5"}, "factor 'bad'"),
+        ({"k": "1 + 2"}, "constant"),
+    ],
+)
+def test_bad_expressions_raise_before_computing(exprs, fragment):
+    with pytest.raises(FactorError, match=fragment):
+        FactorEngine(exprs)
+
+
+def test_missing_panel_field_is_a_factor_error(panel):
+    with pytest.raises(FactorError, match="amount"):
+        compute(panel, {"a": "$amount / $volume"})
+
+
+def test_type_errors_during_evaluation_name_the_factor(panel):
+    with pytest.raises(FactorError, match="factor 'bits'"):
+        compute(panel, {"bits": "$close & $open"})
+
+
+def test_float64_panel_is_read_as_float32_like_qlib_bins(panel):
+    as64 = Panel(panel.dates, panel.instruments, {k: v.astype(np.float64) for k, v in panel.values.items()},
+                 panel.listed)
+    exprs = {"r": "$close/$open - 1"}
+    np.testing.assert_array_equal(compute(as64, exprs)["r"], compute(panel, exprs)["r"])
