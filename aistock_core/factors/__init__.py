@@ -1,0 +1,8 @@
+"""Factors: Qlib expressions evaluated with Qlib 0.9.7's exact semantics, Alpha158, and migrated RD-Agent code.
+
+Public API of the expression engine (other boxes and the Dagster assets call these):
+
+- `aistock_core.factors.parser.parse(text) -> Expr` (``Expr.window()`` = sessions of look-back)
+- `aistock_core.factors.engine.compute(panel, expressions)` / `FactorEngine` / `compute_frame(service, ...)`
+- `aistock_core.factors.alpha158.alpha158_expressions()`, `ALPHA158_LABEL`, `alpha360_expressions()`
+"""

@@ -15,13 +15,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from aistock_core.data.fields import ALL_FIELDS
 from aistock_core.errors import FactorError
 from aistock_core.factors.ops import OPERATORS, OpSpec
 
-Scalar = Union[int, float]
+Scalar = int | float
 
 
 class Expr:

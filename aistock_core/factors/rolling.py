@@ -15,6 +15,7 @@ Cython (IdxMax, WMA, Mad, Slope, Rsquare, Resi) are vectorised here in numpy fro
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -386,19 +387,14 @@ def rolling_wma(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
-def rolling_mad(geo: Series2D, a: np.ndarray, w: int, chunk: int = 256) -> np.ndarray:
-    """Mean absolute deviation over the non-NaN values of each window (chunked sliding windows)."""
+def rolling_mad(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    """Qlib's Mad: mean absolute deviation from the mean over the window's non-NaN values (no warm-up)."""
     x = np.asarray(a, dtype=np.float64)
-    pad = np.concatenate([np.full((geo.n, w - 1), np.nan), x], axis=1)
     out = np.empty((geo.n, geo.t))
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for lo in range(0, geo.n, chunk):  # chunks bound memory (rows × T × w), not a per-row loop
-                win = np.lib.stride_tricks.sliding_window_view(pad[lo:lo + chunk], w, axis=1)
-                mean = np.nanmean(win, axis=2)
-                out[lo:lo + chunk] = np.nanmean(np.abs(win - mean[..., None]), axis=2)
-    out[np.arange(geo.t)[None, :] < geo.first[:, None]] = np.nan
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: NaN, as rolling.apply gives
+        for rows, win in _window_chunks(geo, x, w):
+            mean = np.nanmean(win, axis=2)
+            out[rows] = np.nanmean(np.abs(win - mean[..., None]), axis=2)
+    out[~geo.inside] = np.nan
     return out

@@ -44,19 +44,28 @@ def normalise_scores(frame: pd.DataFrame | pd.Series) -> pd.Series:
         if pd.api.types.is_datetime64_any_dtype(idx.levels[1]) or isinstance(idx[0][1], pd.Timestamp):
             s = s.swaplevel()
         s.index = s.index.set_names(["datetime", "instrument"])
+    # Convert each distinct code and date once (level values), not once per row: frames have ~10^6 rows.
+    index = s.index.remove_unused_levels()
+    level = index.names.index("instrument")
     try:
-        codes = to_internal_many(s.index.get_level_values("instrument").astype(str))
+        codes = pd.Index(to_internal_many(index.levels[level].astype(str)), name="instrument")
     except InstrumentError as exc:
         raise StrategyError(f"score frame has an instrument code that cannot be read: {exc}") from exc
     try:
-        dates = pd.DatetimeIndex(s.index.get_level_values("datetime"))
+        dates = pd.DatetimeIndex(index.levels[1 - level])
     except (TypeError, ValueError) as exc:
         raise StrategyError(f"score frame's datetime level is not made of dates: {exc}") from exc
     if dates.tz is not None:
         dates = dates.tz_convert("Asia/Shanghai").tz_localize(None)
+    date_codes, code_codes = index.codes[1 - level], index.codes[level]
+    # Several spellings of one code (SH600000, 600000.SH) collapse to one internal code: re-factorise.
+    code_pos, code_levels = pd.factorize(codes, sort=True)
+    date_pos, date_levels = pd.factorize(dates.normalize(), sort=True)
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
-    out = pd.Series(values, index=pd.MultiIndex.from_arrays([dates.normalize(), codes],
-                                                            names=["datetime", "instrument"]), name="score")
+    out = pd.Series(values, index=pd.MultiIndex(
+        levels=[pd.DatetimeIndex(date_levels, name="datetime"), pd.Index(code_levels, name="instrument")],
+        codes=[date_pos[date_codes], code_pos[code_codes]], names=["datetime", "instrument"],
+        verify_integrity=False), name="score")
     bad = np.isnan(values)
     if bad.any():
         where = out.index[np.flatnonzero(bad)[0]]

@@ -70,17 +70,16 @@ class TopkDropoutStrategy:
         today = first_n(cand[nargsort_desc(s[cand])], self.n_drop + self.topk - len(last))
         union = np.union1d(last, today)  # columns are in Qlib's instrument order, as Index.union sorts
         comb = union[nargsort_desc(s[union])]
-        sell = last[np.isin(last, last_n(comb, self.n_drop))]
+        n = len(s)
+        sell = last[_mask(n, last_n(comb, self.n_drop))[last]]
         buy = today[: len(sell) + self.topk - len(last)]
 
         direction = "any" if self.forbid_all_trade_at_limit else "sell"
-        sell_ok = np.isin(held, sell) & ex.tradable(t, direction)[held] & (acc.count[held] >= self.hold_thresh)
+        sell_ok = _mask(n, sell)[held] & ex.tradable(t, direction)[held] & (acc.count[held] >= self.hold_thresh)
         sell_idx = held[sell_ok]
         sell_amount = acc.amount[sell_idx]
         reasons = np.full(len(sell_idx), _ROTATE)
-        probe = acc.copy()
-        fills = ex.sell(probe, t, sell_idx, sell_amount, reasons)
-        cash = float(np.add.accumulate(np.concatenate([[acc.cash], fills.net_cash()]))[-1])
+        cash = ex.sell_proceeds(acc, t, sell_idx, sell_amount)
         value = cash * self.risk_degree / len(buy) if len(buy) > 0 else 0.0
 
         direction = "any" if self.forbid_all_trade_at_limit else "buy"
@@ -88,3 +87,10 @@ class TopkDropoutStrategy:
         price = ex.deal_price(t)[buy_idx]
         buy_amount = ex.round_buy(t, buy_idx, value / price)
         return Orders(sell_idx, sell_amount, reasons, buy_idx, buy_amount, np.full(len(buy_idx), _ENTRY))
+
+
+def _mask(n: int, idx: np.ndarray) -> np.ndarray:
+    """Boolean (n,) membership mask of ``idx`` (cheaper than ``np.isin`` for small index sets)."""
+    out = np.zeros(n, dtype=bool)
+    out[idx] = True
+    return out

@@ -144,4 +144,6 @@ def sessions(
     runs = closed_runs(calendar.closed_weekdays(max(lo, calendar.first), hi))
     if len(runs):
         print_frame(runs, console=console, index=False, title="Closed weekdays (holidays)")
-    console.print(f"{len(days)} sessions, {int(runs['weekdays'].sum())} closed weekdays", highlight=False)
+    closed = int(runs["weekdays"].sum())
+    console.print(f"{len(days)} session{'' if len(days) == 1 else 's'}, {closed} closed weekday"
+                  f"{'' if closed == 1 else 's'}", highlight=False)

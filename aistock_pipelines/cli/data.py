@@ -25,7 +25,8 @@ from aistock_core.data.fields import Adjust
 from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
-from aistock_pipelines.cli.calendar import parse_day, today
+from aistock_pipelines.cli import calendar as calendar_cli
+from aistock_pipelines.cli.calendar import parse_day
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
 
 app = typer.Typer(help="Market data: export the synthetic market as Qlib bins, show bars, snapshots.",
@@ -61,8 +62,16 @@ def _check_export_target(out: Path, force: bool) -> None:
 
 
 def export_window(calendar: TradingCalendar, days: int, end: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The last ``days`` sessions ending on ``end`` (the session on or before it; default: before today)."""
-    end_day = calendar.last_session_on_or_before(parse_day(end, "--end")) if end else calendar.previous(today())
+    """The last ``days`` sessions ending on ``end`` (the session on or before it).
+
+    Default end: the last session before today, as `SyntheticMarket` defaults, or the calendar's last session
+    once today is past its horizon (the market is simulated, so there is nothing later to wait for).
+    """
+    if end:
+        end_day = calendar.last_session_on_or_before(parse_day(end, "--end"))
+    else:
+        now = calendar_cli.today()  # looked up at call time: one clock for every command (and for tests)
+        end_day = calendar.last if now > calendar.last else calendar.previous(now)
     start_day = calendar.offset(end_day, -(days - 1))
     return start_day, end_day
 

@@ -32,7 +32,7 @@ def compute(
     factors: Annotated[str, typer.Option(
         "--factors", help="alpha158, or NAME[,NAME...] with NAME an Alpha158 name or NAME=EXPRESSION")],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
-    market: Annotated[str, typer.Option("--market", help="instruments file of the directory: all, csi300, ...")] = "all",
+    market: Annotated[str, typer.Option("--market", help="instruments file of the directory: all, csi300")] = "all",
     start: Annotated[str | None, typer.Option("--start", help="first day written (YYYY-MM-DD)")] = None,
     end: Annotated[str | None, typer.Option("--end", help="last day written (YYYY-MM-DD)")] = None,
 ) -> None:

@@ -143,23 +143,28 @@ def frame_table(
     if total > max_rows:
         head_n, tail_n = len(parts[0]), len(parts[1])
         caption += f"; {total - head_n - tail_n:,} rows elided (first {head_n}, last {tail_n})"
-    table = Table(title=title, caption=caption, caption_justify="right", header_style="bold",
-                  min_width=max(len(caption), len(title or "")) + 4)
-
-    columns = []
+    specs = []
     for name in shown.columns:
         label = str(name)
         fmt, numeric = column_formatter(shown[name], formats.get(label))
-        is_index = label in index_names
-        table.add_column(label, justify="right" if numeric else "left", no_wrap=True,
-                         style="bold cyan" if is_index else None)
-        columns.append((name, fmt, label in signed))
+        cells = [_cells(part[name], fmt, label in signed, up_style, down_style) for part in parts]
+        width = max([len(label), *(cell.cell_len for part in cells for cell in part)])
+        specs.append((label, numeric, label in index_names, cells, width))
 
-    for n, part in enumerate(parts):
+    # A title or caption longer than the table would wrap; widen the last column only, so the others keep
+    # their natural width (rich's own min_width would spread the extra space over every column).
+    natural = sum(width + 3 for *_, width in specs) + 1  # padding 1+1 and one border per column, plus the last
+    extra = max(len(caption), len(title or "")) - natural
+    table = Table(title=title, caption=caption, caption_justify="right", header_style="bold")
+    for k, (label, numeric, is_index, _, width) in enumerate(specs):
+        table.add_column(label, justify="right" if numeric else "left", no_wrap=True,
+                         style="bold cyan" if is_index else None,
+                         min_width=width + extra if k == len(specs) - 1 and extra > 0 else None)
+
+    for n in range(len(parts)):
         if n == 1:  # the elision row; how many rows it stands for is in the caption
-            table.add_row(*[Text("⋮", style="dim", justify="center")] * len(columns))
-        cells = [_cells(part[name], fmt, is_signed, up_style, down_style) for name, fmt, is_signed in columns]
-        for row in zip(*cells, strict=True):
+            table.add_row(*[Text("⋮", style="dim", justify="center")] * len(specs))
+        for row in zip(*(cells[n] for *_, cells, _ in specs), strict=True):
             table.add_row(*row)
     return table
 

@@ -105,6 +105,12 @@ class AshareExchange:
         return np.minimum(amount, np.floor(cap / self._step[idx]) * self._step[idx])
 
     # -- fills ---------------------------------------------------------------------------------------------
+    def sell_proceeds(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray) -> float:
+        """Cash after these sells (dealt on a copy: the account is not touched)."""
+        probe = acc.copy()
+        fills = self.sell(probe, t, idx, amount, np.zeros(len(idx), dtype=np.int64))
+        return acc.cash + float(fills.net_cash().sum())
+
     def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
         idx = np.asarray(idx, dtype=np.int64)
         price = self.price[t, idx]

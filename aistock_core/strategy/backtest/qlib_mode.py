@@ -27,6 +27,19 @@ from aistock_core.strategy.base import Account, Direction, Fills
 _REFUSED_LIMIT = "refused: price limit or suspended"
 
 
+def _isclose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.isclose`` with its defaults (rtol 1e-5, atol 1e-8) for finite inputs, without its overhead."""
+    return np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)
+
+
+def _seq_sum(start: float, values: np.ndarray) -> float:
+    """``start + v0 + v1 + ...`` left to right, as Qlib's ``cash += ...`` per order does (same rounding)."""
+    total = float(start)
+    for v in values.tolist():
+        total += v
+    return total
+
+
 def _status(ok: np.ndarray, dealt: np.ndarray) -> np.ndarray:
     return np.where(~ok, _REFUSED_LIMIT, np.where(dealt, "filled", "refused: rounds to zero")).astype(object)
 
@@ -111,28 +124,45 @@ class QlibExchange:
         return np.where((total == 0) | np.isnan(total), self.cfg.impact_cost, adj)
 
     # -- fills ---------------------------------------------------------------------------------------------
-    def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
-        idx = np.asarray(idx, dtype=np.int64)
+    def _quote_sells(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray):
+        """(ok, price, deal, value, cost, dealt) of sells in order, or None when cash cannot cover some cost."""
         ok = ~self._limit_sell[t, idx]
         price = self.m.close[t, idx]
         ratio = self.cfg.close_cost + self._impact(t, idx, amount * price)
         cur = np.where(acc.held[idx], acc.amount[idx], 0.0)
         deal = np.asarray(amount, dtype=float).copy()
-        partial = ~np.isclose(deal, cur)
-        deal[partial] = self._round(t, idx[partial], np.minimum(cur[partial], deal[partial]))
+        partial = ~_isclose(deal, cur)
+        if partial.any():
+            deal[partial] = self._round(t, idx[partial], np.minimum(cur[partial], deal[partial]))
         deal[~ok] = 0.0
         value = deal * price
         cost = np.maximum(value * ratio, self.cfg.min_cost)
         dealt = value > 1e-5
         net = np.where(dealt, value - cost, 0.0)
         cash_before = np.add.accumulate(np.concatenate([[acc.cash], net]))[:-1]
-        short = ok & (cash_before + value < cost)
-        if short.any():
+        if (ok & (cash_before + value < cost)).any():
+            return None
+        return ok, price, deal, value, np.where(dealt, cost, 0.0), dealt
+
+    def sell_proceeds(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray) -> float:
+        """Cash after these sells, summed order by order as Qlib's strategy does on its temporary position."""
+        idx = np.asarray(idx, dtype=np.int64)
+        quote = self._quote_sells(acc, t, idx, amount)
+        if quote is None:
+            fills = self._sell_scalar(acc.copy(), t, idx, amount, np.zeros(len(idx), dtype=np.int64))
+            return _seq_sum(acc.cash, fills.value - fills.cost)
+        _, _, _, value, cost, _ = quote
+        return _seq_sum(acc.cash, value - cost)
+
+    def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
+        idx = np.asarray(idx, dtype=np.int64)
+        quote = self._quote_sells(acc, t, idx, amount)
+        if quote is None:
             return self._sell_scalar(acc, t, idx, amount, reason)
-        cost = np.where(dealt, cost, 0.0)
-        status = _status(ok, dealt)
+        ok, price, deal, value, cost, dealt = quote
         self._apply(acc, idx[dealt], value[dealt], cost[dealt], price[dealt], sell=True)
-        return Fills(idx, np.where(dealt, deal, 0.0), price, np.where(dealt, value, 0.0), cost, reason, status)
+        return Fills(idx, np.where(dealt, deal, 0.0), price, np.where(dealt, value, 0.0), cost, reason,
+                     _status(ok, dealt))
 
     def buy(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
         idx = np.asarray(idx, dtype=np.int64)
@@ -161,12 +191,12 @@ class QlibExchange:
         """Book dealt orders (unique codes) in order: Qlib's ``Account.update_order`` + ``Position``."""
         if len(idx) == 0:
             return
-        acc.total_turnover = float(np.add.accumulate(np.concatenate([[acc.total_turnover], value]))[-1])
-        acc.total_cost = float(np.add.accumulate(np.concatenate([[acc.total_cost], cost]))[-1])
+        acc.total_turnover = _seq_sum(acc.total_turnover, value)
+        acc.total_cost = _seq_sum(acc.total_cost, cost)
         traded = value / price
         if sell:
-            acc.cash = float(np.add.accumulate(np.concatenate([[acc.cash], value - cost]))[-1])
-            gone = np.isclose(acc.amount[idx], traded)
+            acc.cash = _seq_sum(acc.cash, value - cost)
+            gone = _isclose(acc.amount[idx], traded)
             acc.amount[idx] = np.where(gone, 0.0, acc.amount[idx] - traded)
             out = idx[gone]
             acc.held[out] = False
@@ -175,7 +205,7 @@ class QlibExchange:
             acc.tp_base[out] = np.nan
             acc.price[out] = np.nan
         else:
-            acc.cash = float(np.subtract.accumulate(np.concatenate([[acc.cash], value + cost]))[-1])
+            acc.cash = _seq_sum(acc.cash, -(value + cost))
             new = ~acc.held[idx]
             acc.amount[idx] = np.where(new, traded, acc.amount[idx] + traded)
             acc.price[idx[new]] = price[new]

@@ -76,7 +76,7 @@ def _ours_index(df: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def qlib_dir(tmp_path_factory):
-    market = SyntheticMarket(seed=6, n_instruments=40, start=START, end=END)
+    market = SyntheticMarket(seed=12, n_instruments=40, start=START, end=END)
     return write_qlib_dir(DataService(market), tmp_path_factory.mktemp("qlib") / "cn_data", markets=("all",))
 
 
@@ -137,3 +137,7 @@ def test_data_has_the_edge_cases(qlib_dir):
     assert (~listed[-1] & listed.any(axis=0)).sum() >= 1, "delistings"
     assert np.isnan(panel["close"][listed]).sum() >= 30, "suspended days"
     assert ((panel["high"] == panel["low"]) & listed).sum() >= 10, "one-price bars"
+    if "factor" in provider.fields():
+        factor = service.get_panel("all", fields=["factor"])["factor"]
+        steps = (np.diff(factor, axis=0) != 0) & listed[1:] & listed[:-1] & ~np.isnan(np.diff(factor, axis=0))
+        assert steps.sum() >= 5, "ex-rights"

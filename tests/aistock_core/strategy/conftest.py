@@ -29,7 +29,7 @@ def build_qlib_dir(root: Path, n: int = 40, days: int = 160, seed: int = 5) -> d
     codes = _codes(n)
     raw = 10 * np.exp(np.cumsum(rng.normal(0.0003, 0.025, (days, n)), axis=0))
     # Limit days: force ±10% moves on a few cells (Qlib's $change crosses 0.095 there).
-    for _ in range(25):
+    for _ in range(max(25, n * days // 2000)):
         t, i = rng.integers(1, days), rng.integers(0, n)
         raw[t:, i] *= (1.1 if rng.random() < 0.5 else 0.9) * raw[t - 1, i] / raw[t, i]
     raw = np.round(raw, 2)
@@ -45,7 +45,7 @@ def build_qlib_dir(root: Path, n: int = 40, days: int = 160, seed: int = 5) -> d
     listed[120:, 9] = False
     listed[60:, 13] = False
     susp = np.zeros((days, n), dtype=bool)
-    for _ in range(12):
+    for _ in range(max(12, n * days // 5000)):
         t, i = rng.integers(5, days - 5), rng.integers(0, n)
         susp[t : t + rng.integers(1, 6), i] = True
     prev = np.vstack([np.full((1, n), np.nan, np.float32), close[:-1]])

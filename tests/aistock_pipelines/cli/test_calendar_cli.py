@@ -57,7 +57,7 @@ def test_sessions_of_a_single_holiday():
     result = invoke("calendar", "sessions", "2024-10-03")
     assert result.exit_code == 0
     assert "no sessions between 2024-10-03 and 2024-10-03 on XSHG" in result.stdout
-    assert result.stdout.splitlines()[-1] == "0 sessions, 1 closed weekdays"
+    assert result.stdout.splitlines()[-1] == "0 sessions, 1 closed weekday"
 
 
 @pytest.mark.parametrize(

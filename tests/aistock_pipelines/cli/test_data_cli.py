@@ -7,18 +7,26 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from aistock_core.calendar import xshg_calendar
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
+from aistock_pipelines.cli import calendar as calendar_cli
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()
 END = "2024-10-10"
 DAYS = 40
 N = 12
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch):
+    """Commands run on 2024-10-11: far from the calendar horizon (no warning on stderr), after END."""
+    monkeypatch.setattr(calendar_cli, "today", lambda: pd.Timestamp("2024-10-11"))
 
 
 def invoke(*args: str):
@@ -268,3 +276,16 @@ def test_show_without_provider_uri_reads_the_configured_source(synthetic_env):
     rows = _rows(result.stdout)
     assert [r[0] for r in rows] == ["2024-10-08", "2024-10-09", "2024-10-10"]
     np.testing.assert_allclose([float(r[1].replace(",", "")) for r in rows], bars["close"].to_numpy(), atol=0.005)
+
+
+def test_export_default_end_is_the_session_before_today(tmp_path, monkeypatch):
+    monkeypatch.setattr(calendar_cli, "today", lambda: pd.Timestamp("2024-10-08"))  # first day after the holiday
+    assert invoke("data", "export-qlib", "-n", 2, "-d", 2, "--out", tmp_path / "a").exit_code == 0
+    assert (tmp_path / "a" / "calendars" / "day.txt").read_text().split() == ["2024-09-27", "2024-09-30"]
+
+    last = xshg_calendar().last
+    monkeypatch.setattr(calendar_cli, "today", lambda: last + pd.Timedelta(days=40))  # past the horizon
+    result = invoke("data", "export-qlib", "-n", 2, "-d", 1, "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b" / "calendars" / "day.txt").read_text().split() == [f"{last:%Y-%m-%d}"]
+    assert "warning: trading calendar 'XSHG' ends on" in result.stderr

@@ -103,3 +103,14 @@ def test_print_frame_off_a_terminal_uses_a_wide_console(capsys):
     assert "column_0" in out and "column_11" in out
     assert max(len(line) for line in out.splitlines()) > 80  # not folded to 80 columns
     assert not make_console().is_terminal
+
+
+def test_a_long_title_widens_only_the_last_column():
+    frame = pd.DataFrame({"code": ["600000.SH"], "x": [1.5]})
+    text = _text(frame_table(frame, index=False, title="a title much longer than this small table is"))
+    lines = text.splitlines()
+    assert lines[0].strip() == "a title much longer than this small table is"  # not wrapped
+    top = lines[1]
+    first, _ = top.strip("┏┓").split("┳")
+    assert len(first) == len("600000.SH") + 2  # natural width plus padding
+    assert len(top) == len("a title much longer than this small table is")

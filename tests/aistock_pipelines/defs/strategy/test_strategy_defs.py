@@ -87,7 +87,8 @@ def test_target_positions_partition(resources):
     result = dg.materialize([asset], resources=resources, partition_key="2023-03-15")
     assert result.success
     md = result.asset_materializations_for_node("target_positions")[0].metadata
-    assert md["names"].value == 8 and md["next_session"].value == "2023-03-16"
+    # topk names, plus any holding a refused sale (limit, suspension) left behind, as in Qlib
+    assert md["names"].value >= 8 and md["next_session"].value == "2023-03-16"
     assert 0.9 < md["invested"].value <= 1.0
     frame = resources["store"].get_store().read_partition("target_positions", "2023-03-15")
     assert set(frame["action"]) <= {"buy", "sell", "hold"} and (frame["weight"] >= 0).all()
