@@ -1,7 +1,7 @@
 """The one `Definitions` of the project: the merge of every domain box's ``defs``.
 
-Resources are bound once here (`default_resources`), so a box's ``defs`` declares assets, checks, jobs and
-schedules only and two boxes can never bind the same resource key differently.
+The shared resources (``data``, ``database``, ``store``: `default_resources`) are bound once here; a box's
+``defs`` binds only resources of its own, so two boxes can never bind a shared key differently.
 """
 
 import dagster as dg

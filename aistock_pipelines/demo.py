@@ -149,8 +149,13 @@ def stage_partition_keys(stage: Stage, days: int, last_day: pd.Timestamp) -> lis
 
 def _failure(result: dg.ExecuteInProcessResult, stage: Stage, partition: str | None) -> DemoError:
     where = f"{stage.label}" + (f" partition {partition}" if partition else "")
+    message = "the run failed"
     failures = result.get_step_failure_events()
-    message = failures[0].step_failure_data.error.message.strip() if failures else "the run failed"
+    if failures and failures[0].step_failure_data.error is not None:
+        error = failures[0].step_failure_data.error
+        while error.cause is not None:  # Dagster wraps the asset's own exception: report that one
+            error = error.cause
+        message = error.message.strip()
     return DemoError(f"materialising {where} failed: {message} (run {result.run_id}; open it in `dagster dev`)")
 
 

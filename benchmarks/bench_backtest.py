@@ -67,15 +67,20 @@ def main() -> None:
     ap.add_argument("--qlib-days", type=int, default=None, help="run Qlib on the first N sessions and extrapolate")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_backtest_") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     console = Console()
-    work = Path(tempfile.mkdtemp(prefix="bench_backtest_"))
 
     t = time.perf_counter()
     qdir = work / "qlib"
-    meta = load_fixture().build_qlib_dir(qdir, n=args.instruments, days=args.days + 1, seed=7)
+    # One warm-up session before the window and one after it (Qlib needs the next session to close a step).
+    meta = load_fixture().build_qlib_dir(qdir, n=args.instruments, days=args.days + 2, seed=7)
     export_s = time.perf_counter() - t
     service = DataService(QlibBinProvider(qdir))
-    start, end = meta["dates"][1], meta["dates"][-1]
+    start, end = meta["dates"][1], meta["dates"][-2]
     load_s, market = best_of(lambda: load_market(service, "all", start, end, benchmark="000300.SH"), 1)
 
     rng = np.random.default_rng(0)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import json
+import multiprocessing as mp
 import os
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,13 @@ def load_peer():
     sys.modules["bench_peer"] = module
     spec.loader.exec_module(module)
     return module.Peer
+
+
+def _serve(root: str, urls: mp.Queue, stop: mp.Event) -> None:
+    """The peer in its own process, as RD-Agent's server is: it must not share the client's GIL."""
+    with load_peer()(Path(root)) as peer:
+        urls.put(peer.url)
+        stop.wait()
 
 
 def build_export(root: Path, n_factors: int, n_loops: int, seed: int = 0) -> None:
@@ -64,6 +70,8 @@ def build_export(root: Path, n_factors: int, n_loops: int, seed: int = 0) -> Non
         "artifact_type TEXT, name TEXT, status TEXT, primary_flag INT, summary_json TEXT, entry_path TEXT);"
         "CREATE TABLE artifact_files(file_id TEXT PRIMARY KEY, artifact_id TEXT, workspace_id TEXT, path TEXT, "
         "sha256 TEXT, size_bytes INT, mtime_utc TEXT, kind TEXT);"
+        "CREATE INDEX ix_art_loop ON artifacts(task_run_id, loop_id);"
+        "CREATE INDEX ix_file_art ON artifact_files(artifact_id);"
         "CREATE TABLE factor_registry(factor_name TEXT, expression TEXT, performance_json TEXT, asset_bundle_id TEXT,"
         " workspace_id TEXT, task_run_id TEXT, loop_id INT, updated_at_utc TEXT, PRIMARY KEY(factor_name, "
         "asset_bundle_id));")
@@ -109,7 +117,6 @@ def build_export(root: Path, n_factors: int, n_loops: int, seed: int = 0) -> Non
     (cat / "loop_catalog.json").write_text(json.dumps({**env, "loops": loops}))
     (cat / "strategy_catalog.json").write_text(json.dumps({**env, "strategies": list(strategies.values())}))
     (cat / "model_catalog.json").write_text(json.dumps({**env, "models": models}))
-    _ = io, zipfile  # the peer zips bundles on request
 
 
 def pg_schema_url() -> tuple[str, callable] | None:
@@ -148,21 +155,26 @@ def main() -> None:
         root = Path(tmp)
         t_build, _ = timed(lambda: build_export(root / "export", args.factors, args.loops))
         console.print(f"export generated in {t_build:.1f} s")
-        Peer = load_peer()
+        ctx = mp.get_context("spawn")
+        urls, stop = ctx.Queue(), ctx.Event()
+        server = ctx.Process(target=_serve, args=(str(root / "export"), urls, stop), daemon=True)
+        server.start()
+        url = urls.get(timeout=60)
         backends = [("sqlite", f"sqlite:///{root / 'bench.db'}", None)]
         pg = pg_schema_url()
         if pg:
             backends.append(("postgresql", pg[0], pg[1]))
-        with Peer(root / "export") as peer:
-            for name, url, drop in backends:
-                db = Database(url)
+        try:
+            for name, db_url, drop in backends:
+                db = Database(db_url)
                 blobs = root / f"blobs_{name}"
                 try:
-                    with HttpSource(peer.url) as src:
+                    with HttpSource(url) as src:
                         for op, incremental, target in (("full sync (empty DB)", False, 5.0),
                                                         ("full sync (nothing changed)", False, 5.0),
                                                         ("incremental (nothing new)", True, 0.5)):
-                            seconds, report = timed(lambda inc=incremental: sync(db, src, blobs, incremental=inc))
+                            seconds, report = timed(lambda db=db, src=src, blobs=blobs, inc=incremental: sync(
+                                db, src, blobs, incremental=inc))
                             written = sum(c.new + c.changed + c.removed for c in report.counts.values())
                             table.add_row(name, op, f"{seconds:.3f}", f"≤ {target}",
                                           "[green]yes[/]" if seconds <= target else "[red]no[/]", f"{written:,}")
@@ -170,6 +182,9 @@ def main() -> None:
                     db.dispose()
                     if drop:
                         drop()
+        finally:
+            stop.set()
+            server.join(timeout=10)
     console.print(table)
 
 

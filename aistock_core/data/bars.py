@@ -85,7 +85,7 @@ def _derive(panel: Panel, with_limits: bool) -> dict[str, np.ndarray]:
 
 def _frame(day: pd.Timestamp, instruments: pd.Index, row: dict[str, np.ndarray]) -> pd.DataFrame:
     index = pd.MultiIndex.from_arrays(
-        [pd.DatetimeIndex(np.repeat(day.to_datetime64(), len(instruments))), instruments.astype(str)],
+        [pd.DatetimeIndex(np.repeat(day.to_datetime64(), len(instruments))).as_unit("ns"), instruments.astype(str)],
         names=["datetime", "instrument"],
     )
     columns = [c for c in BAR_COLUMNS if c in row]

@@ -56,7 +56,7 @@ def _first_value(geo: R.Series2D, x: np.ndarray) -> np.ndarray:
 
 
 def _ref(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
-    x = geo.within(_as_shiftable(np.asarray(x)))
+    x = _as_shiftable(np.asarray(x))
     if n == 0:
         return _first_value(geo, x).copy()
     out = np.full_like(x, np.nan)
@@ -69,14 +69,14 @@ def _ref(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
 
 
 def _delta(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
-    x = geo.within(_as_shiftable(np.asarray(x)))
+    x = _as_shiftable(np.asarray(x))
     base = _first_value(geo, x) if n == 0 else _ref(geo, x, n)
     return x - base
 
 
 def _ema(geo: R.Series2D, x: Value, n: float) -> np.ndarray:
     com = 1.0 / n - 1.0 if isinstance(n, float) and 0 < n < 1 else (n - 1) / 2.0  # alpha or span, as pandas
-    return R.ewm_mean(geo, geo.within(np.asarray(x)), com)
+    return R.ewm_mean(geo, np.asarray(x), com)
 
 
 # -- operator table ----------------------------------------------------------------------------------------
@@ -94,6 +94,11 @@ class OpSpec:
     shape: str  # "elem" | "rolling" | "ref" | "delta" | "pair_rolling"
     fn: Callable[..., Value]
     expanding: bool = False
+    #: helper nodes (built from the arguments) whose values are passed after the arguments: lets operators
+    #: share work through the engine's memo (Std reads Var, Slope/Resi/Rsquare share one regression state).
+    deps: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+    #: window input keeps ±inf (Qlib's Cython regression, ``Count``); pandas windows see them as NaN
+    keep_inf: bool = False
 
     @property
     def usage(self) -> str:
@@ -150,26 +155,39 @@ class OpSpec:
         return left + n - 1, right
 
 
-def _rolling(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    def apply(geo: R.Series2D, x: Value, n: int, *rest: Any) -> np.ndarray:
-        return fn(geo, geo.within(np.asarray(x)), n, *rest)
-
-    apply.__name__ = fn.__name__
-    return apply
+# Window operators receive their series already masked to the instrument's rows, as float64 (the engine
+# caches that per input): the kernels in `rolling` are called directly.
 
 
-def _pair_rolling(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    def apply(geo: R.Series2D, x: Value, y: Value, n: int) -> np.ndarray:
-        shape = (geo.n, geo.t)
-        return fn(geo, geo.within(np.broadcast_to(np.asarray(x), shape)),
-                  geo.within(np.broadcast_to(np.asarray(y), shape)), n)
-
-    apply.__name__ = fn.__name__
-    return apply
+def _spec(name: str, params: str, shape: str, fn: Callable[..., Value], expanding: bool = False,
+          deps: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None, keep_inf: bool = False) -> OpSpec:
+    return OpSpec(name, tuple(params.split()), shape, fn, expanding, deps, keep_inf)
 
 
-def _spec(name: str, params: str, shape: str, fn: Callable[..., Value], expanding: bool = False) -> OpSpec:
-    return OpSpec(name, tuple(params.split()), shape, fn, expanding)
+def _helpers(*ops: str) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """deps = the same-window ``ops`` over the operator's series argument(s), e.g. Std → (Var(x, N),)."""
+
+    def build(args: tuple[Any, ...]) -> tuple[Any, ...]:
+        from aistock_core.factors.parser import Call, Const
+
+        series, window = args[:-1], args[-1]
+        if any(isinstance(a, Const) for a in series):
+            return ()
+        return tuple(Call(op, (x, window)) for op in ops for x in series)
+
+    return build
+
+
+def _std(geo: R.Series2D, x: np.ndarray, n: int, var: np.ndarray | None = None) -> np.ndarray:
+    return R.zsqrt(R.rolling_var(geo, x, n) if var is None else var)
+
+
+def _rsquare(geo: R.Series2D, y: np.ndarray, n: int, reg: R.Regression, std: np.ndarray) -> np.ndarray:
+    return R.rolling_rsquare(geo, y, n, reg, std)
+
+
+def _corr(geo: R.Series2D, x: np.ndarray, y: np.ndarray, n: int, *shared: np.ndarray) -> np.ndarray:
+    return R.rolling_corr(geo, x, y, n, *shared)
 
 
 _ELEM_UNARY = {"Abs": "abs", "Log": "log", "Not": "bitwise_not"}
@@ -186,26 +204,27 @@ OPERATORS: dict[str, OpSpec] = {
     "If": _spec("If", "e x x", "elem", _if),
     "Ref": _spec("Ref", "e ref", "ref", _ref),
     "Delta": _spec("Delta", "e n", "delta", _delta, expanding=True),
-    "Mean": _spec("Mean", "e n", "rolling", _rolling(R.rolling_mean), expanding=True),
-    "Sum": _spec("Sum", "e n", "rolling", _rolling(R.rolling_sum), expanding=True),
-    "Std": _spec("Std", "e n", "rolling", _rolling(R.rolling_std), expanding=True),
-    "Var": _spec("Var", "e n", "rolling", _rolling(R.rolling_var), expanding=True),
-    "Skew": _spec("Skew", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_moment(g, x, n, "skew"))),
-    "Kurt": _spec("Kurt", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_moment(g, x, n, "kurt"))),
-    "Max": _spec("Max", "e n", "rolling", _rolling(R.rolling_max), expanding=True),
-    "Min": _spec("Min", "e n", "rolling", _rolling(R.rolling_min), expanding=True),
-    "Med": _spec("Med", "e n", "rolling", _rolling(R.rolling_median), expanding=True),
-    "Quantile": _spec("Quantile", "e n q", "rolling", _rolling(R.rolling_quantile), expanding=True),
-    "Rank": _spec("Rank", "e n", "rolling", _rolling(R.rolling_rank), expanding=True),
-    "Count": _spec("Count", "e n", "rolling", _rolling(R.rolling_count), expanding=True),
-    "IdxMax": _spec("IdxMax", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_idx_extreme(g, x, n, True))),
-    "IdxMin": _spec("IdxMin", "e n", "rolling", _rolling(lambda g, x, n: R.rolling_idx_extreme(g, x, n, False))),
-    "Mad": _spec("Mad", "e n", "rolling", _rolling(R.rolling_mad)),
-    "WMA": _spec("WMA", "e n", "rolling", _rolling(R.rolling_wma)),
+    "_Reg": _spec("_Reg", "e n", "rolling", R.Regression, keep_inf=True),
+    "Mean": _spec("Mean", "e n", "rolling", R.rolling_mean, expanding=True),
+    "Sum": _spec("Sum", "e n", "rolling", R.rolling_sum, expanding=True),
+    "Std": _spec("Std", "e n", "rolling", _std, expanding=True, deps=_helpers("Var")),
+    "Var": _spec("Var", "e n", "rolling", R.rolling_var, expanding=True),
+    "Skew": _spec("Skew", "e n", "rolling", lambda g, x, n: R.rolling_moment(g, x, n, "skew")),
+    "Kurt": _spec("Kurt", "e n", "rolling", lambda g, x, n: R.rolling_moment(g, x, n, "kurt")),
+    "Max": _spec("Max", "e n", "rolling", R.rolling_max, expanding=True),
+    "Min": _spec("Min", "e n", "rolling", R.rolling_min, expanding=True),
+    "Med": _spec("Med", "e n", "rolling", R.rolling_median, expanding=True),
+    "Quantile": _spec("Quantile", "e n q", "rolling", R.rolling_quantile, expanding=True),
+    "Rank": _spec("Rank", "e n", "rolling", R.rolling_rank, expanding=True),
+    "Count": _spec("Count", "e n", "rolling", R.rolling_count, expanding=True, keep_inf=True),
+    "IdxMax": _spec("IdxMax", "e n", "rolling", lambda g, x, n: R.rolling_idx_extreme(g, x, n, True)),
+    "IdxMin": _spec("IdxMin", "e n", "rolling", lambda g, x, n: R.rolling_idx_extreme(g, x, n, False)),
+    "Mad": _spec("Mad", "e n", "rolling", R.rolling_mad),
+    "WMA": _spec("WMA", "e n", "rolling", R.rolling_wma),
     "EMA": _spec("EMA", "e span", "rolling", _ema),
-    "Slope": _spec("Slope", "e n", "rolling", _rolling(R.rolling_slope)),
-    "Rsquare": _spec("Rsquare", "e n", "rolling", _rolling(R.rolling_rsquare)),
-    "Resi": _spec("Resi", "e n", "rolling", _rolling(R.rolling_resi)),
-    "Corr": _spec("Corr", "x x n", "pair_rolling", _pair_rolling(R.rolling_corr)),
-    "Cov": _spec("Cov", "x x n", "pair_rolling", _pair_rolling(R.rolling_cov)),
+    "Slope": _spec("Slope", "e n", "rolling", lambda g, y, n, reg: reg.slope(), deps=_helpers("_Reg")),
+    "Rsquare": _spec("Rsquare", "e n", "rolling", _rsquare, deps=_helpers("_Reg", "Std")),
+    "Resi": _spec("Resi", "e n", "rolling", lambda g, y, n, reg: reg.resi(), deps=_helpers("_Reg")),
+    "Corr": _spec("Corr", "x x n", "pair_rolling", _corr, deps=_helpers("Var", "Mean")),
+    "Cov": _spec("Cov", "x x n", "pair_rolling", R.rolling_cov),
 }

@@ -246,11 +246,12 @@ class _Parser:
 
     def call(self) -> Expr:
         name_tok = self.take()
-        spec = OPERATORS.get(name_tok.text)
+        spec = None if name_tok.text.startswith("_") else OPERATORS.get(name_tok.text)
         if spec is None:
-            close = [n for n in OPERATORS if n.lower() == name_tok.text.lower()]
+            public = [n for n in OPERATORS if not n.startswith("_")]  # _Reg etc. are engine helpers
+            close = [n for n in public if n.lower() == name_tok.text.lower()]
             raise _error(self.text, name_tok.pos, f"unknown operator {name_tok.text!r}",
-                         f"did you mean {close[0]}?" if close else f"known operators: {', '.join(OPERATORS)}")
+                         f"did you mean {close[0]}?" if close else f"known operators: {', '.join(public)}")
         self.expect("(")
         args: list[tuple[Expr, int]] = []
         if not (self.tok.kind == "op" and self.tok.text == ")"):

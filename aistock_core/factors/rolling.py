@@ -91,12 +91,16 @@ def rolling_var(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
     return _call(_agg.roll_var, geo, a, w, ddof=1)
 
 
-def rolling_std(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
-    var = rolling_var(geo, a, w)
+def zsqrt(var: np.ndarray) -> np.ndarray:
+    """pandas' ``zsqrt``: rolling std = sqrt(var) with tiny negative variances clipped to 0."""
     with np.errstate(invalid="ignore"):
         out = np.sqrt(var)
-    out[var < 0] = 0.0  # pandas' zsqrt
+    out[var < 0] = 0.0
     return out
+
+
+def rolling_std(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
+    return zsqrt(rolling_var(geo, a, w))
 
 
 def rolling_max(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
@@ -113,7 +117,7 @@ def rolling_median(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
 
 def _window_chunks(geo: Series2D, x: np.ndarray, w: int, budget: int = 1 << 23):
     """(row slice, (rows, T, w) sliding-window view) chunks of NaN-padded ``x``: bounded memory, no row loop."""
-    pad = np.concatenate([np.full((geo.n, w - 1), np.nan), np.asarray(x, dtype=np.float64)], axis=1)
+    pad = np.concatenate([np.full((geo.n, w - 1), np.nan, dtype=x.dtype), x], axis=1)
     step = max(1, budget // max(1, geo.t * w))
     for lo in range(0, geo.n, step):
         yield slice(lo, lo + step), np.lib.stride_tricks.sliding_window_view(pad[lo:lo + step], w, axis=1)
@@ -128,15 +132,22 @@ def rolling_quantiles(geo: Series2D, a: np.ndarray, w: int, qs: Sequence[float])
     """
     x = np.asarray(a, dtype=np.float64)
     nobs = _window_counts(geo, ~np.isnan(x), w)
+    x32 = x.astype(np.float32)
+    if np.array_equal(x32, x, equal_nan=True):  # float32 bins: same order statistics, half the sort work
+        x = x32
     outs = [np.full((geo.n, geo.t), np.nan) for _ in qs]
     for rows, win in _window_chunks(geo, x, w):
         ordered = np.sort(win, axis=-1)
         cnt = nobs[rows]
+        partial = np.nonzero((cnt < w) & (cnt > 0))  # windows with NaN or clipped at the start: few
         for out, q in zip(outs, qs, strict=True):
             frac = q * (cnt - 1).astype(np.float64)
             idx = np.maximum(frac.astype(np.int64), 0)
-            low = np.take_along_axis(ordered, np.minimum(idx, w - 1)[..., None], axis=-1)[..., 0]
-            high = np.take_along_axis(ordered, np.minimum(idx + 1, w - 1)[..., None], axis=-1)[..., 0]
+            k = int(q * (w - 1))  # full windows all use the same order statistics
+            low = ordered[..., k].astype(np.float64)
+            high = ordered[..., min(k + 1, w - 1)].astype(np.float64)
+            low[partial] = ordered[(*partial, idx[partial])]
+            high[partial] = ordered[(*partial, np.minimum(idx[partial] + 1, w - 1))]
             with np.errstate(invalid="ignore"):
                 val = np.where(idx == frac, low, low + (high - low) * (frac - idx))
             out[rows] = np.where(cnt > 0, val, np.nan)
@@ -161,15 +172,16 @@ def rolling_rank(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
     if w == 0:
         return _call(_agg.roll_rank, geo, a, 0, percentile=True, method="average", ascending=True)
     x = np.asarray(a, dtype=np.float64)
-    less = np.zeros((geo.n, geo.t), dtype=np.int32)
-    equal = np.ones((geo.n, geo.t), dtype=np.int32)
+    small = np.int16 if w < 2**15 else np.int64  # counts ≤ w: narrow integers halve the memory traffic
+    less = np.zeros((geo.n, geo.t), dtype=small)
+    equal = np.ones((geo.n, geo.t), dtype=small)
     for lag in range(1, min(w, geo.t)):  # loop over lags (≤ w), each step vectorised over all cells
         prev, cur = x[:, :-lag], x[:, lag:]
         less[:, lag:] += prev < cur
         equal[:, lag:] += prev == cur
     nobs = _window_counts(geo, ~np.isnan(x), w)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = (2 * less + equal + 1) / 2.0 / nobs  # (min_rank + max_rank) / 2 / nobs
+        out = (2 * less.astype(np.float64) + equal + 1) / 2.0 / nobs  # (min_rank + max_rank) / 2 / nobs
     out[np.isnan(x)] = np.nan
     return out
 
@@ -210,28 +222,43 @@ def _pair_masked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(np.isfinite(y64), x64, np.nan), np.where(np.isfinite(x64), y64, np.nan)
 
 
-def _pair_moments(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int):
-    xm, ym = _pair_masked(x, y)
-    with np.errstate(all="ignore"):
-        mean_xy = _call(_agg.roll_mean, geo, xm * ym, w)
-        mean_x = _call(_agg.roll_mean, geo, xm, w)
-        mean_y = _call(_agg.roll_mean, geo, ym, w)
-        count = _call(_agg.roll_sum, geo, ~np.isnan(xm + ym), w, minp=0)
-        cov = (mean_xy - mean_x * mean_y) * (count / (count - 1))
-    return xm, ym, cov
-
-
 def rolling_cov(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
-    return _pair_moments(geo, x, y, w)[2]
+    """pandas' rolling cov: (mean(xy) - mean(x)·mean(y)) · n/(n-1) over the pair-masked series."""
+    xm, ym = _pair_masked(x, y)
+    return _cov(geo, xm, ym, w, rolling_mean(geo, xm, w), rolling_mean(geo, ym, w))
 
 
-def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
-    """pandas' rolling corr, then Qlib's mask: NaN where either *input's* rolling std is ≤ 2e-5."""
-    xm, ym, cov = _pair_moments(geo, x, y, w)
+def _cov(geo: Series2D, xm, ym, w: int, mean_x, mean_y) -> np.ndarray:
     with np.errstate(all="ignore"):
-        out = cov / (rolling_var(geo, xm, w) * rolling_var(geo, ym, w)) ** 0.5
-    out[(rolling_std(geo, x, w) <= STD_EPS) | (rolling_std(geo, y, w) <= STD_EPS)] = np.nan
+        mean_xy = rolling_mean(geo, xm * ym, w)
+        count = _window_counts(geo, ~np.isnan(xm + ym), w).astype(np.float64)  # pandas: roll_sum of 0/1
+        return (mean_xy - mean_x * mean_y) * (count / (count - 1))
+
+
+def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int, var_x: np.ndarray | None = None,
+                 var_y: np.ndarray | None = None, mean_x: np.ndarray | None = None,
+                 mean_y: np.ndarray | None = None) -> np.ndarray:
+    """pandas' rolling corr, then Qlib's mask: NaN where either *input's* rolling std is ≤ 2e-5.
+
+    ``var_*``/``mean_*`` are the inputs' own rolling moments when the engine already has them (Var/Mean
+    nodes shared with other factors); they are reused only where pandas' pair masking changes nothing.
+    """
+    var_x = rolling_var(geo, x, w) if var_x is None else var_x
+    var_y = rolling_var(geo, y, w) if var_y is None else var_y
+    xm, ym = _pair_masked(x, y)
+    same_x, same_y = _same_nan(xm, x), _same_nan(ym, y)
+    mx = mean_x if same_x and mean_x is not None else rolling_mean(geo, xm, w)
+    my = mean_y if same_y and mean_y is not None else rolling_mean(geo, ym, w)
+    vx = var_x if same_x else rolling_var(geo, xm, w)
+    vy = var_y if same_y else rolling_var(geo, ym, w)
+    with np.errstate(all="ignore"):
+        out = _cov(geo, xm, ym, w, mx, my) / (vx * vy) ** 0.5
+    out[(zsqrt(var_x) <= STD_EPS) | (zsqrt(var_y) <= STD_EPS)] = np.nan
     return out
+
+
+def _same_nan(masked: np.ndarray, original: np.ndarray) -> bool:
+    return bool(np.array_equal(np.isnan(masked), np.isnan(original)))
 
 
 # -- numpy kernels for what Qlib computes with rolling.apply or its own Cython -------------------------------
@@ -244,51 +271,40 @@ def _window_counts(geo: Series2D, valid: np.ndarray, w: int) -> np.ndarray:
     return csum[:, rows + 1] - csum[:, lo]
 
 
-def _key_better(fa, va, fb, vb, is_max: bool) -> np.ndarray:
-    """True where (fb, vb) strictly beats (fa, va); flags order pre-series < value < NaN (a NaN always wins)."""
-    if is_max:
-        return (fb > fa) | ((fb == fa) & (vb > va))
-    return (fb > fa) | ((fb == fa) & (vb < va))
+def _shifted(a: np.ndarray, k: int, fill) -> np.ndarray:
+    """``a`` moved ``k`` rows later in time, the first ``k`` rows filled."""
+    out = np.empty_like(a)
+    out[:, :k] = fill
+    out[:, k:] = a[:, :-k]
+    return out
 
 
 def rolling_idx_extreme(geo: Series2D, a: np.ndarray, w: int, is_max: bool) -> np.ndarray:
     """Qlib's IdxMax/IdxMin: ``rolling(N, min_periods=1).apply(lambda x: x.argmax() + 1, raw=True)``.
 
     numpy's argmax returns the first NaN if the window has one and the oldest of tied extremes; windows are
-    clipped at the series start. Sparse-table doubling gives O(T·N·log N) exactly: combine the best of two
-    overlapping power-of-two windows, the older winning ties.
+    clipped at the series start; pandas hands ``apply`` ±inf as NaN. Sparse-table doubling gives that exactly
+    in O(T·N·log N): the best of two overlapping windows, the older winning ties, on one float key per cell
+    (a NaN is +inf — it always wins —, a row before the series is -inf — it never does).
     """
     vals = np.asarray(a, dtype=np.float64)
-    n, t = geo.n, geo.t
-    rows = np.arange(t)
+    rows = np.arange(geo.t)
     pre = rows[None, :] < geo.first[:, None]
-    flag = np.where(pre, -1, np.where(np.isnan(vals), 1, 0)).astype(np.int8)
-    value = np.where(np.isnan(vals), 0.0, vals)
-    best_idx = np.broadcast_to(rows, (n, t)).copy()
-    best_flag, best_val = flag, value
-    levels = [(best_idx, best_flag, best_val)]
+    nan = ~np.isfinite(vals)
+    key = np.where(pre, -np.inf, np.where(nan, np.inf, vals if is_max else -vals))
+    idx = np.broadcast_to(rows.astype(np.int32), vals.shape).copy()
     span = 1
-    while span * 2 <= w:
-        idx, fl, va = levels[-1]
-        # older half: the window of the same span ending `span` rows earlier (pre-series padding before row 0)
-        o_idx = np.concatenate([np.zeros((n, span), np.int64), idx[:, :-span]], axis=1)
-        o_fl = np.concatenate([np.full((n, span), -2, np.int8), fl[:, :-span]], axis=1)
-        o_va = np.concatenate([np.zeros((n, span)), va[:, :-span]], axis=1)
-        newer = _key_better(o_fl, o_va, fl, va, is_max)
-        levels.append((np.where(newer, idx, o_idx), np.where(newer, fl, o_fl), np.where(newer, va, o_va)))
-        span *= 2
-    idx, fl, va = levels[-1]
-    shift = w - span
-    if shift:
-        o_idx = np.concatenate([np.zeros((n, shift), np.int64), idx[:, :-shift]], axis=1)
-        o_fl = np.concatenate([np.full((n, shift), -2, np.int8), fl[:, :-shift]], axis=1)
-        o_va = np.concatenate([np.zeros((n, shift)), va[:, :-shift]], axis=1)
-        newer = _key_better(o_fl, o_va, fl, va, is_max)
-        idx = np.where(newer, idx, o_idx)
+    while span < w:
+        step = min(span, w - span)  # the last step overlaps the previous window: fine for a maximum
+        old_key = _shifted(key, step, -np.inf)
+        newer = key > old_key  # strictly: ties keep the older cell
+        idx = np.where(newer, idx, _shifted(idx, step, 0))
+        key = np.maximum(key, old_key)
+        span += step
     lo = geo.window_start(w)
     out = (np.maximum(idx, lo) - lo + 1).astype(np.float64)
     # rolling.apply(min_periods=1) gives NaN when the window holds no observation at all
-    out[_window_counts(geo, ~np.isnan(vals), w) == 0] = np.nan
+    out[_window_counts(geo, ~nan, w) == 0] = np.nan
     out[pre] = np.nan
     return out
 
@@ -300,7 +316,8 @@ def _running(steps: np.ndarray) -> np.ndarray:
     interleaved terms performs exactly those additions in exactly that order (a skipped NaN term is an
     exact ``+ 0.0``), so the running sums — rounding residue included — are bit-identical to Qlib's.
     """
-    return np.add.accumulate(steps.reshape(steps.shape[0], -1), axis=1)[:, 1::2]
+    with np.errstate(invalid="ignore"):  # inf - inf in a sum is NaN in Qlib's C too
+        return np.add.accumulate(steps.reshape(steps.shape[0], 2 * steps.shape[1]), axis=1)[:, 1::2]
 
 
 def _interleave(leaving: np.ndarray, entering: np.ndarray) -> np.ndarray:
@@ -310,7 +327,7 @@ def _interleave(leaving: np.ndarray, entering: np.ndarray) -> np.ndarray:
     return out
 
 
-class _Regression:
+class Regression:
     """State of Qlib's ``rolling_slope/rsquare/resi`` (``qlib/data/_libs/rolling.pyx``) for all series.
 
     x is the window slot 1..w (newest = w); NaN slots are skipped. The x-sums are integers (exact in any
@@ -346,28 +363,33 @@ class _Regression:
         return _running(_interleave(-(self.front * self.front), self.val * self.val))
 
 
+    def resi(self) -> np.ndarray:
+        """Today's residual of the window's fit (NaN when today is NaN)."""
+        slope = self.slope()
+        with np.errstate(all="ignore"):
+            x_mean = self.sx / self.n
+            y_mean = self.sy / self.n
+            interp = y_mean - slope * x_mean
+            return self.y64 - (slope * self.w + interp)
+
+
 def rolling_slope(geo: Series2D, y: np.ndarray, w: int) -> np.ndarray:
-    return _Regression(geo, y, w).slope()
+    return Regression(geo, y, w).slope()
 
 
 def rolling_resi(geo: Series2D, y: np.ndarray, w: int) -> np.ndarray:
-    """Today's residual of the window's OLS fit (NaN when today is NaN)."""
-    reg = _Regression(geo, y, w)
-    slope = reg.slope()
-    with np.errstate(all="ignore"):
-        x_mean = reg.sx / reg.n
-        y_mean = reg.sy / reg.n
-        interp = y_mean - slope * x_mean
-        return reg.y64 - (slope * w + interp)
+    return Regression(geo, y, w).resi()
 
 
-def rolling_rsquare(geo: Series2D, y: np.ndarray, w: int) -> np.ndarray:
-    reg = _Regression(geo, y, w)
+def rolling_rsquare(geo: Series2D, y: np.ndarray, w: int, reg: Regression | None = None,
+                    std: np.ndarray | None = None) -> np.ndarray:
+    """r² of the window's fit, NaN where the input's rolling std is ≤ 2e-5 (Qlib's mask)."""
+    reg = Regression(geo, y, w) if reg is None else reg
     n, sx, sy = reg.n, reg.sx, reg.sy
     with np.errstate(all="ignore"):
         r = (n * reg.sxy - sx * sy) / np.sqrt((n * reg.sxx - sx * sx) * (n * reg.syy() - sy * sy))
         out = r * r
-    out[rolling_std(geo, y, w) <= STD_EPS] = np.nan
+    out[(rolling_std(geo, y, w) if std is None else std) <= STD_EPS] = np.nan
     return out
 
 

@@ -483,6 +483,8 @@ class _Registry:
             feature_schema_json TEXT, created_at_utc TEXT, updated_at_utc TEXT);
         CREATE TABLE artifact_files(file_id TEXT PRIMARY KEY, artifact_id TEXT, workspace_id TEXT, path TEXT,
             sha256 TEXT, size_bytes INT, mtime_utc TEXT, kind TEXT);
+        CREATE INDEX ix_artifacts_loop ON artifacts(task_run_id, loop_id);
+        CREATE INDEX ix_artifact_files_artifact ON artifact_files(artifact_id);
         CREATE TABLE factor_registry(factor_name TEXT, expression TEXT, performance_json TEXT,
             asset_bundle_id TEXT, workspace_id TEXT, task_run_id TEXT, loop_id INT, updated_at_utc TEXT,
             PRIMARY KEY(factor_name, asset_bundle_id));

@@ -29,6 +29,23 @@ REASONS: tuple[str, ...] = (
 )
 REASON_CODE = {name: i for i, name in enumerate(REASONS)}
 
+#: What happened to an order; fills carry the index into this tuple (strings only when frames are built).
+STATUSES: tuple[str, ...] = (
+    "filled",
+    "refused: price limit or suspended",  # Qlib mode (Qlib does not tell the two apart)
+    "refused: rounds to zero",
+    "refused: cash cannot cover the cost",
+    "refused: not enough cash",
+    "refused: T+1 (shares bought today)",
+    "refused: not held",
+    "refused: limit down",
+    "refused: limit up",
+    "refused: suspended",
+    "refused: delisting",
+)
+STATUS_CODE = {name: i for i, name in enumerate(STATUSES)}
+_STATUS_TEXT = np.asarray(STATUSES, dtype=object)
+
 
 @dataclass
 class Account:
@@ -111,12 +128,15 @@ class Fills:
     value: np.ndarray
     cost: np.ndarray
     reason: np.ndarray
-    status: np.ndarray  # object array: "filled" or why it was refused
+    status: np.ndarray  # int codes into STATUSES (0: filled)
 
     @classmethod
     def none(cls) -> Fills:
         z = np.zeros(0)
-        return cls(_int_array(), z, z, z, z, _int_array(), np.zeros(0, dtype=object))
+        return cls(_int_array(), z, z, z, z, _int_array(), _int_array())
+
+    def status_text(self) -> np.ndarray:
+        return _STATUS_TEXT[self.status]
 
     def net_cash(self) -> np.ndarray:
         return self.value - self.cost
@@ -150,7 +170,6 @@ class DayContext:
     scores: np.ndarray  # (N,) scores of the previous session (NaN: no score)
     account: Account
     exchange: Exchange
-    risk_degree: float
 
 
 class Strategy(Protocol):

@@ -80,7 +80,7 @@ def normalise_scores(frame: pd.DataFrame | pd.Series) -> pd.Series:
             f"score frame has {int(dup.sum())} duplicate (datetime, instrument) key(s), e.g. {where[1]} on "
             f"{where[0]:%Y-%m-%d} (codes are compared after conversion: SH600000 and 600000.SH are the same)"
         )
-    return out.sort_index()
+    return out if out.index.is_monotonic_increasing else out.sort_index()
 
 
 def align_scores(scores: pd.Series, dates: pd.DatetimeIndex, instruments: pd.Index) -> np.ndarray:
@@ -88,25 +88,33 @@ def align_scores(scores: pd.Series, dates: pd.DatetimeIndex, instruments: pd.Ind
 
     `StrategyError` if an instrument is not in the backtest universe, or if no score falls in the sessions.
     """
-    codes = scores.index.get_level_values("instrument")
-    col = instruments.get_indexer(codes)
-    if (col < 0).any():
-        unknown = sorted(set(np.asarray(codes)[col < 0]))
+    # Work on the index's levels (distinct dates and codes) and map rows through their integer codes.
+    index = scores.index.remove_unused_levels()
+    level_dates, level_codes = index.levels
+    level_col = instruments.get_indexer(level_codes)
+    if (level_col < 0).any():
+        unknown = sorted(level_codes[level_col < 0])
         raise StrategyError(
             f"score frame names {len(unknown)} instrument(s) outside the backtest universe, e.g. {unknown[:5]}; "
             f"score only the universe's instruments (or widen the universe)"
         )
-    when = scores.index.get_level_values("datetime").values
-    slot = np.searchsorted(dates.values, when, side="right") - 1
-    keep = (slot >= 0) & (when <= dates.values[-1])
-    if not keep.any():
+    level_slot = np.searchsorted(dates.values, level_dates.values, side="right") - 1
+    level_keep = (level_slot >= 0) & (level_dates.values <= dates.values[-1])
+    if not level_keep.any():
         raise StrategyError(
             f"no score date overlaps the backtest sessions {dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d} (scores span "
-            f"{pd.Timestamp(when.min()):%Y-%m-%d}..{pd.Timestamp(when.max()):%Y-%m-%d})"
+            f"{level_dates[0]:%Y-%m-%d}..{level_dates[-1]:%Y-%m-%d})"
         )
+    date_code, inst_code = index.codes
+    keep = level_keep[date_code]
+    slot, col = level_slot[date_code][keep], level_col[inst_code][keep]
+    values = scores.to_numpy()[keep]
     out = np.full((len(dates), len(instruments)), np.nan)
-    # Sorted by date, so a later date in the same session window overwrites an earlier one ("last" wins).
-    out[slot[keep], col[keep]] = scores.to_numpy()[keep]
+    if len(np.unique(level_slot[level_keep])) < level_keep.sum():
+        # Several dates share a session window: write in date order so the latest one wins ("last").
+        order = np.argsort(date_code[keep], kind="stable")
+        slot, col, values = slot[order], col[order], values[order]
+    out[slot, col] = values
     return out
 
 

@@ -17,8 +17,11 @@ import numpy as np
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.base import REASON_CODE, DayContext, Orders, nargsort_desc
 
-_ROTATE = REASON_CODE["topk_dropout"]
-_ENTRY = REASON_CODE["entry"]
+# Read-only reason arrays sliced per day (allocating two small arrays a day shows up in a 1500-day loop).
+_ROTATE_CODES = np.full(256, REASON_CODE["topk_dropout"])
+_ENTRY_CODES = np.full(256, REASON_CODE["entry"])
+_ROTATE_CODES.flags.writeable = False
+_ENTRY_CODES.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,12 @@ class TopkDropoutStrategy:
                 return kept[len(kept) - min(max(n, 1), len(kept)) :]
             return li[-n:]
 
+        # Qlib ranks its holdings (``last``) by score, but only uses them as a set and through len(): skip the sort.
         held = np.flatnonzero(acc.held)
-        last = held[nargsort_desc(s[held])]
+        last = held
         cand = np.flatnonzero(valid & ~acc.held)
         today = first_n(cand[nargsort_desc(s[cand])], self.n_drop + self.topk - len(last))
-        union = np.union1d(last, today)  # columns are in Qlib's instrument order, as Index.union sorts
+        union = np.sort(np.concatenate([last, today]))  # disjoint; columns are in Qlib's order, as Index.union sorts
         comb = union[nargsort_desc(s[union])]
         n = len(s)
         sell = last[_mask(n, last_n(comb, self.n_drop))[last]]
@@ -78,7 +82,8 @@ class TopkDropoutStrategy:
         sell_ok = _mask(n, sell)[held] & ex.tradable(t, direction)[held] & (acc.count[held] >= self.hold_thresh)
         sell_idx = held[sell_ok]
         sell_amount = acc.amount[sell_idx]
-        reasons = np.full(len(sell_idx), _ROTATE)
+        reasons = _ROTATE_CODES[: len(sell_idx)] if len(sell_idx) <= len(_ROTATE_CODES) else np.full(
+            len(sell_idx), REASON_CODE["topk_dropout"])
         cash = ex.sell_proceeds(acc, t, sell_idx, sell_amount)
         value = cash * self.risk_degree / len(buy) if len(buy) > 0 else 0.0
 
@@ -86,7 +91,9 @@ class TopkDropoutStrategy:
         buy_idx = buy[ex.tradable(t, direction)[buy]]
         price = ex.deal_price(t)[buy_idx]
         buy_amount = ex.round_buy(t, buy_idx, value / price)
-        return Orders(sell_idx, sell_amount, reasons, buy_idx, buy_amount, np.full(len(buy_idx), _ENTRY))
+        entry = _ENTRY_CODES[: len(buy_idx)] if len(buy_idx) <= len(_ENTRY_CODES) else np.full(
+            len(buy_idx), REASON_CODE["entry"])
+        return Orders(sell_idx, sell_amount, reasons, buy_idx, buy_amount, entry)
 
 
 def _mask(n: int, idx: np.ndarray) -> np.ndarray:

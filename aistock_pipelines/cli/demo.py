@@ -69,8 +69,11 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
         "dagster instance": str(report.dagster_home),
         "parquet store": str(store_dir),
         "app database": make_url(db_url).render_as_string(hide_password=True),
-        "next": f"make ui  (or: DAGSTER_HOME={report.dagster_home} dagster dev -m aistock_pipelines.definitions)",
     }, title="where to look next"))
+    # Commands on lines of their own, never folded, so they can be copied as they are.
+    console.print("see the runs and the asset graph: make ui   or")
+    console.print(Text(f"  DAGSTER_HOME={report.dagster_home} dagster dev -m aistock_pipelines.definitions"),
+                  soft_wrap=True)
 
 
 def _latest_checks(report: DemoReport):

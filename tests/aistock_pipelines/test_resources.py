@@ -53,3 +53,13 @@ def test_migration_race_is_retried_other_errors_are_not(monkeypatch):
     with pytest.raises(ConfigError, match="refused"):
         resources._migrated_database("wrong")
     assert len(calls) == 1, "a real connection error is not retried"
+
+
+def test_synthetic_market_is_built_once_per_settings(aistock_home, monkeypatch):
+    monkeypatch.setenv("AISTOCK_SYNTHETIC_INSTRUMENTS", "12")
+    monkeypatch.setenv("AISTOCK_SYNTHETIC_START", "2026-06-01")
+    get_settings.cache_clear()
+    first, again = DataServiceResource().get_service(), DataServiceResource().get_service()
+    other = DataServiceResource(synthetic_seed=8).get_service()
+    assert first is again, "in-process runs share the seeded market"
+    assert other is not first and other.provider.seed == 8 and first.provider.n_instruments == 12

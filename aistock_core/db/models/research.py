@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aistock_core.db.base import Base
@@ -141,7 +141,7 @@ class ResearchBundle(Synced, Base):
     task_run_id: Mapped[str | None] = mapped_column(String(64))
     loop_id: Mapped[int | None] = mapped_column(Integer)
     n_files: Mapped[int] = mapped_column(Integer)
-    total_bytes: Mapped[int] = mapped_column(Integer)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 class ResearchBundleFile(Synced, Base):

@@ -23,7 +23,7 @@ from aistock_core.codes import Board, board_of, limit_rates, lot_rule
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.costs import AshareFees
 from aistock_core.strategy.backtest.market import MarketData
-from aistock_core.strategy.base import REASON_CODE, Account, Direction, Fills
+from aistock_core.strategy.base import REASON_CODE, STATUS_CODE, Account, Direction, Fills
 
 _TICK = 0.01
 #: Sessions without a price limit after listing, by board (IPO rules since the 2020/2023 reforms).
@@ -75,6 +75,7 @@ class AshareExchange:
         # From its last listed session on, a delisting stock is not bought (it is being sold out of the book).
         self._exiting = self._delists[None, :] & (np.arange(len(market.dates))[:, None] >= self._last_row[None, :])
         self._raw_volume = market.volume * market.factor
+        self._days = list(market.dates)  # boxed once: fee schedules compare dates per order batch
 
     # -- what strategies read ------------------------------------------------------------------------------
     def deal_price(self, t: int) -> np.ndarray:
@@ -117,20 +118,20 @@ class AshareExchange:
         held = np.where(acc.held[idx], acc.amount[idx], 0.0)
         sellable = np.minimum(acc.sellable[idx], held)
         want = np.minimum(np.asarray(amount, dtype=float), sellable)
-        clearing = np.isclose(want, held) & (held > 0)
+        clearing = (np.abs(want - held) <= 1e-8 + 1e-5 * held) & (held > 0)
         step = self._step[idx]
         deal = np.where(clearing, held, np.floor(want / step + 1e-9) * step)
         capped = self._cap(t, idx, deal)
         deal = np.where(capped < deal, np.floor(capped / step + 1e-9) * step, deal)
-        status = np.full(len(idx), "filled", dtype=object)
-        status[deal <= 0] = "refused: rounds to zero"
-        status[(sellable <= 0) & (held > 0)] = "refused: T+1 (shares bought today)"
-        status[held <= 0] = "refused: not held"
-        status[self._at_down[t, idx]] = "refused: limit down"
-        status[self._susp[t, idx]] = "refused: suspended"
-        deal = np.where(status == "filled", deal, 0.0)
-        value = deal * np.nan_to_num(price)
-        cost = self.cfg.fees.cost(value, self.m.dates[t], sell=True)
+        status = np.zeros(len(idx), dtype=np.int64)
+        status[deal <= 0] = STATUS_CODE["refused: rounds to zero"]
+        status[(sellable <= 0) & (held > 0)] = STATUS_CODE["refused: T+1 (shares bought today)"]
+        status[held <= 0] = STATUS_CODE["refused: not held"]
+        status[self._at_down[t, idx]] = STATUS_CODE["refused: limit down"]
+        status[self._susp[t, idx]] = STATUS_CODE["refused: suspended"]
+        deal = np.where(status == 0, deal, 0.0)
+        value = deal * np.where(np.isnan(price), 0.0, price)
+        cost = self.cfg.fees.cost(value, self._days[t], sell=True)
         self._book(acc, idx, deal, value, cost, price, sell=True)
         return Fills(idx, deal, price, value, cost, np.asarray(reason), status)
 
@@ -138,14 +139,14 @@ class AshareExchange:
         idx = np.asarray(idx, dtype=np.int64)
         price = self.price[t, idx]
         deal = self.round_buy(t, idx, self._cap(t, idx, np.asarray(amount, dtype=float)))
-        status = np.full(len(idx), "filled", dtype=object)
-        status[deal <= 0] = "refused: rounds to zero"
-        status[self._at_up[t, idx]] = "refused: limit up"
-        status[self._exiting[t, idx]] = "refused: delisting"
-        status[self._susp[t, idx]] = "refused: suspended"
-        deal = np.where(status == "filled", deal, 0.0)
-        value = deal * np.nan_to_num(price)
-        day = self.m.dates[t]
+        status = np.zeros(len(idx), dtype=np.int64)
+        status[deal <= 0] = STATUS_CODE["refused: rounds to zero"]
+        status[self._at_up[t, idx]] = STATUS_CODE["refused: limit up"]
+        status[self._exiting[t, idx]] = STATUS_CODE["refused: delisting"]
+        status[self._susp[t, idx]] = STATUS_CODE["refused: suspended"]
+        deal = np.where(status == 0, deal, 0.0)
+        value = deal * np.where(np.isnan(price), 0.0, price)
+        day = self._days[t]
         cost = self.cfg.fees.cost(value, day, sell=False)
         spent = np.cumsum(value + cost)
         if (spent > acc.cash + 1e-9).any():
@@ -161,7 +162,7 @@ class AshareExchange:
                     new = self.round_buy(t, idx[k : k + 1], np.array([min(fit, deal[k] - self._step[idx[k]])]))[0]
                     deal[k] = max(new, 0.0)
                 if deal[k] <= 0:
-                    status[k] = "refused: not enough cash"
+                    status[k] = STATUS_CODE["refused: not enough cash"]
                 value[k] = deal[k] * price[k]
                 cost[k] = self.cfg.fees.cost(value[k : k + 1], day, sell=False)[0]
                 cash -= value[k] + cost[k]
@@ -216,7 +217,7 @@ class AshareExchange:
             acc.sellable[gone] = amount
             self._book(acc, gone, amount, value, cost, price, sell=True)
             write = Fills(gone, amount, price, value, cost, np.full(len(gone), REASON_CODE["delisted_writeoff"]),
-                          np.full(len(gone), "filled", dtype=object))
+                          np.zeros(len(gone), dtype=np.int64))
             fills = _concat(fills, write)
         return fills
 

@@ -50,5 +50,4 @@ def run_backtest(
         ex = AshareExchange(market, cfg)
     else:
         raise StrategyError(f"unknown backtest mode {mode!r}; use 'qlib' or 'ashare'")
-    risk_degree = float(getattr(strategy, "risk_degree", 0.95))
-    return run_days(market, grid, strategy, ex, mode=mode, t0=t0, t1=t1, init_cash=account, risk_degree=risk_degree)
+    return run_days(market, grid, strategy, ex, mode=mode, t0=t0, t1=t1, init_cash=account)

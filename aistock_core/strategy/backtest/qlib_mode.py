@@ -7,8 +7,8 @@ amounts are rounded with ``(amount × factor + 0.1) // trade_unit × trade_unit 
 cost = ``max(value × rate, min_cost)``; a buy the cash cannot cover is clipped by
 ``_get_buy_amount_by_cash_limit``; positions store ``value / price`` as the amount, and a sell that is
 ``np.isclose`` to the holding deletes it. Cash, cost and turnover are updated order by order in the same
-order and with the same float operations (``np.add.accumulate`` is sequential), so reports match to the bit
-except where Qlib iterates a ``set`` (the order sells are placed in and the stock-value sum).
+order and with the same float operations (left-to-right sums), so reports match to the last bits except where
+Qlib iterates a ``set`` (the order sells are placed in and the stock-value sum): ~1e-16 relative.
 
 The common case is vectorised over a day's orders; only a day where cash runs short falls back to a scalar
 loop (Qlib's clipping makes each order depend on the previous one then).
@@ -22,9 +22,13 @@ import numpy as np
 
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.market import MarketData
-from aistock_core.strategy.base import Account, Direction, Fills
+from aistock_core.strategy.base import STATUS_CODE, Account, Direction, Fills
 
-_REFUSED_LIMIT = "refused: price limit or suspended"
+_REFUSED_LIMIT = STATUS_CODE["refused: price limit or suspended"]
+_ZERO = STATUS_CODE["refused: rounds to zero"]
+
+
+_NO_FILLS = Fills.none()
 
 
 def _isclose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -41,7 +45,7 @@ def _seq_sum(start: float, values: np.ndarray) -> float:
 
 
 def _status(ok: np.ndarray, dealt: np.ndarray) -> np.ndarray:
-    return np.where(~ok, _REFUSED_LIMIT, np.where(dealt, "filled", "refused: rounds to zero")).astype(object)
+    return np.where(ok, np.where(dealt, 0, _ZERO), _REFUSED_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class QlibExchange:
             with np.errstate(invalid="ignore"):
                 self._limit_buy = (market.change >= config.limit_threshold) | susp
                 self._limit_sell = (market.change <= -config.limit_threshold) | susp
+        self._any_ok = ~(self._limit_buy | self._limit_sell)
+        self._quote_cache: tuple | None = None
         window = slice(t0, t1 + 1)
         # Qlib trades in adjusted prices (no lot rounding) as soon as any quoted close lacks a factor.
         self.trade_w_adj_price = bool(
@@ -97,7 +103,7 @@ class QlibExchange:
             return ~self._limit_buy[t]
         if direction == "sell":
             return ~self._limit_sell[t]
-        return ~(self._limit_buy[t] | self._limit_sell[t])
+        return self._any_ok[t]
 
     def round_buy(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
         return self._round(t, idx, amount)
@@ -115,9 +121,9 @@ class QlibExchange:
         f = self.m.factor[t, idx]
         return np.floor_divide(amount * f + 0.1, unit) * unit / f
 
-    def _impact(self, t: int, idx: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def _impact(self, t: int, idx: np.ndarray, value: np.ndarray) -> np.ndarray | float:
         if not self.cfg.impact_cost:
-            return np.zeros(len(idx))
+            return 0.0  # broadcasts like the zero array it stands for, without allocating one
         total = self.m.volume[t, idx] * self.m.close[t, idx]
         with np.errstate(invalid="ignore", divide="ignore"):
             adj = self.cfg.impact_cost * (value / total) ** 2
@@ -145,9 +151,13 @@ class QlibExchange:
         return ok, price, deal, value, np.where(dealt, cost, 0.0), dealt
 
     def sell_proceeds(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray) -> float:
-        """Cash after these sells, summed order by order as Qlib's strategy does on its temporary position."""
+        """Cash after these sells, summed order by order as Qlib's strategy does on its temporary position.
+
+        The quote is kept: the executor's real sells that follow (same day, same account state) reuse it.
+        """
         idx = np.asarray(idx, dtype=np.int64)
         quote = self._quote_sells(acc, t, idx, amount)
+        self._quote_cache = (t, idx, amount, acc.cash, quote)
         if quote is None:
             fills = self._sell_scalar(acc.copy(), t, idx, amount, np.zeros(len(idx), dtype=np.int64))
             return _seq_sum(acc.cash, fills.value - fills.cost)
@@ -156,7 +166,12 @@ class QlibExchange:
 
     def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
         idx = np.asarray(idx, dtype=np.int64)
-        quote = self._quote_sells(acc, t, idx, amount)
+        cached, self._quote_cache = self._quote_cache, None
+        if (cached is not None and cached[0] == t and cached[3] == acc.cash and np.array_equal(cached[1], idx)
+                and np.array_equal(cached[2], amount)):
+            quote = cached[4]
+        else:
+            quote = self._quote_sells(acc, t, idx, amount)
         if quote is None:
             return self._sell_scalar(acc, t, idx, amount, reason)
         ok, price, deal, value, cost, dealt = quote
@@ -215,14 +230,14 @@ class QlibExchange:
     def _sell_scalar(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
         """Order-by-order path (cash too low for some sell's cost): Qlib's "in case of negative cash" rule."""
         n = len(idx)
-        out = Fills(idx, np.zeros(n), self.m.close[t, idx], np.zeros(n), np.zeros(n), reason, np.full(n, "", object))
+        out = Fills(idx, np.zeros(n), self.m.close[t, idx], np.zeros(n), np.zeros(n), reason, np.zeros(n, np.int64))
         for k in range(n):
             i = idx[k : k + 1]
             if self._limit_sell[t, i[0]]:
                 out.status[k] = _REFUSED_LIMIT
                 continue
             price = out.price[k]
-            ratio = self.cfg.close_cost + self._impact(t, i, amount[k : k + 1] * price)[0]
+            ratio = self.cfg.close_cost + np.atleast_1d(self._impact(t, i, amount[k : k + 1] * price))[0]
             cur = acc.amount[i[0]] if acc.held[i[0]] else 0.0
             deal = float(amount[k])
             if not np.isclose(deal, cur):
@@ -231,7 +246,7 @@ class QlibExchange:
                 deal = 0.0
             value = deal * price
             cost = max(value * ratio, self.cfg.min_cost) if value > 1e-5 else 0.0
-            out.status[k] = "filled" if value > 1e-5 else "refused: cash cannot cover the cost"
+            out.status[k] = 0 if value > 1e-5 else STATUS_CODE["refused: cash cannot cover the cost"]
             if value > 1e-5:
                 out.amount[k], out.value[k], out.cost[k] = deal, value, cost
                 self._apply(acc, i, np.array([value]), np.array([cost]), np.array([price]), sell=True)
@@ -243,7 +258,7 @@ class QlibExchange:
         """Order-by-order path with Qlib's cash clipping (``_get_buy_amount_by_cash_limit``)."""
         n = len(idx)
         cfg = self.cfg
-        out = Fills(idx, np.zeros(n), self.m.close[t, idx], np.zeros(n), np.zeros(n), reason, np.full(n, "", object))
+        out = Fills(idx, np.zeros(n), self.m.close[t, idx], np.zeros(n), np.zeros(n), reason, np.zeros(n, np.int64))
         for k in range(n):
             i = idx[k : k + 1]
             if not ok[k]:
@@ -251,7 +266,7 @@ class QlibExchange:
                 continue
             price = out.price[k]
             deal = float(amount[k])
-            ratio = cfg.open_cost + self._impact(t, i, np.array([deal * price]))[0]
+            ratio = cfg.open_cost + np.atleast_1d(self._impact(t, i, np.array([deal * price])))[0]
             cash = acc.cash
             value = deal * price
             if cash < max(value * ratio, cfg.min_cost):
@@ -266,16 +281,15 @@ class QlibExchange:
                 deal = float(self._round(t, i, np.array([deal]))[0])
             value = deal * price
             cost = max(value * ratio, cfg.min_cost) if value > 1e-5 else 0.0
-            out.status[k] = "filled" if value > 1e-5 else "refused: not enough cash"
+            out.status[k] = 0 if value > 1e-5 else STATUS_CODE["refused: not enough cash"]
             if value > 1e-5:
                 out.amount[k], out.value[k], out.cost[k] = deal, value, cost
                 self._apply(acc, i, np.array([value]), np.array([cost]), np.array([price]), sell=False)
         return out
 
     def start_day(self, acc: Account, t: int) -> Fills:
-        """Qlib does nothing at the open (delisted holdings stay, priced at their last close)."""
-        acc.sellable = acc.amount.copy()
-        return Fills.none()
+        """Qlib does nothing at the open (delisted holdings stay, priced at their last close; no T+1)."""
+        return _NO_FILLS
 
     def bar_end(self, acc: Account, t: int) -> None:
         """Mark to the close where quoted (a suspended or delisted holding keeps its last price); count bars."""

@@ -16,7 +16,7 @@ import pandas as pd
 
 from aistock_core.strategy.backtest.market import MarketData, bench_returns
 from aistock_core.strategy.backtest.risk import analyse_report
-from aistock_core.strategy.base import REASONS, Account, DayContext, Exchange, Fills, Strategy
+from aistock_core.strategy.base import REASONS, STATUSES, Account, DayContext, Exchange, Fills, Strategy
 
 REPORT_COLUMNS = ("account", "return", "total_turnover", "turnover", "total_cost", "cost", "value", "cash", "bench")
 
@@ -57,7 +57,6 @@ def run_days(
     t0: int,
     t1: int,
     init_cash: float,
-    risk_degree: float = 0.95,
 ) -> BacktestResult:
     """Run trade days ``t0..t1`` (market rows): decide on row t-1's scores, fill, mark to close, report."""
     n = len(market.instruments)
@@ -65,17 +64,17 @@ def run_days(
     bench = bench_returns(market.bench_close)
     nan_row = np.full(n, np.nan)
     rows: list[tuple[float, ...]] = []
-    pos_t: list[np.ndarray] = []
     pos_i: list[np.ndarray] = []
     pos_amount: list[np.ndarray] = []
     pos_price: list[np.ndarray] = []
     trade_parts: list[tuple[int, str, Fills]] = []
     last_value, last_cost, last_turnover = float(init_cash), 0.0, 0.0
+    held_counts: list[int] = []
     for t in range(t0, t1 + 1):
         pre = exchange.start_day(acc, t)
         if len(pre.idx):
             trade_parts.append((t, "sell", pre))
-        ctx = DayContext(t, scores[t - 1] if t > 0 else nan_row, acc, exchange, risk_degree)
+        ctx = DayContext(t, scores[t - 1] if t > 0 else nan_row, acc, exchange)
         orders = strategy.decide(ctx)
         if len(orders.sell_idx):
             trade_parts.append((t, "sell", exchange.sell(acc, t, orders.sell_idx, orders.sell_amount,
@@ -94,13 +93,14 @@ def run_days(
             acc.total_cost, now_cost / last_value, stock_value, acc.cash, float(bench[t]),
         ))
         last_value, last_cost, last_turnover = value, acc.total_cost, acc.total_turnover
-        pos_t.append(np.full(len(held), t))
+        held_counts.append(len(held))
         pos_i.append(held)
         pos_amount.append(acc.amount[held].copy())
         pos_price.append(acc.price[held].copy())
     dates = market.dates[t0 : t1 + 1]
     report = pd.DataFrame(rows, index=pd.DatetimeIndex(dates, name="datetime"), columns=list(REPORT_COLUMNS))
     report["bench"] = report["bench"].astype(np.float32)
+    pos_t = [np.repeat(np.arange(t0, t1 + 1), held_counts)]
     positions = _positions_frame(market, report, pos_t, pos_i, pos_amount, pos_price)
     trades = _trades_frame(market, trade_parts)
     result = BacktestResult(mode=mode, report=report, positions=positions, trades=trades)
@@ -137,17 +137,18 @@ def _trades_frame(market: MarketData, parts: list[tuple[int, str, Fills]]) -> pd
     columns = ["datetime", "instrument", "side", "amount", "price", "value", "cost", "reason", "status"]
     if not parts:
         return pd.DataFrame({c: [] for c in columns})
-    t = np.concatenate([np.full(len(f.idx), day) for day, _, f in parts])
+    lengths = [len(f.idx) for _, _, f in parts]
+    t = np.repeat(np.array([day for day, _, _ in parts]), lengths)
     idx = np.concatenate([f.idx for _, _, f in parts])
     reasons = np.asarray(REASONS, dtype=object)
     return pd.DataFrame({
         "datetime": market.dates[t],
         "instrument": market.instruments[idx],
-        "side": np.concatenate([np.full(len(f.idx), side, dtype=object) for _, side, f in parts]),
+        "side": np.repeat(np.array([side for _, side, _ in parts], dtype=object), lengths),
         "amount": np.concatenate([f.amount for _, _, f in parts]),
         "price": np.concatenate([f.price for _, _, f in parts]),
         "value": np.concatenate([f.value for _, _, f in parts]),
         "cost": np.concatenate([f.cost for _, _, f in parts]),
         "reason": reasons[np.concatenate([f.reason for _, _, f in parts]).astype(int)],
-        "status": np.concatenate([f.status for _, _, f in parts]),
+        "status": np.asarray(STATUSES, dtype=object)[np.concatenate([f.status for _, _, f in parts]).astype(int)],
     })

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.errors import FactorError
-from aistock_core.factors import rolling
+from aistock_core.factors import ops, rolling
 from aistock_core.factors.alpha158 import ALPHA158_LABEL, alpha158_expressions
 from aistock_core.factors.engine import FactorEngine, compute, compute_frame
 
@@ -34,15 +36,35 @@ def test_compute_returns_float32_arrays_aligned_to_the_panel(panel):
     assert set(np.unique(out["up"][panel.listed])) <= {0.0, 1.0}
 
 
-def test_shared_subexpressions_are_computed_once(panel, monkeypatch):
-    calls = []
-    real = rolling.rolling_mean
-    monkeypatch.setattr(rolling, "rolling_mean", lambda *a: calls.append(a[2]) or real(*a))
-    from aistock_core.factors import ops
+def _count_calls(monkeypatch, op: str) -> list[int]:
+    """Record the window of every evaluation of operator ``op``."""
+    spec = ops.OPERATORS[op]
+    calls: list[int] = []
 
-    monkeypatch.setitem(ops.OPERATORS, "Mean", ops._spec("Mean", "e n", "rolling", ops._rolling(rolling.rolling_mean)))
+    def counting(geo, x, n, *rest):
+        calls.append(n)
+        return spec.fn(geo, x, n, *rest)
+
+    monkeypatch.setitem(ops.OPERATORS, op, dataclasses.replace(spec, fn=counting))
+    return calls
+
+
+def test_shared_subexpressions_are_computed_once(panel, monkeypatch):
+    calls = _count_calls(monkeypatch, "Mean")
     compute(panel, {"a": "Mean($close, 5)/$close", "b": "Mean($close,5) + 1", "c": "Mean($close, 10)"})
     assert sorted(calls) == [5, 10]
+
+
+def test_operators_share_their_helper_moments(panel, monkeypatch):
+    var_calls = _count_calls(monkeypatch, "Var")
+    reg_calls = _count_calls(monkeypatch, "_Reg")
+    exprs = {"std": "Std($close, 5)", "rsq": "Rsquare($close, 5)", "corr": "Corr($close, $open, 5)",
+             "beta": "Slope($close, 5)", "resi": "Resi($close, 5)", "var": "Var($close, 5)"}
+    shared = compute(panel, exprs)
+    assert sorted(var_calls) == [5, 5]  # Var($close, 5) and Var($open, 5), each once
+    assert reg_calls == [5]  # one regression state for Slope, Resi and Rsquare
+    for name, text in exprs.items():  # sharing changes nothing in the values
+        np.testing.assert_array_equal(shared[name], compute(panel, {name: text})[name])
 
 
 def test_quantile_levels_of_one_window_share_one_sort_and_stay_exact(panel, monkeypatch):
@@ -118,3 +140,26 @@ def test_float64_panel_is_read_as_float32_like_qlib_bins(panel):
                  panel.listed)
     exprs = {"r": "$close/$open - 1"}
     np.testing.assert_array_equal(compute(as64, exprs)["r"], compute(panel, exprs)["r"])
+
+
+@pytest.mark.parametrize(("t", "n"), [(1, 3), (2, 2), (3, 0), (0, 2)])
+def test_tiny_and_empty_panels(t, n):
+    """Windows longer than the data, and empty panels, give the min_periods=1 values, not errors."""
+    dates = pd.DatetimeIndex(pd.bdate_range("2022-01-03", periods=t), name="datetime")
+    codes = pd.Index([f"60000{i}.SH" for i in range(n)], name="instrument")
+    values = {f: np.full((t, n), 10, np.float32) for f in ("open", "high", "low", "close", "volume", "vwap")}
+    exprs = {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL, "RANK0": "Rank($close, 0)"}
+    out = compute(Panel(dates, codes, values, np.ones((t, n), bool)), exprs)
+    assert all(arr.shape == (t, n) for arr in out.values())
+    if t and n:
+        np.testing.assert_array_equal(out["IMAX60"], np.float32(1 / 60))  # a flat window: the oldest wins
+        assert np.isnan(out["STD5"][0]).all() and np.isnan(out["LABEL0"]).all()
+
+
+def test_instrument_blocks_do_not_change_results(panel):
+    exprs = {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}
+    whole = FactorEngine(exprs).compute(panel)
+    blocked = FactorEngine(exprs)
+    blocked.block = 7  # 30 instruments → 5 blocks, the last one short
+    for name, arr in blocked.compute(panel).items():
+        np.testing.assert_array_equal(arr, whole[name], err_msg=name)

@@ -56,7 +56,7 @@ def _qlib_regression(values: np.ndarray, window: int, kind: str) -> np.ndarray:
     barv = [math.nan] * window
     na_count, i_sum, x_sum, x2_sum, y_sum, y2_sum, xy_sum = window, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     out = np.empty(len(values))
-    for k, val in enumerate(values.astype(np.float64)):
+    for k, val in enumerate(values.astype(np.float64).tolist()):  # Python floats: C doubles, no numpy warnings
         barv.append(val)
         xy_sum = xy_sum - y_sum
         x2_sum = x2_sum + i_sum - 2 * x_sum
@@ -109,6 +109,10 @@ def _wma(x):
     return np.nanmean(w * x)
 
 
+def _inf_above_10(c: pd.Series) -> pd.Series:
+    return pd.Series(np.where(c > 10, c / (c - c), c), index=c.index)
+
+
 def _std_masked(s: pd.Series, n: int) -> np.ndarray:
     return np.isclose(_rolling(s, n).std(), 0, atol=2e-05)
 
@@ -131,6 +135,18 @@ REFERENCES = {
     "Rank($close, 10)": lambda c, v: _rolling(c, 10).rank(pct=True),
     "IdxMax($close, 8)": lambda c, v: _rolling(c, 8).apply(lambda x: x.argmax() + 1, raw=True),
     "IdxMin($close, 5)": lambda c, v: _rolling(c, 5).apply(lambda x: x.argmin() + 1, raw=True),
+    # ±inf in the input: the (flag, value) path of the sparse table
+    "IdxMax(If($close > 10, $close / ($close - $close), $close), 6)": lambda c, v: _rolling(
+        pd.Series(np.where(c > 10, c / (c - c), c), index=c.index), 6).apply(lambda x: x.argmax() + 1, raw=True),
+    "IdxMin(If($close > 10, $close / ($close - $close), 0 - $close), 4)": lambda c, v: _rolling(
+        pd.Series(np.where(c > 10, c / (c - c), 0 - c), index=c.index), 4).apply(lambda x: x.argmin() + 1, raw=True),
+    # pandas windows see ±inf as NaN; Count (counted before that) and Qlib's Cython regression see them
+    "Mean(If($close > 10, $close / ($close - $close), $close), 3)": lambda c, v: _rolling(_inf_above_10(c), 3).mean(),
+    "Count(If($close > 10, $close / ($close - $close), $close), 4)": lambda c, v: _rolling(_inf_above_10(c), 4).count(),
+    "Slope(If($close > 10, $close / ($close - $close), $close), 5)": lambda c, v: pd.Series(
+        _qlib_regression(_inf_above_10(c).values, 5, "slope"), index=c.index),
+    "Corr(If($close > 10, $close / ($close - $close), $close), $volume, 5)": lambda c, v: _rolling(
+        _inf_above_10(c), 5).corr(v).mask(_std_masked(_inf_above_10(c), 5) | _std_masked(v, 5)),
     "Mad($close, 6)": lambda c, v: _rolling(c, 6).apply(_mad, raw=True),
     "WMA($close, 6)": lambda c, v: _rolling(c, 6).apply(_wma, raw=True),
     "EMA($close, 10)": lambda c, v: c.ewm(span=10, min_periods=1).mean(),

@@ -48,6 +48,7 @@ class Peer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each response waits ~40 ms for a delayed ACK
 
             def log_message(self, *args: Any) -> None:
                 pass

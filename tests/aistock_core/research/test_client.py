@@ -47,7 +47,7 @@ def test_every_read_endpoint_matches_the_directory_reader(peer, export_dir):
 
 def test_not_found_answers(peer):
     with client(peer.url) as h:
-        with pytest.raises(NotFound, match="alpha360_meta.json not found"):
+        with pytest.raises(NotFound, match=r"alpha360_meta\.json not found"):
             h.alpha_meta("alpha360")
         with pytest.raises(NotFound, match="factor not found"):
             h.factor("no_such_factor")

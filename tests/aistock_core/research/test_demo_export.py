@@ -15,8 +15,8 @@ import pytest
 from aistock_core.data.h5 import write_daily_pv
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.research.demo_factors import DEMO_FACTORS
 from aistock_core.research.demo_export import write_demo_export
+from aistock_core.research.demo_factors import DEMO_FACTORS
 from aistock_core.research.export_dir import ExportDirSource
 
 

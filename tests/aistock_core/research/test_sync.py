@@ -174,3 +174,39 @@ def test_bad_entry_names_catalog_entry_and_field(tmp_path, export_dir):
         sync(db, src, tmp_path / "b")
     assert "loops catalog entry #1" in str(err.value) and "'loop_id'" in str(err.value)
     assert snapshot(db)["research_loops"] == []
+
+
+def test_incremental_brings_a_new_registry_loop_and_its_bundle_and_confirms(tmp_path, peer, export_dir):
+    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    with http(peer.url) as src:
+        full = sync(db, src, tmp_path / "b")
+    reg = export_dir / "RDagentDB/registry.sqlite"
+    bundles = export_dir / "RDagentDB/production_bundles"
+    old_bid = sorted(p.name for p in bundles.iterdir())[0]
+    new_bid = "0f0f0f0f-0000-4000-8000-000000000001"
+    import shutil
+
+    shutil.copytree(bundles / old_bid, bundles / new_bid)
+    manifest = json.loads((bundles / new_bid / "manifest.json").read_text())
+    (bundles / new_bid / "manifest.json").write_text(json.dumps({**manifest, "asset_bundle_id": new_bid,
+                                                                 "loop_id": 99}))
+    later = full.cursor_after.replace("+00:00", "") + "7+00:00"
+    with sqlite3.connect(reg) as conn:
+        trid = conn.execute("SELECT task_run_id FROM loops LIMIT 1").fetchone()[0]
+        conn.execute("INSERT INTO loops (task_run_id, loop_id, action, status, has_result, metrics_json, "
+                     "asset_bundle_id, is_solidified, sync_status, updated_at_utc) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (trid, 99, "factor", "success", 1, json.dumps([{"Unnamed: 0": "IC", "0": 0.07}]), new_bid, 1,
+                      "pending", later))
+        conn.execute("INSERT INTO factor_registry VALUES (?,?,?,?,?,?,?,?)",
+                     ("new_alpha", "close/open", "{}", new_bid, "ws", trid, 99, later))
+    with http(peer.url) as src:
+        inc = sync(db, src, tmp_path / "b", incremental=True, confirm=True)
+    assert inc.counts["loops"].new == 1 and inc.counts["bundles"].new == 1
+    assert inc.counts["bundle_factors"].sample["new"] == [f"new_alpha/{new_bid}"]
+    assert peer.requests.count(("POST", "/ops/sync-confirm")) == 1  # only the bundle this run stored
+    with sqlite3.connect(reg) as conn:
+        assert conn.execute("SELECT sync_status FROM loops WHERE loop_id=99").fetchone()[0] == "synced"
+    with db.session() as s:
+        kpi = s.get(ResearchLoopKpi, ("task_run", trid, 99, "without_cost"))
+    assert kpi.ic == pytest.approx(0.07)  # from the legacy metrics form
+    db.dispose()

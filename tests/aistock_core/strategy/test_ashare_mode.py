@@ -43,17 +43,17 @@ def test_t_plus_one_refuses_selling_shares_bought_today():
     ex = AshareExchange(market(), AshareConfig())
     acc = account({})
     bought = ex.buy(acc, 1, np.array([0]), np.array([1000.0]), np.array([7]))
-    assert bought.status[0] == "filled" and acc.amount[0] == 1000
+    assert bought.status_text()[0] == "filled" and acc.amount[0] == 1000
     refused = sell(ex, acc, 1, 0, 1000)
-    assert refused.status[0].startswith("refused: T+1") and refused.amount[0] == 0 and acc.amount[0] == 1000
+    assert refused.status_text()[0].startswith("refused: T+1") and refused.amount[0] == 0 and acc.amount[0] == 1000
     ex.bar_end(acc, 1)
     ex.start_day(acc, 2)  # next session: yesterday's shares are sellable, and the sale's cash is usable today
     cash_before = acc.cash
     done = sell(ex, acc, 2, 0, 1000)
-    assert done.status[0] == "filled" and not acc.held[0]
+    assert done.status_text()[0] == "filled" and not acc.held[0]
     assert acc.cash == pytest.approx(cash_before + done.value[0] - done.cost[0])
     again = ex.buy(acc, 2, np.array([2]), np.array([(acc.cash - 100) / 10.0]), np.array([7]))
-    assert again.status[0] == "filled"
+    assert again.status_text()[0] == "filled"
 
 
 def test_limit_up_close_refuses_buys_but_not_sells():
@@ -63,8 +63,8 @@ def test_limit_up_close_refuses_buys_but_not_sells():
     ex = AshareExchange(market(close), AshareConfig())
     acc = account({0: 500})
     fills = ex.buy(acc, 2, np.array([0, 1]), np.array([1000.0, 1000.0]), np.array([7, 7]))
-    assert list(fills.status) == ["refused: limit up", "filled"]
-    assert sell(ex, acc, 2, 0, 500).status[0] == "filled"
+    assert list(fills.status_text()) == ["refused: limit up", "filled"]
+    assert sell(ex, acc, 2, 0, 500).status_text()[0] == "filled"
 
 
 def test_limit_down_refuses_sells_against_previous_raw_close():
@@ -72,7 +72,7 @@ def test_limit_down_refuses_sells_against_previous_raw_close():
     close[3, 2] = 9.0  # 000001.SZ at -10%
     ex = AshareExchange(market(close), AshareConfig())
     acc = account({2: 1000})
-    assert sell(ex, acc, 3, 2, 1000).status[0] == "refused: limit down"
+    assert sell(ex, acc, 3, 2, 1000).status_text()[0] == "refused: limit down"
     assert acc.amount[2] == 1000
 
 
@@ -96,7 +96,7 @@ def test_star_market_minimum_200_then_steps_of_one():
     assert ex.round_buy(1, main, np.array([257.9]))[0] == 200
     acc = account({})
     fills = ex.buy(acc, 1, np.array([1, 1]), np.array([150.0, 201.0]), np.array([7, 7]))
-    assert list(fills.status) == ["refused: rounds to zero", "filled"] and acc.amount[1] == 201
+    assert list(fills.status_text()) == ["refused: rounds to zero", "filled"] and acc.amount[1] == 201
 
 
 def test_delisting_sells_on_last_listed_session():
@@ -106,7 +106,7 @@ def test_delisting_sells_on_last_listed_session():
     acc = account({2: 1000})
     assert len(ex.start_day(acc, 1).idx) == 0
     fills = ex.start_day(acc, 2)
-    assert fills.reason[0] == REASON_CODE["delisting"] and fills.status[0] == "filled" and not acc.held[2]
+    assert fills.reason[0] == REASON_CODE["delisting"] and fills.status_text()[0] == "filled" and not acc.held[2]
 
 
 def test_delisting_while_suspended_books_the_exit_at_last_price():
@@ -134,4 +134,4 @@ def test_suspended_stock_does_not_trade():
     close = np.full((len(DATES), len(CODES)), 10.0)
     close[2, 0] = np.nan
     ex = AshareExchange(market(close), AshareConfig())
-    assert sell(ex, account({0: 100}), 2, 0, 100).status[0] == "refused: suspended"
+    assert sell(ex, account({0: 100}), 2, 0, 100).status_text()[0] == "refused: suspended"

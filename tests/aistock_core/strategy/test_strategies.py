@@ -41,7 +41,7 @@ def holding(idx: list[int], cash: float = 0.0, amount: float = 1000.0) -> Accoun
 def test_topk_dropout_sells_the_worst_holding_and_buys_the_best_outsider():
     scores = np.array([0.9, 0.1, 0.5, 0.8, 0.0, -0.3])
     acc = holding([1, 2, 3])
-    orders = TopkDropoutStrategy(topk=3, n_drop=1, risk_degree=1.0).decide(DayContext(1, scores, acc, exchange(), 1.0))
+    orders = TopkDropoutStrategy(topk=3, n_drop=1, risk_degree=1.0).decide(DayContext(1, scores, acc, exchange()))
     assert orders.sell_idx.tolist() == [1] and orders.buy_idx.tolist() == [0]
     assert orders.buy_amount[0] == 1000  # the sale's 10 000 cash, all of it, at 10 per share
 
@@ -49,7 +49,7 @@ def test_topk_dropout_sells_the_worst_holding_and_buys_the_best_outsider():
 def test_topk_dropout_keeps_a_limit_down_holding():
     scores = np.array([0.9, 0.1, 0.5, 0.8, 0.0, -0.3])
     ex = exchange(change=np.array([0, -0.1, 0, 0, 0, 0]))
-    orders = TopkDropoutStrategy(topk=3, n_drop=1).decide(DayContext(1, scores, holding([1, 2, 3]), ex, 0.95))
+    orders = TopkDropoutStrategy(topk=3, n_drop=1).decide(DayContext(1, scores, holding([1, 2, 3]), ex))
     assert orders.sell_idx.tolist() == []
     assert orders.buy_idx.tolist() == [0]  # Qlib still buys: len(sell) counted the refused holding
 
@@ -59,7 +59,7 @@ def test_enhanced_stop_loss_take_profit_and_liquidation():
     scores = np.array([0.5, 0.5, 0.05, 0.5, 0.6, 0.7])  # 2 falls below min_score → liquidated
     acc = holding([0, 1, 2, 3], cash=100_000)
     strat = EnhancedTopkDropoutStrategy(topk=4, min_score=0.1)
-    orders = strat.decide(DayContext(1, scores, acc, exchange(close), 0.95))
+    orders = strat.decide(DayContext(1, scores, acc, exchange(close)))
     sells = dict(zip(orders.sell_idx.tolist(), zip(orders.sell_amount, orders.sell_reason, strict=True), strict=True))
     assert sells[0] == (1000, REASON_CODE["stop_loss"])
     assert sells[1] == (300, REASON_CODE["take_profit"]) and acc.tp_base[1] == 1000
@@ -81,7 +81,7 @@ def test_cap_weights_redistributes_and_respects_the_cap():
 def test_weighted_topk_rebalances_to_equal_weights():
     scores = np.array([0.9, 0.8, 0.1, 0.0, -0.1, -0.2])
     acc = holding([3], cash=10_000, amount=1000)  # 10 000 cash + 10 000 in a name leaving the top 2
-    orders = WeightedTopkStrategy(topk=2, risk_degree=1.0).decide(DayContext(1, scores, acc, exchange(), 1.0))
+    orders = WeightedTopkStrategy(topk=2, risk_degree=1.0).decide(DayContext(1, scores, acc, exchange()))
     assert orders.sell_idx.tolist() == [3] and orders.sell_amount[0] == 1000
     assert orders.buy_idx.tolist() == [0, 1] and orders.buy_amount.tolist() == [1000, 1000]
 

@@ -70,7 +70,7 @@ def upgrade() -> None:
     sa.Column('task_run_id', sa.String(length=64), nullable=True),
     sa.Column('loop_id', sa.Integer(), nullable=True),
     sa.Column('n_files', sa.Integer(), nullable=False),
-    sa.Column('total_bytes', sa.Integer(), nullable=False),
+    sa.Column('total_bytes', sa.BigInteger(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
