@@ -156,6 +156,9 @@ def _failure(result: dg.ExecuteInProcessResult, stage: Stage, partition: str | N
         while error.cause is not None:  # Dagster wraps the asset's own exception: report that one
             error = error.cause
         message = error.message.strip()
+        qualified, sep, text = message.partition(": ")
+        if sep and qualified.rsplit(".", 1)[-1] == error.cls_name:  # "aistock_core.errors.DataError: ..."
+            message = f"{error.cls_name}: {text}"
     return DemoError(f"materialising {where} failed: {message} (run {result.run_id}; open it in `dagster dev`)")
 
 

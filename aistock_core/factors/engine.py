@@ -18,8 +18,9 @@ import pandas as pd
 from aistock_core.data.panel import Panel
 from aistock_core.errors import AistockError, FactorError
 from aistock_core.factors.ops import Value
+from aistock_core.factors.ordinal import rolling_quantiles
 from aistock_core.factors.parser import Call, Const, Expr, Feature, parse
-from aistock_core.factors.rolling import Series2D, rolling_quantiles
+from aistock_core.factors.rolling import Series2D
 
 
 def parse_all(expressions: Mapping[str, str | Expr]) -> dict[str, Expr]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from aistock_core.factors import ordinal as O
+from aistock_core.factors import regression as G
 from aistock_core.factors import rolling as R
 
 Value = Any  # np.ndarray (N, T) or a Python number
@@ -182,8 +184,8 @@ def _std(geo: R.Series2D, x: np.ndarray, n: int, var: np.ndarray | None = None) 
     return R.zsqrt(R.rolling_var(geo, x, n) if var is None else var)
 
 
-def _rsquare(geo: R.Series2D, y: np.ndarray, n: int, reg: R.Regression, std: np.ndarray) -> np.ndarray:
-    return R.rolling_rsquare(geo, y, n, reg, std)
+def _rsquare(geo: R.Series2D, y: np.ndarray, n: int, reg: G.Regression, std: np.ndarray) -> np.ndarray:
+    return G.rolling_rsquare(geo, y, n, reg, std)
 
 
 def _corr(geo: R.Series2D, x: np.ndarray, y: np.ndarray, n: int, *shared: np.ndarray) -> np.ndarray:
@@ -204,7 +206,7 @@ OPERATORS: dict[str, OpSpec] = {
     "If": _spec("If", "e x x", "elem", _if),
     "Ref": _spec("Ref", "e ref", "ref", _ref),
     "Delta": _spec("Delta", "e n", "delta", _delta, expanding=True),
-    "_Reg": _spec("_Reg", "e n", "rolling", R.Regression, keep_inf=True),
+    "_Reg": _spec("_Reg", "e n", "rolling", G.Regression, keep_inf=True),
     "Mean": _spec("Mean", "e n", "rolling", R.rolling_mean, expanding=True),
     "Sum": _spec("Sum", "e n", "rolling", R.rolling_sum, expanding=True),
     "Std": _spec("Std", "e n", "rolling", _std, expanding=True, deps=_helpers("Var")),
@@ -214,11 +216,11 @@ OPERATORS: dict[str, OpSpec] = {
     "Max": _spec("Max", "e n", "rolling", R.rolling_max, expanding=True),
     "Min": _spec("Min", "e n", "rolling", R.rolling_min, expanding=True),
     "Med": _spec("Med", "e n", "rolling", R.rolling_median, expanding=True),
-    "Quantile": _spec("Quantile", "e n q", "rolling", R.rolling_quantile, expanding=True),
-    "Rank": _spec("Rank", "e n", "rolling", R.rolling_rank, expanding=True),
+    "Quantile": _spec("Quantile", "e n q", "rolling", O.rolling_quantile, expanding=True),
+    "Rank": _spec("Rank", "e n", "rolling", O.rolling_rank, expanding=True),
     "Count": _spec("Count", "e n", "rolling", R.rolling_count, expanding=True, keep_inf=True),
-    "IdxMax": _spec("IdxMax", "e n", "rolling", lambda g, x, n: R.rolling_idx_extreme(g, x, n, True)),
-    "IdxMin": _spec("IdxMin", "e n", "rolling", lambda g, x, n: R.rolling_idx_extreme(g, x, n, False)),
+    "IdxMax": _spec("IdxMax", "e n", "rolling", lambda g, x, n: O.rolling_idx_extreme(g, x, n, True)),
+    "IdxMin": _spec("IdxMin", "e n", "rolling", lambda g, x, n: O.rolling_idx_extreme(g, x, n, False)),
     "Mad": _spec("Mad", "e n", "rolling", R.rolling_mad),
     "WMA": _spec("WMA", "e n", "rolling", R.rolling_wma),
     "EMA": _spec("EMA", "e span", "rolling", _ema),

@@ -95,7 +95,7 @@ class EnhancedTopkDropoutStrategy:
         p = price[selected]
         with np.errstate(invalid="ignore"):
             ok = cand & (p >= self.min_trade_price) & (p <= self.max_trade_price) & ex.has_quote(t)[selected]
-            change = np.abs(ex_change(ex, t, selected))
+            change = np.abs(ex.change(t)[selected])
             ok &= ~(change > 0.2)
         buy = selected[ok][:slots]
         w, p = weights[ok][:slots], price[buy]
@@ -110,10 +110,3 @@ class EnhancedTopkDropoutStrategy:
         orders.buy_reason = np.full(int(keep.sum()), REASON_CODE["entry"])
         return orders
 
-
-def ex_change(ex: object, t: int, idx: np.ndarray) -> np.ndarray:
-    """Today's ``$change`` of ``idx`` where the exchange knows it (NaN otherwise)."""
-    market = getattr(ex, "m", None)
-    if market is None:
-        return np.full(len(idx), np.nan)
-    return market.change[t, idx]

@@ -108,3 +108,31 @@ def test_demo_fills_store_db_and_instance(tiny_market):
         runs = instance.get_runs()
         assert len(runs) == expected_runs >= 3 and all(r.is_success for r in runs)
         assert instance.get_latest_materialization_event(dg.AssetKey("market_bars")) is not None
+
+
+def test_a_failing_run_stops_the_demo_with_the_assets_own_error(aistock_home, monkeypatch):
+    from aistock_core.errors import DataError
+    from aistock_pipelines.demo import DemoError, run_demo
+
+    monkeypatch.setenv("DAGSTER_HOME", "unset")
+    monkeypatch.delenv("DAGSTER_HOME")
+
+    @dg.asset(partitions_def=trading_days)
+    def fragile(context) -> None:  # unannotated: this module postpones annotations
+        if context.partition_key == "2026-10-08":
+            raise DataError("no bars for 2026-10-08 in test-source")
+
+    with pytest.raises(DemoError, match=r"fragile partition 2026-10-08 failed: DataError: no bars for 2026-10-08 in"):
+        run_demo(dg.Definitions(assets=[fragile]), get_settings(), days=2, last_day=pd.Timestamp("2026-10-08"))
+    with dg.DagsterInstance.from_config(str(aistock_home / "dagster")) as instance:
+        assert [r.is_success for r in instance.get_runs()] == [False, True], "first day ran, second failed"
+
+
+def test_bad_settings_fail_before_any_run(aistock_home, monkeypatch):
+    from aistock_pipelines.cli.main import app
+
+    monkeypatch.setenv("AISTOCK_DATA_SOURCE", "qlib")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["demo", "--days", "1"])
+    assert result.exit_code == 2 and "AISTOCK_PROVIDER_URI" in result.output
+    assert not (aistock_home / "dagster").exists()

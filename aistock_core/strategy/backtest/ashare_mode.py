@@ -81,6 +81,10 @@ class AshareExchange:
     def deal_price(self, t: int) -> np.ndarray:
         return self.price[t]
 
+    def change(self, t: int) -> np.ndarray:
+        """Today's ``$change`` (close / previous close - 1, Qlib view; NaN where unknown)."""
+        return self.m.change[t]
+
     def has_quote(self, t: int) -> np.ndarray:
         return ~self._susp[t]
 

@@ -95,6 +95,10 @@ class QlibExchange:
     def deal_price(self, t: int) -> np.ndarray:
         return self.m.close[t]
 
+    def change(self, t: int) -> np.ndarray:
+        """Today's ``$change`` (close / previous close - 1, Qlib view; NaN where unknown)."""
+        return self.m.change[t]
+
     def has_quote(self, t: int) -> np.ndarray:
         return ~self._susp[t]
 

@@ -12,7 +12,7 @@ from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.errors import FactorError
-from aistock_core.factors import ops, rolling
+from aistock_core.factors import engine, ops, ordinal
 from aistock_core.factors.alpha158 import ALPHA158_LABEL, alpha158_expressions
 from aistock_core.factors.engine import FactorEngine, compute, compute_frame
 
@@ -69,8 +69,7 @@ def test_operators_share_their_helper_moments(panel, monkeypatch):
 
 def test_quantile_levels_of_one_window_share_one_sort_and_stay_exact(panel, monkeypatch):
     calls = []
-    real = rolling.rolling_quantiles
-    from aistock_core.factors import engine
+    real = ordinal.rolling_quantiles
 
     monkeypatch.setattr(engine, "rolling_quantiles", lambda g, a, w, qs: calls.append(tuple(qs)) or real(g, a, w, qs))
     both = compute(panel, {"u": "Quantile($close, 10, 0.8)", "d": "Quantile($close, 10, 0.2)"})
