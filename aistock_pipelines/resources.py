@@ -8,7 +8,6 @@ configured, so the UI shows the variable's name, not the password.
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 from pydantic import PrivateAttr, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from aistock_core.calendar import SESSION_TZ
 from aistock_core.config import Settings, get_settings
@@ -24,7 +22,7 @@ from aistock_core.data.factory import build_service
 from aistock_core.data.service import DataService
 from aistock_core.data.store import ParquetStore
 from aistock_core.db import Database
-from aistock_core.errors import AistockError, ConfigError
+from aistock_core.errors import ConfigError
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -78,26 +76,6 @@ def _synthetic_service(settings_json: str, today: str) -> DataService:
     return build_service(Settings.model_validate_json(settings_json))
 
 
-#: Attempts at opening (and migrating) the app DB. Steps of one run start in parallel processes; on a fresh
-#: database they race to create the tables, and the loser fails with "already exists" (SQLite, PostgreSQL) or
-#: "database is locked" (SQLite). Retrying finds the schema at head and migrates nothing.
-MIGRATE_ATTEMPTS = 5
-_MIGRATION_RACE = ("already exists", "database is locked", "duplicate key")
-
-
-def _migrated_database(url: str) -> Database:
-    attempt = 1
-    while True:
-        try:
-            return Database(url, migrate=True)
-        except (AistockError, SQLAlchemyError) as exc:
-            text = f"{exc} {exc.__cause__ or ''}"
-            if attempt >= MIGRATE_ATTEMPTS or not any(marker in text for marker in _MIGRATION_RACE):
-                raise
-        time.sleep(0.2 * attempt)
-        attempt += 1
-
-
 class DatabaseResource(dg.ConfigurableResource):
     """The app database; migrated to head on first use so an asset never writes to a stale schema."""
 
@@ -110,7 +88,7 @@ class DatabaseResource(dg.ConfigurableResource):
 
     def get_db(self) -> Database:
         if self._db is None:
-            self._db = _migrated_database(self.resolved_url())
+            self._db = Database(self.resolved_url(), migrate=True)
         return self._db
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -6,13 +6,14 @@ first-class: every test of the database layer runs against both.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aistock_core.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Key of the PostgreSQL advisory lock that serialises migrations across processes (any constant int64).
+_PG_MIGRATION_LOCK = 0x41_49_53_54_4F_43_4B  # "AISTOCK"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -82,11 +85,32 @@ class Database:
         return cfg
 
     def migrate(self) -> None:
-        """Apply every pending Alembic migration (idempotent). Each domain is its own branch off 0001, hence "heads"."""
-        with self.engine.begin() as connection:
+        """Apply every pending Alembic migration (idempotent). Each domain is its own branch off 0001, hence "heads".
+
+        Serialised across processes (the steps of one Dagster run start in parallel and all open the DB): a file
+        lock beside a SQLite file, a transaction-scoped advisory lock on PostgreSQL. The second process then finds
+        the schema at head and migrates nothing, instead of failing on "table already exists".
+        """
+        with self._migration_lock(), self.engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
             cfg = self.alembic_config()
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "heads")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        database = self.url.database if self.is_sqlite else None
+        if not database or database == ":memory:":
+            yield
+            return
+        lock_path = Path(database).expanduser().with_suffix(".migrate.lock")
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from aistock_core.data.panel import Panel
+from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.errors import AistockError, FactorError
 from aistock_core.factors.ops import Value
 from aistock_core.factors.ordinal import rolling_quantiles
@@ -254,7 +254,9 @@ def compute_frame(
     Loads ``lookback`` sessions before ``start`` (default: the expressions' look-back, as Qlib extends its
     query) and the sessions after ``end`` that future references need, so values at ``start`` equal a
     full-history compute. EMA and expanding windows have unbounded memory: like Qlib, they see only the
-    loaded window. Rows are the listed cells in [start, end].
+    loaded window. Rows are the listed cells in [start, end]; for a market name (``"csi300"``), only the
+    cells inside the market's membership spans — what Qlib's ``D.features(D.instruments(market))`` returns
+    (each series is still computed over the instrument's whole data, as Qlib does).
     """
     engine = FactorEngine(expressions)
     back = engine.lookback if lookback is None else int(lookback)
@@ -264,18 +266,25 @@ def compute_frame(
     every = service.resolve_dates()
     lo = max(int(every.get_loc(wanted[0])) - back, 0)
     hi = min(int(every.get_loc(wanted[-1])) + engine.future, len(every) - 1)
+    market = universe if isinstance(universe, str) and universe in service.provider.markets() else None
+    # Series run over each instrument's whole data even when a market's membership is shorter: load by code
+    # (the listing), then keep the membership rows — the order of Qlib's inst_calculator.
     panel = service.get_panel(
-        universe, start=every[lo], end=every[hi], fields=engine.fields, adjust="qlib", dtype=np.float32
+        service.resolve_universe(universe) if market else universe, start=every[lo], end=every[hi],
+        fields=engine.fields, adjust="qlib", dtype=np.float32,
     )
     values = engine.compute(panel)
     rows = panel.dates.get_indexer(wanted)
     rows = rows[rows >= 0]
-    return _long_frame(panel, values, rows, list(engine.expressions))
+    keep = panel.listed
+    if market is not None:
+        keep = keep & spans_mask(service.provider.instrument_spans(market), panel.dates, panel.instruments)
+    return _long_frame(panel, values, rows, keep[rows], list(engine.expressions))
 
 
-def _long_frame(panel: Panel, values: Mapping[str, np.ndarray], rows: np.ndarray, names: Sequence[str]):
-    listed = panel.listed[rows]
-    t_idx, i_idx = np.nonzero(listed)
+def _long_frame(panel: Panel, values: Mapping[str, np.ndarray], rows: np.ndarray, keep: np.ndarray,
+                names: Sequence[str]) -> pd.DataFrame:
+    t_idx, i_idx = np.nonzero(keep)
     index = pd.MultiIndex.from_arrays(
         [panel.dates[rows][t_idx], panel.instruments[i_idx]], names=["datetime", "instrument"]
     )

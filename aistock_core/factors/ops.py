@@ -2,7 +2,8 @@
 
 Mirrors ``qlib/data/ops.py`` (0.9.7): element-wise operators are the same numpy ufuncs Qlib calls, so dtypes
 promote the same way (float32 bins stay float32 through arithmetic with Python numbers; a rolling result is
-float64 and promotes whatever it touches). Rolling operators are in `aistock_core.factors.rolling`.
+float64 and promotes whatever it touches). Window kernels live in `rolling` (pandas-backed, WMA, Mad),
+`ordinal` (Quantile, Rank, IdxMax/IdxMin) and `regression` (Slope, Rsquare, Resi).
 
 Arrays here are (N, T): one row per instrument (see `rolling`). Constants arrive as Python numbers.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import dagster as dg
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,9 +18,12 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from aistock_core.config import get_settings
-from aistock_core.data.factory import build_service
 from aistock_pipelines.cli.render import kv_table, make_console
 from aistock_pipelines.demo import DemoReport, Stage, key_figures, plan_size, run_demo
+from aistock_pipelines.resources import DataServiceResource
+
+#: The DAGSTER_HOME the Makefile's ``ui`` target serves (relative to the working directory).
+MAKE_UI_HOME = Path(".aistock") / "dagster"
 
 Days = Annotated[int, typer.Option("--days", min=1, help="Trading days to materialise for partitioned assets.")]
 
@@ -31,7 +35,8 @@ def demo(days: Days = 5) -> None:
     settings = get_settings()
     console = make_console()
     with console.status("building the market data service"):
-        service = build_service(settings)
+        # Through the resource: the runs below then reuse this very market (cached per process when synthetic).
+        service = DataServiceResource().get_service()
         first, last = service.provider.data_range()
     console.print(f"data: {service.provider.name} ({first:%Y-%m-%d}..{last:%Y-%m-%d})")
 
@@ -61,7 +66,7 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
     console.print(table)
     for check in _latest_checks(report):
         style = "green" if check.passed else ("yellow" if check.severity.value == "WARN" else "red")
-        verdict = "passed" if check.passed else f"{check.severity.value.lower()}"
+        verdict = "passed" if check.passed else check.severity.value.lower()
         text = f"check {check.asset_check_key.name} on {check.asset_key.to_user_string()}: {verdict}"
         console.print(Text(text + (f" ({check.description})" if check.description else ""), style=style))
     console.print(kv_table({
@@ -70,15 +75,18 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
         "parquet store": str(store_dir),
         "app database": make_url(db_url).render_as_string(hide_password=True),
     }, title="where to look next"))
-    # Commands on lines of their own, never folded, so they can be copied as they are.
-    console.print("see the runs and the asset graph: make ui   or")
+    # Commands on lines of their own, never folded, so they can be copied as they are. `make ui` serves
+    # ./.aistock/dagster, so it is offered only when that is where the runs went.
+    console.print("see the runs and the asset graph:")
+    if report.dagster_home == (Path.cwd() / MAKE_UI_HOME).resolve():
+        console.print("  make ui")
     console.print(Text(f"  DAGSTER_HOME={report.dagster_home} dagster dev -m aistock_pipelines.definitions"),
                   soft_wrap=True)
 
 
-def _latest_checks(report: DemoReport):
+def _latest_checks(report: DemoReport) -> list[dg.AssetCheckEvaluation]:
     """One evaluation per check (the last run's): the summary states where things stand now."""
-    latest = {}
+    latest: dict[dg.AssetCheckKey, dg.AssetCheckEvaluation] = {}
     for evaluation in report.checks:
         latest[evaluation.asset_check_key] = evaluation
     return list(latest.values())

@@ -1,4 +1,4 @@
-"""Resources built from settings: defaults from the environment, the DB URL as an EnvVar, migration races."""
+"""Resources built from settings: defaults from the environment, the DB URL as an EnvVar."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from aistock_core.config import get_settings
 from aistock_core.errors import ConfigError
-from aistock_pipelines import resources
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource, default_resources
 
 
@@ -33,26 +32,6 @@ def test_resource_fields_override_settings_and_are_validated(aistock_home):
     assert DataServiceResource(data_source="qlib", provider_uri="/data/cn").settings().data_source == "qlib"
     with pytest.raises(ConfigError, match="data_source"):
         DataServiceResource(data_source="excel").settings()
-
-
-def test_migration_race_is_retried_other_errors_are_not(monkeypatch):
-    calls: list[str] = []
-
-    class Flaky:
-        def __init__(self, url: str, migrate: bool) -> None:
-            calls.append(url)
-            if url == "race" and len(calls) < 3:
-                raise ConfigError("cannot connect to database: table instruments already exists")
-            if url == "wrong":
-                raise ConfigError("cannot connect to database: connection refused")
-
-    monkeypatch.setattr(resources, "Database", Flaky)
-    monkeypatch.setattr(resources.time, "sleep", lambda _s: None)
-    assert isinstance(resources._migrated_database("race"), Flaky) and len(calls) == 3
-    calls.clear()
-    with pytest.raises(ConfigError, match="refused"):
-        resources._migrated_database("wrong")
-    assert len(calls) == 1, "a real connection error is not retried"
 
 
 def test_synthetic_market_is_built_once_per_settings(aistock_home, monkeypatch):

@@ -130,3 +130,24 @@ def test_plain_postgresql_url_gets_the_psycopg2_driver():
 def test_invalid_url_is_a_config_error(url, message):
     with pytest.raises(ConfigError, match=message):
         Database(url)
+
+
+def _open_and_migrate(url: str) -> list[str]:
+    """Run in a child process: open the database (migrating it) and list its tables."""
+    from aistock_core.db import Database
+
+    db = Database(url)
+    try:
+        return sorted(db.table_names())
+    finally:
+        db.dispose()
+
+
+def test_concurrent_first_migrations_do_not_race(db_url):
+    """Steps of one Dagster run open a fresh database at the same moment; all must find it at head."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.map(_open_and_migrate, [db_url] * 4)
+    assert all(tables == results[0] for tables in results)
+    assert {"alembic_version", "instruments", "bar_partitions"} <= set(results[0])

@@ -58,7 +58,8 @@ QLIB_SCRIPT = textwrap.dedent(
     job = json.loads(sys.argv[1])
     qlib.init(provider_uri=job["uri"], region="cn", expression_cache=None, dataset_cache=None, kernels=1)
     for k, req in enumerate(job["requests"]):
-        df = D.features(D.instruments("all"), req["fields"], start_time=req["start"], end_time=req["end"])
+        df = D.features(D.instruments(req["market"]), req["fields"], start_time=req["start"],
+                        end_time=req["end"])
         df.columns = req["names"]
         df.to_pickle(f"{job['out']}/{k}.pkl")
     """
@@ -77,13 +78,16 @@ def _ours_index(df: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def qlib_dir(tmp_path_factory):
     market = SyntheticMarket(seed=12, n_instruments=40, start=START, end=END)
-    return write_qlib_dir(DataService(market), tmp_path_factory.mktemp("qlib") / "cn_data", markets=("all",))
+    return write_qlib_dir(DataService(market), tmp_path_factory.mktemp("qlib") / "cn_data", markets=("all", "csi300"))
 
 
-REQUESTS = [
-    ("alpha158", {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}, None, None),
-    ("alpha158_window", {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}, SUB_START, SUB_END),
-    ("operators", OPERATORS, None, None),
+REQUESTS = [  # (name, expressions, start, end, market)
+    ("alpha158", {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}, None, None, "all"),
+    ("alpha158_window", {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}, SUB_START, SUB_END, "all"),
+    ("operators", OPERATORS, None, None, "all"),
+    # a market whose members leave it mid-window: rows follow the membership spans, values the full series
+    ("csi300", {k: alpha158_expressions()[k] for k in ("KMID", "MA60", "RSQR20", "CORD30")}, SUB_START, None,
+     "csi300"),
 ]
 
 
@@ -91,7 +95,8 @@ REQUESTS = [
 def qlib_frames(qlib_dir, tmp_path_factory) -> dict[str, pd.DataFrame]:
     out = tmp_path_factory.mktemp("qlib_out")
     job = {"uri": str(qlib_dir), "out": str(out), "requests": [
-        {"names": list(exprs), "fields": list(exprs.values()), "start": s, "end": e} for _, exprs, s, e in REQUESTS
+        {"names": list(exprs), "fields": list(exprs.values()), "start": s, "end": e, "market": m}
+        for _, exprs, s, e, m in REQUESTS
     ]}
     proc = subprocess.run([sys.executable, "-c", QLIB_SCRIPT, json.dumps(job)], capture_output=True, text=True,
                           timeout=300)
@@ -117,10 +122,10 @@ def mismatches(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict[str, str]:
     return bad
 
 
-@pytest.mark.parametrize(("name", "exprs", "start", "end"), REQUESTS, ids=[r[0] for r in REQUESTS])
-def test_matches_qlib_d_features(qlib_dir, qlib_frames, name, exprs, start, end):
+@pytest.mark.parametrize(("name", "exprs", "start", "end", "market"), REQUESTS, ids=[r[0] for r in REQUESTS])
+def test_matches_qlib_d_features(qlib_dir, qlib_frames, name, exprs, start, end, market):
     theirs = qlib_frames[name]
-    ours = compute_frame(DataService(QlibBinProvider(qlib_dir)), "all", exprs, start=start, end=end)
+    ours = compute_frame(DataService(QlibBinProvider(qlib_dir)), market, exprs, start=start, end=end)
     assert list(ours.columns) == list(exprs)
     assert (ours.dtypes == np.float32).all()
     pd.testing.assert_index_equal(ours.index, theirs.index)
