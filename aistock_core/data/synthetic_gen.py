@@ -12,9 +12,11 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
+from aistock_core.errors import DataError
+
 INDEX_CODES = ("000300.SH", "000001.SH")
 _INDEX_BASE = (4000.0, 3000.0)
-MAX_INSTRUMENTS = 5000
+MAX_INSTRUMENTS = 8000
 K_Q, C_REV, QUALITY_WINDOW = 0.0008, 0.02, 60
 CSI300_SIZE = 300
 
@@ -26,6 +28,8 @@ _BOARDS = (
     (("688",), "SH", 20, 2.5, 1.35),
     (("430", "830", "870"), "BJ", 30, 0.8, 1.5),
 )
+#: Newer prefixes of each board, used only once its classic prefixes run out of three-digit numbers.
+_SPILL_PREFIXES = ((), ("003",), (), (), (*(f"83{d}" for d in range(1, 10)), *(f"87{d}" for d in range(1, 10)), "920"))
 _BOARD_SLOTS = np.repeat(np.arange(5), (7, 6, 4, 2, 1))
 _IPO_DAY_TURNOVER = np.array([0.6, 0.4, 0.3, 0.25, 0.2])
 
@@ -133,17 +137,48 @@ class Life:
 
 
 def _instruments(noise: Noise, n: int) -> tuple[list[str], np.ndarray]:
-    """Codes and board numbers; every block of 20 instruments holds the 7/6/4/2/1 board mix in seeded order."""
+    """Codes and board numbers; every block of 20 instruments holds the 7/6/4/2/1 board mix in seeded order.
+
+    The c-th stock of a board gets prefix ``c mod L`` (L classic prefixes) and number ``1 + 2⌊c/L⌋ + jitter``
+    while that fits in three digits; the ones past it take the board's spill codes (`_spill_codes`). So the
+    codes of a smaller market are a prefix of a larger one's, and any n up to `MAX_INSTRUMENTS` gets valid,
+    unique codes on its board.
+    """
     blocks = np.arange((n + 19) // 20)
     board = _BOARD_SLOTS[np.argsort(noise.uniform(_S.BOARD, blocks, np.arange(20)), axis=1)].ravel()[:n]
-    onehot = board[:, None] == np.arange(len(_BOARDS))[None, :]
-    count = (np.cumsum(onehot, axis=0) - onehot)[np.arange(n), board]
     jitter = (noise.per_instrument(_S.CODE, np.arange(n)) < 0.5).astype(np.int64)
-    codes = []
-    for b, c, j in zip(board.tolist(), count.tolist(), jitter.tolist(), strict=True):
-        prefixes, exchange = _BOARDS[b][0], _BOARDS[b][1]
-        codes.append(f"{prefixes[c % len(prefixes)]}{1 + 2 * (c // len(prefixes)) + j:03d}.{exchange}")
-    return codes, board
+    codes = np.empty(n, dtype=object)
+    for b, (prefixes, exchange, *_) in enumerate(_BOARDS):
+        members = np.flatnonzero(board == b)  # generation order: the board's c-th stock is members[c]
+        c, j, width = np.arange(len(members)), jitter[members], len(prefixes)
+        number = 1 + 2 * (c // width) + j
+        classic = number <= 999
+        prefix = np.asarray(prefixes, dtype=object)[c % width]
+        spill = np.flatnonzero(~classic)
+        if len(spill):
+            spill_prefix, spill_number = _spill_codes(b, j[: 499 * width])
+            if len(spill) > len(spill_number):
+                raise DataError(f"the synthetic board {prefixes} has codes for {classic.sum() + len(spill_number)} "
+                                f"stocks, {len(members)} asked for; use fewer instruments")
+            prefix[spill], number[spill] = spill_prefix[: len(spill)], spill_number[: len(spill)]
+        codes[members] = [f"{p}{k:03d}.{exchange}" for p, k in zip(prefix.tolist(), number.tolist(), strict=True)]
+    return codes.tolist(), board
+
+
+def _spill_codes(board: int, jitter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(prefix, number) of the codes a board hands out once a classic prefix runs past 999, in order.
+
+    First the board's newer prefixes (numbers 1..999), then the unused twin of each classic number pair
+    (``2q+1`` / ``2q+2`` for q ≤ 498: ``jitter`` of the board's first ``499 L`` stocks says which one is taken).
+    Neither can collide with a classic code, and the order does not depend on how many stocks follow.
+    """
+    prefixes = _BOARDS[board][0]
+    width = len(prefixes)
+    newer = np.asarray(_SPILL_PREFIXES[board], dtype=object)
+    c = np.arange(len(jitter))
+    prefix = np.concatenate([np.repeat(newer, 999), np.asarray(prefixes, dtype=object)[c % width]])
+    number = np.concatenate([np.tile(np.arange(1, 1000), len(newer)), 1 + 2 * (c // width) + (1 - jitter)])
+    return prefix, number
 
 
 def _lifecycle(noise: Noise, n: int, t_len: int) -> Life:

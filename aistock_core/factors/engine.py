@@ -2,23 +2,25 @@
 
 `compute` works on a `Panel` (the "qlib" adjustment view, float32 like Qlib's bins); `compute_frame` loads the
 panel from a `DataService` with enough look-back that the first requested day equals a full-history compute.
-Shared sub-expressions are evaluated once per call: the AST is hashable by value, so one memo keyed by node
-serves all expressions, and a reference count frees each intermediate as soon as its last consumer is done
-(Alpha158 on 500 × 1500 would otherwise hold gigabytes of float64 temporaries).
+Shared sub-expressions are evaluated once per call: the AST is hashable by value, so `FactorEngine` plans
+all expressions once into a linear program over integer slots (one per distinct node), and a reference count
+frees each intermediate as soon as its last consumer is done (Alpha158 on 500 × 1500 would otherwise hold
+gigabytes of float64 temporaries). Window kernels are numba (`kernels`), parallel over instruments.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.errors import AistockError, FactorError
+from aistock_core.factors import kernels as K
 from aistock_core.factors.ops import Value
-from aistock_core.factors.ordinal import rolling_quantiles
+from aistock_core.factors.ordinal import rolling_order_stats
 from aistock_core.factors.parser import Call, Const, Expr, Feature, parse
 from aistock_core.factors.rolling import Series2D
 
@@ -65,163 +67,276 @@ def lookback_of(exprs: Iterable[Expr]) -> tuple[int, int]:
 
 
 class FactorEngine:
-    """Evaluates a set of expressions on panels; parse once, compute on many panels."""
+    """Evaluates a set of expressions on panels; parse and plan once, compute on many panels."""
 
     def __init__(self, expressions: Mapping[str, str | Expr]) -> None:
         self.expressions = parse_all(expressions)
         self.fields = fields_of(self.expressions.values())
         self.lookback, self.future = lookback_of(self.expressions.values())
+        self._plan = _Plan(self.expressions)
 
-    #: instruments evaluated together: blocks of ~128 series keep each (N, T) temporary cache-sized, which
-    #: cuts CPU time by about a third against one 500-wide block; results do not depend on it (every
-    #: instrument is computed on its own series, as in Qlib).
-    block = 128
+    #: cells (instruments × sessions) evaluated together: ~64 series of 1,500 sessions keep each (N, T)
+    #: temporary cache-sized, while a short live window (60 sessions) takes thousands of instruments per
+    #: block so the per-step Python overhead is paid a few times, not dozens. Results do not depend on it
+    #: (every instrument is computed on its own series, as in Qlib).
+    block_cells = 96_000
+    #: instruments per block, overriding `block_cells` when set
+    block: int | None = None
 
     def compute(self, panel: Panel) -> dict[str, np.ndarray]:
-        """float32 (T × N) arrays aligned to ``panel.dates × panel.instruments``; NaN outside listed cells."""
+        """float32 (T × N) arrays aligned to ``panel.dates × panel.instruments``; NaN outside listed cells.
+
+        The arrays are views of one `compute_stack` buffer (one per name, disjoint).
+        """
+        return dict(zip(self.expressions, self.compute_stack(panel), strict=True))
+
+    def compute_stack(self, panel: Panel) -> np.ndarray:
+        """All expressions as one float32 (K × T × N) array, K in the expressions' order.
+
+        One allocation for all outputs: large enough for the kernel's transparent huge pages, which makes
+        first-touching hundreds of MiB about 3x cheaper than one small allocation per name. Every cell is
+        written once by `kernels.store` (NaN where unlisted), so there is no NaN fill pass either.
+        """
         missing = [f for f in self.fields if f not in panel.values]
         if missing:
             raise FactorError(
                 f"panel lacks field(s) {missing} that the expressions read; load them (qlib view) first"
             )
         t, n = panel.listed.shape
-        out = {name: np.full((t, n), np.nan, dtype=np.float32) for name in self.expressions}
-        if t == 0 or n == 0:  # nothing to compute (and pandas' kernels reject empty input)
-            return out
-        for lo in range(0, n, self.block):
-            cols = slice(lo, min(lo + self.block, n))
-            for name, values in self._compute_block(panel, cols).items():
-                out[name][:, cols] = values
-        return out
+        if t == 0 or n == 0:  # nothing to compute (and the kernels have no rows to run on)
+            return np.full((len(self.expressions), t, n), np.nan, dtype=np.float32)
+        whole = np.empty((len(self.expressions), t, n), dtype=np.float32)
+        listed = np.ascontiguousarray(panel.listed)
+        step = self.block or max(1, self.block_cells // t)
+        for lo in range(0, n, step):
+            cols = slice(lo, min(lo + step, n))
+            block_out = {name: arr[:, cols] for name, arr in zip(self.expressions, whole, strict=True)}
+            self._compute_block(panel, cols, listed[:, cols], block_out)
+        return whole
 
-    def _compute_block(self, panel: Panel, cols: slice) -> dict[str, np.ndarray]:
+    def _compute_block(self, panel: Panel, cols: slice, listed: np.ndarray, out: dict[str, np.ndarray]) -> None:
         t = panel.listed.shape[0]
-        listed = panel.listed[:, cols].T  # (N, T): one series per row, as Qlib computes
-        ever = listed.any(axis=1)
-        first = np.where(ever, listed.argmax(axis=1), t).astype(np.int64)
-        last = np.where(ever, t - listed[:, ::-1].argmax(axis=1), t).astype(np.int64)
-        geo = Series2D(n=listed.shape[0], t=t, first=first, last=last)
+        rows = listed.T  # (N, T): one series per row, as Qlib computes
+        ever = rows.any(axis=1)
+        first = np.where(ever, rows.argmax(axis=1), t).astype(np.int64)
+        last = np.where(ever, t - rows[:, ::-1].argmax(axis=1), t).astype(np.int64)
+        geo = Series2D(n=rows.shape[0], t=t, first=first, last=last)
+        # C order: np.where would keep the transpose's column-major layout, and every kernel and element-wise
+        # operation downstream reads one series per contiguous row
         inputs = {
-            f: np.where(listed, np.asarray(panel.values[f][:, cols], dtype=np.float32).T, np.float32(np.nan))
+            f: np.where(rows, np.ascontiguousarray(np.asarray(panel.values[f][:, cols], dtype=np.float32).T),
+                        np.float32(np.nan))
             for f in self.fields
         }
-        return _Evaluation(geo, inputs).run(self.expressions, listed.T)
+        _Evaluation(self._plan, geo, inputs).run(listed, out)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One node of the shared expression DAG, in evaluation order, addressed by integer slots.
+
+    ``args``: per argument, ``(slot, form)`` for an evaluated input or ``(None, value)`` for a window size or
+    quantile level passed as a number; ``deps``: slots of the helper nodes (Var for Std, the regression state
+    for Slope/Resi/Rsquare) passed after the arguments. A quantile step computes ``group`` — every level of
+    the same (input, window), and its Rank (level ``None``) — from one sorted buffer.
+    """
+
+    slot: int
+    node: Expr
+    args: tuple[tuple[int | None, object], ...] = ()
+    deps: tuple[int, ...] = ()
+    group: tuple[tuple[int, float | None], ...] = ()
+
+
+class _Plan:
+    """The expressions compiled once into a linear program over slots.
+
+    Equal sub-expressions (the AST hashes by value) get one slot, so a shared node is computed once per block;
+    ``uses`` counts its consumers (arguments, helpers, outputs) so the evaluation frees each intermediate as
+    soon as its last consumer is done (Alpha158 on 500 × 1500 would otherwise hold gigabytes of float64
+    temporaries). Hashing the AST happens here, not once per node per block.
+    """
+
+    def __init__(self, exprs: Mapping[str, Expr]) -> None:
+        self.slots: dict[Expr, int] = {}
+        self.steps: list[_Step] = []
+        self.uses: list[int] = []
+        self.nodes: list[Expr] = []
+        #: slot → the first factor that needs it (named when its evaluation fails)
+        self.owner: list[str] = []
+        self._current = ""
+        groups: dict[tuple[Expr, int], list[Call]] = {}
+        for expr in exprs.values():
+            self._collect_groups(expr, groups, set())
+        self.groups = {key: members for key, members in groups.items() if len(members) > 1}
+        for name, expr in exprs.items():
+            self._current = name
+            self._visit(expr)
+        self.exprs = dict(exprs)
+        self.outputs: dict[int, list[str]] = {}
+        for name, expr in exprs.items():
+            slot = self.slots[expr]
+            self.outputs.setdefault(slot, []).append(name)
+            self.uses[slot] += 1
+
+    def _collect_groups(self, node: Expr, groups: dict, seen: set) -> None:
+        if node in seen or not isinstance(node, Call):
+            return
+        seen.add(node)
+        if _order_stat(node):
+            members = groups.setdefault((node.args[0], node.args[1].value), [])
+            if node not in members:
+                members.append(node)
+        for child in _children(node):
+            self._collect_groups(child, groups, seen)
+
+    def _slot_of(self, node: Expr) -> int:
+        """Slot of ``node``, planning it (children first) on first sight; counts one use."""
+        slot = self._visit(node)
+        self.uses[slot] += 1
+        return slot
+
+    def _visit(self, node: Expr) -> int:
+        if node in self.slots:
+            return self.slots[node]
+        if not isinstance(node, Call):
+            return self._add(_Step(len(self.uses), node))
+        group = self.groups.get((node.args[0], node.args[1].value)) if _order_stat(node) else None
+        if group is not None:
+            return self._add_order_stats(node, group)
+        spec = node.spec
+        window_form = "float64" if spec.keep_inf else "float"
+        form = {"elem": "raw", "ref": "series", "delta": "series"}.get(spec.shape, window_form)
+        args = tuple((None, a.value) if _is_param(node, i) else (self._slot_of(a), form)
+                     for i, a in enumerate(node.args))
+        deps = tuple(self._slot_of(d) for d in spec.deps(node.args)) if spec.deps else ()
+        return self._add(_Step(len(self.uses), node, args, deps))
+
+    def _add_order_stats(self, node: Call, group: list[Call]) -> int:
+        """All quantile levels and the rank of one (input, window) in one step; each member consumes its
+        input once, as if alone."""
+        x = node.args[0]
+        src = [self._slot_of(x) for _ in group]
+        members = []
+        for member in group:
+            self.slots[member] = len(self.uses)
+            self.uses.append(0)
+            self.nodes.append(member)
+            self.owner.append(self._current)
+            members.append((self.slots[member], member.args[2].value if member.op == "Quantile" else None))
+        self.steps.append(_Step(members[0][0], node, ((src[0], "float"),), tuple(src[1:]), tuple(members)))
+        return self.slots[node]
+
+    def _add(self, step: _Step) -> int:
+        self.slots[step.node] = step.slot
+        self.uses.append(0)
+        self.nodes.append(step.node)
+        self.owner.append(self._current)
+        self.steps.append(step)
+        return step.slot
 
 
 class _Evaluation:
-    """One compute call: memoised, reference-counted post-order evaluation of the shared expression DAG.
+    """One block of one compute call: runs the plan, frees intermediates after their last use.
 
     Window kernels get their series inputs masked to the instrument's own rows (`Series2D.within`) and,
     except shifts (which keep the dtype, as pandas' ``shift`` does), as float64 with ±inf turned into NaN —
     exactly what pandas' ``_prep_values`` hands its window functions (Qlib's own Cython regression and
-    ``Count``, which counts before that step, see the infinities). The forms are cached beside the node's
+    ``Count``, which counts before that step, see the infinities). The forms are cached beside the slot's
     value and freed with it, so ``$close`` is converted once for the dozens of windows that read it.
     """
 
-    def __init__(self, geo: Series2D, inputs: dict[str, np.ndarray]) -> None:
+    def __init__(self, plan: _Plan, geo: Series2D, inputs: dict[str, np.ndarray]) -> None:
+        self.plan = plan
         self.geo = geo
         self.inputs = inputs
-        self.memo: dict[Expr, Value] = {}
-        self.masked: dict[tuple[Expr, bool], np.ndarray] = {}
-        self.uses: Counter[Expr] = Counter()
-        self.quantile_groups: dict[tuple[Expr, int], list[Call]] = {}
+        self.values: dict[int, Value] = {}
+        self.forms: dict[tuple[int, str], np.ndarray] = {}
+        self.uses = list(plan.uses)
 
-    def _count(self, node: Expr, seen: set[Expr]) -> None:
-        self.uses[node] += 1
-        if node in seen:
-            return
-        seen.add(node)
-        if isinstance(node, Call):
-            if node.op == "Quantile" and node.args[1].value > 0 and 0 < node.args[2].value < 1:
-                self.quantile_groups.setdefault((node.args[0], node.args[1].value), []).append(node)
-            for child in _children(node):
-                self._count(child, seen)
-
-    def run(self, exprs: Mapping[str, Expr], listed: np.ndarray) -> dict[str, np.ndarray]:
-        seen: set[Expr] = set()
-        for expr in exprs.values():
-            self._count(expr, seen)
-        out: dict[str, np.ndarray] = {}
-        for name, expr in exprs.items():
+    def run(self, listed: np.ndarray, out: Mapping[str, np.ndarray]) -> None:
+        """Evaluate every step; write each expression into ``out`` (T × n views) as soon as it is ready."""
+        outputs = self.plan.outputs
+        shape = (self.geo.n, self.geo.t)
+        for step in self.plan.steps:
             try:
-                value = self._take(expr)
+                self._eval(step)
             except AistockError:
                 raise
             except (TypeError, ValueError) as exc:
-                raise FactorError(f"factor {name!r} ({expr}) cannot be evaluated: {exc}") from None
-            arr = np.broadcast_to(np.asarray(value), (self.geo.n, self.geo.t)).T.astype(np.float32)
-            arr[~listed] = np.nan
-            out[name] = arr
-        return out
+                name = self.plan.owner[step.slot]
+                raise FactorError(f"factor {name!r} ({self.plan.exprs[name]}) cannot be evaluated: {exc}") from None
+            for slot in (m for m, _ in step.group) if step.group else (step.slot,):
+                for name in outputs.get(slot, ()):
+                    value = np.asarray(self.values[slot])
+                    if value.dtype not in _STORED or value.shape != shape or not value.flags.c_contiguous:
+                        value = np.ascontiguousarray(np.broadcast_to(value, shape), dtype=np.float64)  # rare
+                    K.store(value, listed, out[name])
+                    self._release(slot)
 
-    def _take(self, node: Expr, form: str = "raw") -> Value:
-        """Value of ``node`` in ``form`` ("raw"; "series" = masked; "float64" = masked float64; "float" = that
-        with ±inf as NaN); drops it once every consumer has taken it."""
-        if node in self.memo:
-            value = self.memo[node]
-        else:
-            value = self._eval(node)
-            self.memo[node] = value
-        if form != "raw":
-            key = (node, form)
-            if key not in self.masked:
-                self.masked[key] = self._mask(node, value, form)
-            value = self.masked[key]
-        self.uses[node] -= 1
-        if self.uses[node] <= 0:
-            del self.memo[node]
+    def _release(self, slot: int) -> None:
+        self.uses[slot] -= 1
+        if self.uses[slot] <= 0:
+            self.values.pop(slot, None)
             for f in _FORMS:
-                self.masked.pop((node, f), None)
+                self.forms.pop((slot, f), None)
+
+    def _take(self, slot: int, form: str) -> Value:
+        """Value of ``slot`` in ``form`` ("raw"; "series" = masked; "float64" = masked float64; "float" = that
+        with ±inf as NaN); drops it once every consumer has taken it."""
+        value = self.values[slot] if form == "raw" else self._form(slot, form)
+        self._release(slot)
         return value
 
-    def _mask(self, node: Expr, value: Value, form: str) -> np.ndarray:
+    def _form(self, slot: int, form: str) -> np.ndarray:
+        key = (slot, form)
+        if key not in self.forms:
+            self.forms[key] = self._mask(slot, form)
+        return self.forms[key]
+
+    def _mask(self, slot: int, form: str) -> np.ndarray:
         if form == "float":
-            arr = self._take_form(node, value, "float64")
+            arr = self._form(slot, "float64")
             inf = np.isinf(arr)
             return np.where(inf, np.nan, arr) if inf.any() else arr
-        arr = np.broadcast_to(np.asarray(value), (self.geo.n, self.geo.t))
-        if not isinstance(node, Feature):  # inputs are already NaN outside the listing
+        arr = np.broadcast_to(np.asarray(self.values[slot]), (self.geo.n, self.geo.t))
+        if not isinstance(self.plan.nodes[slot], Feature):  # inputs are already NaN outside the listing
             arr = self.geo.within(arr)
         return np.ascontiguousarray(arr, dtype=np.float64) if form == "float64" else arr
 
-    def _take_form(self, node: Expr, value: Value, form: str) -> np.ndarray:
-        key = (node, form)
-        if key not in self.masked:
-            self.masked[key] = self._mask(node, value, form)
-        return self.masked[key]
-
-    def _eval(self, node: Expr) -> Value:
+    def _eval(self, step: _Step) -> None:
+        node = step.node
         if isinstance(node, Const):
-            return node.value
+            self.values[step.slot] = node.value
+            return
         if isinstance(node, Feature):
-            return self.inputs[node.name]
+            self.values[step.slot] = self.inputs[node.name]
+            return
         assert isinstance(node, Call)
-        spec = node.spec
-        group = self.quantile_groups.get((node.args[0], node.args[1].value)) if node.op == "Quantile" else None
-        if group is not None and len(group) > 1:
-            return self._eval_quantiles(node, group)
-        window_form = "float64" if spec.keep_inf else "float"
-        form = {"elem": "raw", "ref": "series", "delta": "series"}.get(spec.shape, window_form)
-        args = [a.value if _is_param(node, i) else self._take(a, form) for i, a in enumerate(node.args)]
-        deps = [self._take(d, "raw") for d in spec.deps(node.args)] if spec.deps else []
-        return spec.fn(self.geo, *args, *deps)
-
-    def _eval_quantiles(self, node: Call, group: list[Call]) -> Value:
-        """All quantile levels of one (input, window) from one sort (QTLU and QTLD share their windows)."""
-        pending = [q for q in group if q == node or q not in self.memo]
-        x = self._take(node.args[0], "float")
-        for other in pending:
-            if other != node:
-                self._take(other.args[0], "float")  # each sibling consumes its input once, as if alone
-        values = rolling_quantiles(self.geo, x, node.args[1].value, [q.args[2].value for q in pending])
-        del self.quantile_groups[(node.args[0], node.args[1].value)]
-        for other, value in zip(pending, values, strict=True):
-            if other != node:
-                self.memo[other] = value
-        return values[pending.index(node)]
+        if step.group:
+            x = self._take(step.args[0][0], "float")
+            for src in step.deps:
+                self._release(src)  # each sibling consumes its input once, as if alone
+            qs = [q for _, q in step.group if q is not None]
+            values = iter(rolling_order_stats(self.geo, x, node.args[1].value, qs, len(qs) < len(step.group)))
+            for slot, _ in sorted(step.group, key=lambda m: m[1] is None):  # the rank comes last
+                self.values[slot] = next(values)
+            return
+        args = [value if slot is None else self._take(slot, value) for slot, value in step.args]
+        deps = [self._take(d, "raw") for d in step.deps]
+        self.values[step.slot] = node.spec.fn(self.geo, *args, *deps)
 
 
 _FORMS = ("series", "float64", "float")
+#: dtypes `kernels.store` is compiled for (each one more JIT signature); others are converted first
+_STORED = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _order_stat(node: Call) -> bool:
+    """Quantile (strictly inside (0, 1)) and Rank over a finite window: they can share one sorted buffer."""
+    if node.op == "Quantile":
+        return node.args[1].value > 0 and 0 < node.args[2].value < 1
+    return node.op == "Rank" and node.args[1].value > 0
 
 
 def _children(node: Call) -> list[Expr]:
@@ -273,20 +388,23 @@ def compute_frame(
         service.resolve_universe(universe) if market else universe, start=every[lo], end=every[hi],
         fields=engine.fields, adjust="qlib", dtype=np.float32,
     )
-    values = engine.compute(panel)
+    stack = engine.compute_stack(panel)
     rows = panel.dates.get_indexer(wanted)
     rows = rows[rows >= 0]
     keep = panel.listed
     if market is not None:
         keep = keep & spans_mask(service.provider.instrument_spans(market), panel.dates, panel.instruments)
-    return _long_frame(panel, values, rows, keep[rows], list(engine.expressions))
+    return _long_frame(panel, stack, rows, keep[rows], list(engine.expressions))
 
 
-def _long_frame(panel: Panel, values: Mapping[str, np.ndarray], rows: np.ndarray, keep: np.ndarray,
+def _long_frame(panel: Panel, stack: np.ndarray, rows: np.ndarray, keep: np.ndarray,
                 names: Sequence[str]) -> pd.DataFrame:
+    """Rows = the kept cells, time-major; one parallel gather of all K columns into one float32 block."""
     t_idx, i_idx = np.nonzero(keep)
     index = pd.MultiIndex.from_arrays(
         [panel.dates[rows][t_idx], panel.instruments[i_idx]], names=["datetime", "instrument"]
     )
-    data = {name: values[name][rows][t_idx, i_idx] for name in names}
-    return pd.DataFrame(data, index=index, columns=list(names))
+    data = np.empty((len(names), len(t_idx)), dtype=np.float32)
+    if len(t_idx):
+        K.gather(stack, rows[t_idx].astype(np.int64), i_idx.astype(np.int64), data)
+    return pd.DataFrame(data.T, index=index, columns=list(names))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from aistock_core.factors import kernels as K
 from aistock_core.factors import ordinal as O
 from aistock_core.factors import regression as G
 from aistock_core.factors import rolling as R
@@ -31,13 +32,34 @@ def _sign(geo: R.Series2D, x: Value) -> Value:
 
 def _ufunc(name: str) -> Callable[..., Value]:
     func = getattr(np, name)
+    code = _ARITH.get(name)
 
     def apply(geo: R.Series2D, *args: Value) -> Value:
+        if code is not None and (fast := _arith(geo, code, *args)) is not None:
+            return fast
         with np.errstate(all="ignore"):
             return func(*args)
 
     apply.__name__ = name
     return apply
+
+
+_ARITH = {"add": K.ADD, "subtract": K.SUB, "multiply": K.MUL, "divide": K.DIV}
+
+
+def _arith(geo: R.Series2D, code: int, a: Value, b: Value) -> np.ndarray | None:
+    """+ - × ÷ of two float series in parallel (`kernels.arith`); None leaves the rest to numpy (a number
+    operand, integers, bools, broadcast views): those are cheap, and each dtype/layout pair is one more JIT
+    compilation. The result dtype is numpy's own promotion, so the values are numpy's."""
+    if not all(isinstance(x, np.ndarray) and x.dtype in _FLOATS and x.flags.c_contiguous and x.shape == (geo.n, geo.t)
+               for x in (a, b)):
+        return None
+    out = np.empty(a.shape, dtype=np.result_type(a, b))
+    K.arith(a, b, code, out)
+    return out
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _if(geo: R.Series2D, cond: Value, left: Value, right: Value) -> Value:
@@ -189,8 +211,9 @@ def _rsquare(geo: R.Series2D, y: np.ndarray, n: int, reg: G.Regression, std: np.
     return G.rolling_rsquare(geo, y, n, reg, std)
 
 
-def _corr(geo: R.Series2D, x: np.ndarray, y: np.ndarray, n: int, *shared: np.ndarray) -> np.ndarray:
-    return R.rolling_corr(geo, x, y, n, *shared)
+def _corr(geo: R.Series2D, x: np.ndarray, y: np.ndarray, n: int, var_x: np.ndarray | None = None,
+          var_y: np.ndarray | None = None) -> np.ndarray:
+    return R.rolling_corr(geo, x, y, n, var_x, var_y)
 
 
 _ELEM_UNARY = {"Abs": "abs", "Log": "log", "Not": "bitwise_not"}
@@ -228,6 +251,6 @@ OPERATORS: dict[str, OpSpec] = {
     "Slope": _spec("Slope", "e n", "rolling", lambda g, y, n, reg: reg.slope(), deps=_helpers("_Reg")),
     "Rsquare": _spec("Rsquare", "e n", "rolling", _rsquare, deps=_helpers("_Reg", "Std")),
     "Resi": _spec("Resi", "e n", "rolling", lambda g, y, n, reg: reg.resi(), deps=_helpers("_Reg")),
-    "Corr": _spec("Corr", "x x n", "pair_rolling", _corr, deps=_helpers("Var", "Mean")),
+    "Corr": _spec("Corr", "x x n", "pair_rolling", _corr, deps=_helpers("Var")),
     "Cov": _spec("Cov", "x x n", "pair_rolling", R.rolling_cov),
 }

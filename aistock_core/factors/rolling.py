@@ -5,12 +5,14 @@ end to end in memory, which is what Qlib computes on (one pandas Series per inst
 row where instrument i's series starts (its first listed session in the block, ``T`` if never listed): Qlib
 loads an instrument from the start of its data, so a window never reaches before it.
 
-Where Qlib calls pandas (``series.rolling(N, min_periods=1).mean()`` ...), we call the *same* pandas Cython
-kernels (``pandas._libs.window.aggregations``) once on all series concatenated, with per-cell window bounds
-clipped at each series' start. pandas restarts its running state whenever a window does not overlap the
-previous one — which is exactly what happens at every series boundary — so the result is bit-identical to
-per-instrument calls, with one C call instead of N. WMA and Mad (``rolling.apply`` in Qlib) are vectorised here
-from their definitions; order statistics live in `ordinal`, Qlib's Cython regression in `regression`.
+Where Qlib calls pandas (``series.rolling(N, min_periods=1).mean()`` ...), the hot kernels (sum, mean, var,
+max, min) are pandas' own recurrences ported to numba (`kernels`), run per series in parallel: bit-identical
+to per-instrument pandas calls. Rare operators (median, skew, kurt, EMA) call pandas' Cython kernels
+(``pandas._libs.window.aggregations``) once on all series concatenated, with per-cell window bounds clipped at
+each series' start: pandas restarts its running state whenever a window does not overlap the previous one —
+which is exactly what happens at every series boundary — so that too matches per-instrument calls. WMA and
+Mad (``rolling.apply`` in Qlib) are vectorised here from their definitions; order statistics live in
+`ordinal`, Qlib's Cython regression in `regression`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pandas._libs.window import aggregations as _agg  # pandas<3 is pinned; these are what Series.rolling calls
+
+from aistock_core.factors import kernels as K
 
 #: Qlib masks Rsquare/Corr where the input's rolling std is within this absolute distance of zero.
 STD_EPS = 2e-5
@@ -76,18 +80,22 @@ def pandas_window(func, geo: Series2D, a: np.ndarray, w: int, *args, minp: int =
     return np.asarray(out, dtype=np.float64).reshape(geo.n, geo.t)
 
 
-# -- pandas-backed (bit-identical to Series.rolling(N, min_periods=1).<f>()) ----------------------------------
+# -- pandas' recurrences in numba (bit-identical to Series.rolling(N, min_periods=1).<f>()) ---------------------
+def _rows(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
 def rolling_sum(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
-    return pandas_window(_agg.roll_sum, geo, a, w)
+    return K.roll_sum_mean(_rows(a), geo.first, geo.last, w, False)
 
 
 def rolling_mean(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
-    return pandas_window(_agg.roll_mean, geo, a, w)
+    return K.roll_sum_mean(_rows(a), geo.first, geo.last, w, True)
 
 
 def rolling_var(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
     """ddof=1; pandas returns exactly 0 on constant windows (what keeps Alpha158's WVMA finite)."""
-    return pandas_window(_agg.roll_var, geo, a, w, ddof=1)
+    return K.roll_var(_rows(a), geo.first, geo.last, w)
 
 
 def zsqrt(var: np.ndarray) -> np.ndarray:
@@ -103,13 +111,14 @@ def rolling_std(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
 
 
 def rolling_max(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
-    return pandas_window(_agg.roll_max, geo, a, w)
+    return K.roll_extreme(_rows(a), geo.first, geo.last, w, True)
 
 
 def rolling_min(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
-    return pandas_window(_agg.roll_min, geo, a, w)
+    return K.roll_extreme(_rows(a), geo.first, geo.last, w, False)
 
 
+# -- pandas-backed: one call over all series concatenated (rare operators) ----------------------------------
 def rolling_median(geo: Series2D, a: np.ndarray, w: int) -> np.ndarray:
     return pandas_window(_agg.roll_median_c, geo, a, w)
 
@@ -172,29 +181,15 @@ def _cov(geo: Series2D, xm, ym, w: int, mean_x, mean_y) -> np.ndarray:
 
 
 def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int, var_x: np.ndarray | None = None,
-                 var_y: np.ndarray | None = None, mean_x: np.ndarray | None = None,
-                 mean_y: np.ndarray | None = None) -> np.ndarray:
+                 var_y: np.ndarray | None = None) -> np.ndarray:
     """pandas' rolling corr, then Qlib's mask: NaN where either *input's* rolling std is ≤ 2e-5.
 
-    ``var_*``/``mean_*`` are the inputs' own rolling moments when the engine already has them (Var/Mean
-    nodes shared with other factors); they are reused only where pandas' pair masking changes nothing.
+    ``var_*`` are the inputs' own rolling variances (the engine shares those Var nodes with Std); the
+    pair-masked moments pandas combines are computed in one fused pass (`kernels.roll_corr`).
     """
     var_x = rolling_var(geo, x, w) if var_x is None else var_x
     var_y = rolling_var(geo, y, w) if var_y is None else var_y
-    xm, ym = _pair_masked(x, y)
-    same_x, same_y = _same_nan(xm, x), _same_nan(ym, y)
-    mx = mean_x if same_x and mean_x is not None else rolling_mean(geo, xm, w)
-    my = mean_y if same_y and mean_y is not None else rolling_mean(geo, ym, w)
-    vx = var_x if same_x else rolling_var(geo, xm, w)
-    vy = var_y if same_y else rolling_var(geo, ym, w)
-    with np.errstate(all="ignore"):
-        out = _cov(geo, xm, ym, w, mx, my) / (vx * vy) ** 0.5
-    out[(zsqrt(var_x) <= STD_EPS) | (zsqrt(var_y) <= STD_EPS)] = np.nan
-    return out
-
-
-def _same_nan(masked: np.ndarray, original: np.ndarray) -> bool:
-    return bool(np.array_equal(np.isnan(masked), np.isnan(original)))
+    return K.roll_corr(_rows(x), _rows(y), geo.first, geo.last, w, _rows(var_x), _rows(var_y), STD_EPS)
 
 
 # -- numpy kernels for what Qlib computes with rolling.apply or its own Cython -------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.base import REASON_CODE, DayContext, Orders, nargsort_desc
+from aistock_core.strategy.base import REASON_CODE, DayContext, Orders
 
 # Read-only reason arrays sliced per day (allocating two small arrays a day shows up in a 1500-day loop).
 _ROTATE_CODES = np.full(256, REASON_CODE["topk_dropout"])
@@ -50,37 +50,31 @@ class TopkDropoutStrategy:
             raise StrategyError(f"risk_degree must be in (0, 1], got {self.risk_degree}")
 
     def decide(self, ctx: DayContext) -> Orders:
-        s, acc, ex, t = ctx.scores, ctx.account, ctx.exchange, ctx.t
-        valid = ~np.isnan(s)
-        if not valid.any():
+        acc, ex, t = ctx.account, ctx.exchange, ctx.t
+        if not ctx.has_scores():
             return Orders()  # Qlib: no signal for the day → no decision
-        any_ok = ex.tradable(t, "any")
 
         def first_n(li: np.ndarray, n: int) -> np.ndarray:
             if self.only_tradable:
-                return li[any_ok[li]][: max(n, 1)]
+                return li[ex.tradable(t, "any")[li]][: max(n, 1)]
             return li[:n]
 
         def last_n(li: np.ndarray, n: int) -> np.ndarray:
             if self.only_tradable:
-                kept = li[any_ok[li]]
+                kept = li[ex.tradable(t, "any")[li]]
                 return kept[len(kept) - min(max(n, 1), len(kept)) :]
             return li[-n:]
 
         # Qlib ranks its holdings (``last``) by score, but only uses them as a set and through len(): skip the sort.
-        held = np.flatnonzero(acc.held)
-        last = held
-        cand = np.flatnonzero(valid & ~acc.held)
-        today = first_n(cand[nargsort_desc(s[cand])], self.n_drop + self.topk - len(last))
-        union = np.sort(np.concatenate([last, today]))  # disjoint; columns are in Qlib's order, as Index.union sorts
-        comb = union[nargsort_desc(s[union])]
-        n = len(s)
-        sell = last[_mask(n, last_n(comb, self.n_drop))[last]]
+        last = acc.held.nonzero()[0]
+        today = first_n(ctx.ranked(~acc.held), self.n_drop + self.topk - len(last))
+        comb = ctx.sort_desc(np.concatenate([last, today]))  # last ∪ today (disjoint)
+        bottom = last_n(comb, self.n_drop)
+        sell = np.sort(bottom[acc.held[bottom]])  # the holdings among them, in column order as Qlib keeps them
         buy = today[: len(sell) + self.topk - len(last)]
 
         direction = "any" if self.forbid_all_trade_at_limit else "sell"
-        sell_ok = _mask(n, sell)[held] & ex.tradable(t, direction)[held] & (acc.count[held] >= self.hold_thresh)
-        sell_idx = held[sell_ok]
+        sell_idx = sell[ex.tradable(t, direction)[sell] & (acc.count[sell] >= self.hold_thresh)]
         sell_amount = acc.amount[sell_idx]
         reasons = _ROTATE_CODES[: len(sell_idx)] if len(sell_idx) <= len(_ROTATE_CODES) else np.full(
             len(sell_idx), REASON_CODE["topk_dropout"])
@@ -89,15 +83,7 @@ class TopkDropoutStrategy:
 
         direction = "any" if self.forbid_all_trade_at_limit else "buy"
         buy_idx = buy[ex.tradable(t, direction)[buy]]
-        price = ex.deal_price(t)[buy_idx]
-        buy_amount = ex.round_buy(t, buy_idx, value / price)
+        buy_amount = ex.round_buy(t, buy_idx, value / ex.deal_price(t)[buy_idx])
         entry = _ENTRY_CODES[: len(buy_idx)] if len(buy_idx) <= len(_ENTRY_CODES) else np.full(
             len(buy_idx), REASON_CODE["entry"])
         return Orders(sell_idx, sell_amount, reasons, buy_idx, buy_amount, entry)
-
-
-def _mask(n: int, idx: np.ndarray) -> np.ndarray:
-    """Boolean (n,) membership mask of ``idx`` (cheaper than ``np.isin`` for small index sets)."""
-    out = np.zeros(n, dtype=bool)
-    out[idx] = True
-    return out

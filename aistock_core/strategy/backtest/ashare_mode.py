@@ -22,7 +22,7 @@ import numpy as np
 from aistock_core.codes import Board, board_of, limit_rates, lot_rule
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.costs import AshareFees
-from aistock_core.strategy.backtest.market import MarketData
+from aistock_core.strategy.backtest.market import MarketData, read_only
 from aistock_core.strategy.base import REASON_CODE, STATUS_CODE, Account, Direction, Fills
 
 _TICK = 0.01
@@ -75,6 +75,11 @@ class AshareExchange:
         # From its last listed session on, a delisting stock is not bought (it is being sold out of the book).
         self._exiting = self._delists[None, :] & (np.arange(len(market.dates))[:, None] >= self._last_row[None, :])
         self._raw_volume = market.volume * market.factor
+        # The rules a strategy asks about, as read-only grids (a row view per call, no per-day masks).
+        self._quoted = read_only(~self._susp)
+        self._buy_ok = read_only(~(self._susp | self._at_up | self._exiting))
+        self._sell_ok = read_only(~(self._susp | self._at_down))
+        self._any_ok = read_only(self._buy_ok & ~self._at_down)
         self._days = list(market.dates)  # boxed once: fee schedules compare dates per order batch
 
     # -- what strategies read ------------------------------------------------------------------------------
@@ -86,14 +91,14 @@ class AshareExchange:
         return self.m.change[t]
 
     def has_quote(self, t: int) -> np.ndarray:
-        return ~self._susp[t]
+        return self._quoted[t]
 
     def tradable(self, t: int, direction: Direction) -> np.ndarray:
         if direction == "buy":
-            return ~(self._susp[t] | self._at_up[t] | self._exiting[t])
+            return self._buy_ok[t]
         if direction == "sell":
-            return ~(self._susp[t] | self._at_down[t])
-        return ~(self._susp[t] | self._at_up[t] | self._at_down[t] | self._exiting[t])
+            return self._sell_ok[t]
+        return self._any_ok[t]
 
     def round_buy(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
         step, lot = self._step[idx], self._min_lot[idx]
@@ -226,9 +231,8 @@ class AshareExchange:
         return fills
 
     def bar_end(self, acc: Account, t: int) -> None:
-        upd = acc.held & ~self._susp[t]
-        acc.price[upd] = self.price[t, upd]
-        acc.count[acc.held] += 1
+        np.copyto(acc.price, self.price[t], where=acc.held & self._quoted[t])
+        acc.count += acc.held
 
 
 def _ffill_prev(price: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from aistock_core.strategy.backtest.market import MarketData
 from aistock_core.strategy.backtest.qlib_mode import QlibExchange, QlibExchangeConfig
 from aistock_core.strategy.backtest.report import BacktestResult, run_days
 from aistock_core.strategy.base import Strategy
-from aistock_core.strategy.scores import align_scores, normalise_scores
+from aistock_core.strategy.scores import score_grid
 
 Mode = Literal["qlib", "ashare"]
 
@@ -34,7 +34,7 @@ def run_backtest(
     """
     if account <= 0:
         raise StrategyError(f"account must be positive, got {account}")
-    grid = align_scores(normalise_scores(scores), market.dates, market.instruments)
+    grid = score_grid(scores, market.dates, market.instruments)
     t0, t1 = market.first_trade_row, len(market.dates) - 1
     if t1 < t0:
         raise StrategyError("the backtest window holds no trade day after the warm-up session")

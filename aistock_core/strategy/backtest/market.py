@@ -57,6 +57,12 @@ class MarketData:
         return self.instruments.get_indexer([to_internal(c) for c in codes])
 
 
+def read_only(grid: np.ndarray) -> np.ndarray:
+    """Mark a precomputed (T, N) rule grid read-only: exchanges hand out its rows as views, not copies."""
+    grid.flags.writeable = False
+    return grid
+
+
 def qlib_order(codes: list[str]) -> list[str]:
     """Codes sorted as Qlib sorts its instrument names (``SH600000`` < ``SZ000001``): ties then break alike."""
     return sorted(codes, key=to_qlib)

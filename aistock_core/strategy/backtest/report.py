@@ -16,7 +16,16 @@ import pandas as pd
 
 from aistock_core.strategy.backtest.market import MarketData, bench_returns
 from aistock_core.strategy.backtest.risk import analyse_report
-from aistock_core.strategy.base import REASONS, STATUSES, Account, DayContext, Exchange, Fills, Strategy
+from aistock_core.strategy.base import (
+    REASONS,
+    STATUSES,
+    Account,
+    DayContext,
+    Exchange,
+    Fills,
+    ScoreRanking,
+    Strategy,
+)
 
 REPORT_COLUMNS = ("account", "return", "total_turnover", "turnover", "total_cost", "cost", "value", "cash", "bench")
 
@@ -61,8 +70,11 @@ def run_days(
     """Run trade days ``t0..t1`` (market rows): decide on row t-1's scores, fill, mark to close, report."""
     n = len(market.instruments)
     acc = Account.empty(n, init_cash)
-    bench = bench_returns(market.bench_close)
+    bench = bench_returns(market.bench_close).tolist()  # Python floats of the float32 values, read per day
     nan_row = np.full(n, np.nan)
+    # Rank the score rows the loop reads (t0-1..t1-1) in one vectorised sort, not one sort per day.
+    first_row = max(t0 - 1, 0)
+    ranking = ScoreRanking.of(scores[first_row:t1])
     rows: list[tuple[float, ...]] = []
     pos_i: list[np.ndarray] = []
     pos_amount: list[np.ndarray] = []
@@ -74,7 +86,11 @@ def run_days(
         pre = exchange.start_day(acc, t)
         if len(pre.idx):
             trade_parts.append((t, "sell", pre))
-        ctx = DayContext(t, scores[t - 1] if t > 0 else nan_row, acc, exchange)
+        if t > 0:
+            order, key = ranking.day(t - 1 - first_row)
+            ctx = DayContext(t, scores[t - 1], acc, exchange, order, key)
+        else:
+            ctx = DayContext(t, nan_row, acc, exchange)
         orders = strategy.decide(ctx)
         if len(orders.sell_idx):
             trade_parts.append((t, "sell", exchange.sell(acc, t, orders.sell_idx, orders.sell_amount,
@@ -83,20 +99,21 @@ def run_days(
             trade_parts.append((t, "buy", exchange.buy(acc, t, orders.buy_idx, orders.buy_amount,
                                                        orders.buy_reason)))
         exchange.bar_end(acc, t)
-        held = np.flatnonzero(acc.held)
-        stock_value = float(np.sum(acc.amount[held] * acc.price[held]))
+        held = acc.held.nonzero()[0]
+        amount, price = acc.amount[held], acc.price[held]  # fancy indexing copies: kept for the positions
+        stock_value = float((amount * price).sum())
         value = stock_value + acc.cash
         now_cost = acc.total_cost - last_cost
         now_turnover = acc.total_turnover - last_turnover
         rows.append((
             value, (value - last_value + now_cost) / last_value, acc.total_turnover, now_turnover / last_value,
-            acc.total_cost, now_cost / last_value, stock_value, acc.cash, float(bench[t]),
+            acc.total_cost, now_cost / last_value, stock_value, acc.cash, bench[t],
         ))
         last_value, last_cost, last_turnover = value, acc.total_cost, acc.total_turnover
         held_counts.append(len(held))
         pos_i.append(held)
-        pos_amount.append(acc.amount[held].copy())
-        pos_price.append(acc.price[held].copy())
+        pos_amount.append(amount)
+        pos_price.append(price)
     dates = market.dates[t0 : t1 + 1]
     report = pd.DataFrame(rows, index=pd.DatetimeIndex(dates, name="datetime"), columns=list(REPORT_COLUMNS))
     report["bench"] = report["bench"].astype(np.float32)
@@ -117,20 +134,31 @@ def _positions_frame(
     amount: list[np.ndarray],
     price: list[np.ndarray],
 ) -> pd.DataFrame:
-    t = np.concatenate(pos_t) if pos_t else np.zeros(0, dtype=int)
-    i = np.concatenate(pos_i) if pos_i else np.zeros(0, dtype=int)
+    """End-of-day holdings indexed (datetime, instrument), sorted.
+
+    Rows arrive day by day in column (Qlib) order; they are sorted by (row, rank of the code) with one integer
+    argsort and indexed by a MultiIndex built from those integer codes, not by pandas' sort + set_index (which
+    factorise ~10^5 timestamps and strings again).
+    """
+    t = np.concatenate(pos_t) if pos_t else np.zeros(0, dtype=np.int64)
+    i = np.concatenate(pos_i) if pos_i else np.zeros(0, dtype=np.int64)
     a = np.concatenate(amount) if amount else np.zeros(0)
     p = np.concatenate(price) if price else np.zeros(0)
     account = report["account"].reindex(market.dates).to_numpy()
-    frame = pd.DataFrame({
-        "datetime": market.dates[t],
-        "instrument": market.instruments[i],
-        "amount": a,
-        "price": p,
-        "value": a * p,
-        "weight": a * p / account[t] if len(t) else np.zeros(0),
-    })
-    return frame.sort_values(["datetime", "instrument"]).set_index(["datetime", "instrument"])
+    by_code = np.argsort(market.instruments.to_numpy(), kind="stable")
+    code_rank = np.empty(len(by_code), dtype=np.int64)
+    code_rank[by_code] = np.arange(len(by_code))
+    order = np.argsort(t * len(by_code) + code_rank[i], kind="stable")
+    t, i, a, p = t[order], i[order], a[order], p[order]
+    index = pd.MultiIndex(
+        levels=[pd.DatetimeIndex(market.dates), market.instruments[by_code]],
+        codes=[t, code_rank[i]], names=["datetime", "instrument"], verify_integrity=False,
+    ).remove_unused_levels()
+    value = a * p
+    return pd.DataFrame(
+        {"amount": a, "price": p, "value": value, "weight": value / account[t] if len(t) else np.zeros(0)},
+        index=index,
+    )
 
 
 def _trades_frame(market: MarketData, parts: list[tuple[int, str, Fills]]) -> pd.DataFrame:

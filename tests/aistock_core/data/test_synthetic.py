@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aistock_core.codes import Board, board_of
+from aistock_core.codes import Board, board_of, to_internal_many
 from aistock_core.data.schema import check_panel
 from aistock_core.data.synthetic import FIELDS, INDEX_CODES, SyntheticMarket
+from aistock_core.data.synthetic_gen import MAX_INSTRUMENTS
 from aistock_core.errors import DataError
 
 START, END = "2021-01-04", "2023-12-29"
@@ -73,6 +74,30 @@ def test_codes_span_every_board(market):
     assert {Board.SH_MAIN, Board.SZ_MAIN, Board.CHINEXT, Board.STAR, Board.BJ} <= boards
     prefixes = {c[:3] for c in market.instruments("all")}
     assert {"600", "601", "603", "605", "000", "001", "002", "300", "301", "688"} <= prefixes
+
+
+@pytest.mark.parametrize("n", [5000, MAX_INSTRUMENTS])
+def test_large_markets_get_valid_unique_codes_on_the_right_board(n):
+    """Past ~4980 stocks a classic prefix ran out of 3-digit numbers ('0001000.SZ'); later stocks now spill to
+    the board's newer prefixes (SZ 003, ...) and unused numbers, while earlier codes and histories stay put."""
+    window = {"seed": 7, "start": "2024-03-01", "end": "2024-03-08"}
+    big, small = SyntheticMarket(n_instruments=n, **window), SyntheticMarket(n_instruments=300, **window)
+    codes = list(big._market.codes[:n])  # every generated stock, listed in the window or not
+    assert len(set(codes)) == n
+    assert to_internal_many(codes) == codes  # valid NNNNNN.SH|SZ|BJ spellings
+    boards = pd.Series([board_of(c) for c in codes]).value_counts()
+    mix = {Board.SH_MAIN: 7, Board.SZ_MAIN: 6, Board.CHINEXT: 4, Board.STAR: 2, Board.BJ: 1}
+    assert boards.to_dict() == {b: k * n // 20 for b, k in mix.items()}
+    # The generator's board (it sets the price limits) agrees with the board the code names.
+    rate = big._market.values["limit_up"][:, :n] / big._market.prev_close[:, :n] - 1
+    main = pd.Index(codes).str[:3].isin(["600", "601", "603", "605", "000", "001", "002", "003"])
+    with np.errstate(invalid="ignore"):
+        assert np.nanmax(rate[:, main]) < 0.11 and np.nanmin(rate[:, ~main]) > 0.15
+    assert {c[:3] for c in codes} >= {"600", "601", "603", "605", "000", "001", "002", "003", "300", "301", "688"}
+    assert codes[:300] == list(small._market.codes[:300])
+    for field in ("close", "volume", "factor"):
+        assert np.array_equal(big._market.values[field][:, :300], small._market.values[field][:, :300],
+                              equal_nan=True)
 
 
 def _limit(ref: float, rate: float) -> float:
@@ -248,3 +273,5 @@ def test_bad_requests_raise_clear_errors(market):
         market.instrument_spans("csi500")
     with pytest.raises(DataError, match="n_instruments"):
         SyntheticMarket(n_instruments=0)
+    with pytest.raises(DataError, match="n_instruments"):
+        SyntheticMarket(n_instruments=MAX_INSTRUMENTS + 1)

@@ -132,22 +132,25 @@ def test_invalid_url_is_a_config_error(url, message):
         Database(url)
 
 
-def _open_and_migrate(url: str) -> list[str]:
-    """Run in a child process: open the database (migrating it) and list its tables."""
-    from aistock_core.db import Database
-
-    db = Database(url)
-    try:
-        return sorted(db.table_names())
-    finally:
-        db.dispose()
+_OPEN_AND_LIST = (
+    "import sys; from aistock_core.db import Database; db = Database(sys.argv[1]); "
+    "print(','.join(sorted(db.table_names()))); db.dispose()"
+)
 
 
 def test_concurrent_first_migrations_do_not_race(db_url):
-    """Steps of one Dagster run open a fresh database at the same moment; all must find it at head."""
-    import multiprocessing
+    """Steps of one Dagster run open a fresh database at the same moment (separate processes); all must find it
+    at head instead of failing on "table already exists"."""
+    import subprocess
+    import sys
 
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        results = pool.map(_open_and_migrate, [db_url] * 4)
-    assert all(tables == results[0] for tables in results)
-    assert {"alembic_version", "instruments", "bar_partitions"} <= set(results[0])
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _OPEN_AND_LIST, db_url], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outputs]
+    tables = {out.strip() for out, _ in outputs}
+    assert len(tables) == 1
+    assert {"alembic_version", "instruments", "bar_partitions"} <= set(tables.pop().split(","))

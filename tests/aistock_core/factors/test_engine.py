@@ -67,15 +67,21 @@ def test_operators_share_their_helper_moments(panel, monkeypatch):
         np.testing.assert_array_equal(shared[name], compute(panel, {name: text})[name])
 
 
-def test_quantile_levels_of_one_window_share_one_sort_and_stay_exact(panel, monkeypatch):
+def test_quantile_levels_and_rank_of_one_window_share_one_sort_and_stay_exact(panel, monkeypatch):
     calls = []
-    real = ordinal.rolling_quantiles
+    real = ordinal.rolling_order_stats
 
-    monkeypatch.setattr(engine, "rolling_quantiles", lambda g, a, w, qs: calls.append(tuple(qs)) or real(g, a, w, qs))
-    both = compute(panel, {"u": "Quantile($close, 10, 0.8)", "d": "Quantile($close, 10, 0.2)"})
-    assert calls == [(0.8, 0.2)]
-    alone = compute(panel, {"d": "Quantile($close, 10, 0.2)"})
-    np.testing.assert_array_equal(both["d"], alone["d"])
+    def spy(g, a, w, qs, rank):
+        calls.append((w, tuple(qs), rank))
+        return real(g, a, w, qs, rank)
+
+    monkeypatch.setattr(engine, "rolling_order_stats", spy)
+    exprs = {"u": "Quantile($close, 10, 0.8)", "r": "Rank($close, 10)", "d": "Quantile($close, 10, 0.2)",
+             "r5": "Rank($close, 5)"}
+    shared = compute(panel, exprs)
+    assert calls == [(10, (0.8, 0.2), True)]  # Rank($close, 5) alone goes through the Rank operator
+    for name, text in exprs.items():
+        np.testing.assert_array_equal(shared[name], compute(panel, {name: text})[name], err_msg=name)
 
 
 def test_engine_reports_fields_and_lookback():

@@ -175,6 +175,20 @@ REFERENCES = {
     "Not($close > 10) | ($volume > 2e6)": lambda c, v: np.bitwise_or(np.bitwise_not(c > 10), v > 2e6),
     "($close > 10) & ($volume > 2e6)": lambda c, v: np.bitwise_and(c > 10, v > 2e6),
     "$close / ($close - $close)": lambda c, v: np.divide(c, c - c),
+    # window 1 (every window starts afresh), windows longer than the data, repeated values in a sum
+    "Mean($close, 1)": lambda c, v: _rolling(c, 1).mean(),
+    "Std($close, 1)": lambda c, v: _rolling(c, 1).std(),
+    "Max($volume, 1)": lambda c, v: _rolling(v, 1).max(),
+    "Var($volume, 120)": lambda c, v: _rolling(v, 120).var(),
+    "Sum($close, 5)": lambda c, v: _rolling(c, 5).sum(),
+    "Rank($close, 5)": lambda c, v: _rolling(c, 5).rank(pct=True),  # alone: not sharing Quantile's buffer
+    "Quantile($volume, 120, 0.3)": lambda c, v: _rolling(v, 120).quantile(0.3),
+    "IdxMin($volume, 120)": lambda c, v: _rolling(v, 120).apply(lambda x: x.argmin() + 1, raw=True),
+    # float arithmetic runs in numba: float32 ∘ float32 stays float32, float64 ∘ float32 is float64
+    "$close / $volume": lambda c, v: np.divide(c, v),
+    "Mean($close, 5) / $close": lambda c, v: _rolling(c, 5).mean() / c,
+    "$close - Mean($volume, 3)": lambda c, v: c - _rolling(v, 3).mean(),
+    "$close * $volume + $close": lambda c, v: c * v + c,
     "Std(Abs($close/Ref($close, 1)-1)*$volume, 5)/(Mean(Abs($close/Ref($close, 1)-1)*$volume, 5)+1e-12)":
         lambda c, v: _rolling(np.abs(c / c.shift(1) - 1) * v, 5).std()
         / (_rolling(np.abs(c / c.shift(1) - 1) * v, 5).mean() + 1e-12),
