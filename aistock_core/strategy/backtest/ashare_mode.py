@@ -22,8 +22,8 @@ import numpy as np
 from aistock_core.codes import Board, board_of, limit_rates, lot_rule
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.costs import AshareFees
-from aistock_core.strategy.backtest.market import MarketData, read_only
-from aistock_core.strategy.base import REASON_CODE, STATUS_CODE, Account, Direction, Fills
+from aistock_core.strategy.backtest.market import MarketData, RuleGrids
+from aistock_core.strategy.base import REASON_CODE, STATUS_CODE, Account, Fills
 
 _TICK = 0.01
 #: Sessions without a price limit after listing, by board (IPO rules since the 2020/2023 reforms).
@@ -40,7 +40,7 @@ class AshareConfig:
             raise StrategyError(f"participation cap must be in (0, 1], got {self.participation}")
 
 
-class AshareExchange:
+class AshareExchange(RuleGrids):
     """Fills orders in real shares at the raw close under A-share rules (see module doc)."""
 
     def __init__(self, market: MarketData, config: AshareConfig) -> None:
@@ -76,29 +76,13 @@ class AshareExchange:
         self._exiting = self._delists[None, :] & (np.arange(len(market.dates))[:, None] >= self._last_row[None, :])
         self._raw_volume = market.volume * market.factor
         # The rules a strategy asks about, as read-only grids (a row view per call, no per-day masks).
-        self._quoted = read_only(~self._susp)
-        self._buy_ok = read_only(~(self._susp | self._at_up | self._exiting))
-        self._sell_ok = read_only(~(self._susp | self._at_down))
-        self._any_ok = read_only(self._buy_ok & ~self._at_down)
+        buy_ok = ~(self._susp | self._at_up | self._exiting)
+        self._set_rule_grids(~self._susp, buy_ok, ~(self._susp | self._at_down), buy_ok & ~self._at_down)
         self._days = list(market.dates)  # boxed once: fee schedules compare dates per order batch
 
     # -- what strategies read ------------------------------------------------------------------------------
     def deal_price(self, t: int) -> np.ndarray:
         return self.price[t]
-
-    def change(self, t: int) -> np.ndarray:
-        """Today's ``$change`` (close / previous close - 1, Qlib view; NaN where unknown)."""
-        return self.m.change[t]
-
-    def has_quote(self, t: int) -> np.ndarray:
-        return self._quoted[t]
-
-    def tradable(self, t: int, direction: Direction) -> np.ndarray:
-        if direction == "buy":
-            return self._buy_ok[t]
-        if direction == "sell":
-            return self._sell_ok[t]
-        return self._any_ok[t]
 
     def round_buy(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
         step, lot = self._step[idx], self._min_lot[idx]

@@ -16,6 +16,7 @@ import pandas as pd
 from aistock_core.codes import INDEXES, to_internal, to_qlib
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
+from aistock_core.strategy.base import Direction
 
 REQUIRED_FIELDS = ("close", "factor", "volume")
 OPTIONAL_FIELDS = ("change", "limit_up", "limit_down", "st")
@@ -61,6 +62,33 @@ def read_only(grid: np.ndarray) -> np.ndarray:
     """Mark a precomputed (T, N) rule grid read-only: exchanges hand out its rows as views, not copies."""
     grid.flags.writeable = False
     return grid
+
+
+class RuleGrids:
+    """What strategies ask an exchange about a day (quote, change, tradability), served as rows of precomputed
+    read-only (T, N) grids, so a day reads views instead of rebuilding masks. Both exchanges share this face."""
+
+    m: MarketData
+
+    def _set_rule_grids(self, quoted: np.ndarray, buy_ok: np.ndarray, sell_ok: np.ndarray, any_ok: np.ndarray) -> None:
+        self._quoted = read_only(quoted)
+        self._buy_ok = read_only(buy_ok)
+        self._sell_ok = read_only(sell_ok)
+        self._any_ok = read_only(any_ok)
+
+    def change(self, t: int) -> np.ndarray:
+        """Today's ``$change`` (close / previous close - 1, Qlib view; NaN where unknown)."""
+        return self.m.change[t]
+
+    def has_quote(self, t: int) -> np.ndarray:
+        return self._quoted[t]
+
+    def tradable(self, t: int, direction: Direction) -> np.ndarray:
+        if direction == "buy":
+            return self._buy_ok[t]
+        if direction == "sell":
+            return self._sell_ok[t]
+        return self._any_ok[t]
 
 
 def qlib_order(codes: list[str]) -> list[str]:

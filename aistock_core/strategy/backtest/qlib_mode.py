@@ -22,8 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.backtest.market import MarketData, read_only
-from aistock_core.strategy.base import STATUS_CODE, Account, Direction, Fills
+from aistock_core.strategy.backtest.market import MarketData, RuleGrids
+from aistock_core.strategy.base import STATUS_CODE, Account, Fills
 
 _REFUSED_LIMIT = STATUS_CODE["refused: price limit or suspended"]
 _ZERO = STATUS_CODE["refused: rounds to zero"]
@@ -103,7 +103,7 @@ class QlibExchangeConfig:
             )
 
 
-class QlibExchange:
+class QlibExchange(RuleGrids):
     """Qlib's exchange over `MarketData` rows ``t0..t1`` (the rows Qlib's quote covers).
 
     Every per-cell rule (quoted, buy/sell refused at the limit) is one (T, N) boolean grid built here, so a
@@ -122,10 +122,7 @@ class QlibExchange:
             with np.errstate(invalid="ignore"):
                 self._limit_buy = (market.change >= config.limit_threshold) | susp
                 self._limit_sell = (market.change <= -config.limit_threshold) | susp
-        self._quoted = read_only(~susp)
-        self._buy_ok = read_only(~self._limit_buy)
-        self._sell_ok = read_only(~self._limit_sell)
-        self._any_ok = read_only(self._buy_ok & self._sell_ok)
+        self._set_rule_grids(~susp, ~self._limit_buy, ~self._limit_sell, ~self._limit_buy & ~self._limit_sell)
         self._quote_cache: tuple | None = None
         self._rounded: tuple | None = None  # (t, idx, amounts) last handed out by round_buy
         window = slice(t0, t1 + 1)
@@ -137,20 +134,6 @@ class QlibExchange:
     # -- what strategies read ------------------------------------------------------------------------------
     def deal_price(self, t: int) -> np.ndarray:
         return self.m.close[t]
-
-    def change(self, t: int) -> np.ndarray:
-        """Today's ``$change`` (close / previous close - 1, Qlib view; NaN where unknown)."""
-        return self.m.change[t]
-
-    def has_quote(self, t: int) -> np.ndarray:
-        return self._quoted[t]
-
-    def tradable(self, t: int, direction: Direction) -> np.ndarray:
-        if direction == "buy":
-            return self._buy_ok[t]
-        if direction == "sell":
-            return self._sell_ok[t]
-        return self._any_ok[t]
 
     def round_buy(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
         """Qlib's lot rounding. The result is read-only and remembered: Qlib rounds a buy again when it deals it,
