@@ -50,7 +50,9 @@ def read_bin(path: str | Path, calendar_length: int) -> tuple[int, np.ndarray]:
         raise DataError(f"Qlib bin {path} is empty (0 bytes); re-dump this field")
     if size % 4:
         raise DataError(f"Qlib bin {path} is corrupt: {size} bytes is not a multiple of 4 (truncated write?)")
-    raw = np.fromfile(path, dtype="<f4")
+    # A memory map: `load` gathers only the requested window's cells, so a short window of a long history
+    # touches a few pages instead of reading every bin whole.
+    raw = np.memmap(path, dtype="<f4", mode="r")
     head = float(raw[0])
     if len(raw) == 1:
         raise DataError(f"Qlib bin {path} holds a start index but no values; re-dump this field")

@@ -7,6 +7,8 @@ DB (registry status + alignment rows, one transaction) and shows the worst facto
 """
 
 
+import warnings
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -73,8 +75,13 @@ def summary_metadata(report: AlignmentReport) -> dict[str, dg.MetadataValue]:
 def build_alignment_check(spec: FactorSet, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     """A blocking check comparing the stored partition of ``asset`` with ``spec.reference``."""
 
-    @dg.asset_check(asset=asset, name=f"{spec.name}_alignment", blocking=True, partitions_def=trading_days,
-                    description=f"Every factor within rtol 1e-5 / atol 1e-6 of {spec.reference}, same NaN pattern.")
+    # A partitioned check is a Dagster preview feature, used on purpose: alignment is judged per trading day.
+    # Its PreviewWarning would print on every CLI command and `dagster dev` start, so it is silenced here only.
+    decorate = dg.asset_check(
+        asset=asset, name=f"{spec.name}_alignment", blocking=True, partitions_def=trading_days,
+        description=f"Every factor within rtol 1e-5 / atol 1e-6 of {spec.reference}, same NaN pattern.",
+    )
+
     def _check(context: dg.AssetCheckExecutionContext, data: DataServiceResource, store: StoreResource,
                database: DatabaseResource) -> dg.AssetCheckResult:
         import tempfile
@@ -104,7 +111,9 @@ def build_alignment_check(spec: FactorSet, asset: dg.AssetsDefinition) -> dg.Ass
             metadata=summary_metadata(report),
         )
 
-    return _check
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return decorate(_check)
 
 
 def build_factor_set(spec: FactorSet) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
