@@ -6,6 +6,13 @@ bundles with LLM-style ``factor.py`` code (§6, §7), per-loop workspaces (qlib_
 feedback.json, factor_meta.json, model_meta.json, conf.yaml, model.py for GeneralPTNN), and task snapshots
 for the task endpoints (see `export_dir`). Ids follow RD-Agent's formats; metrics are computed from the
 market data (`demo_factors.loop_metrics`), so they are deterministic in (market, seed) and not constants.
+
+One loop, `REPLAY_LOOP`, is the *replay reference*: when Qlib is importable its backtest KPIs are produced the
+way research produces them — by Qlib 0.9.7's own TopkDropout backtest (`reconcile.qlib_backtest_kpis`) of the
+default signal over the replay window — and its catalog entry carries ``replay_reference`` (tag `REPLAY_TAG`
+and the inputs used). The strategy box's default backtest replays exactly that with our engine and its
+reconciliation check compares the two. Without Qlib no loop is designated (its metrics stay derived), so the
+check reports that there is no reference instead of passing against numbers that are not Qlib's.
 Writing goes to a temporary sibling directory renamed into place, so a reader never sees half an export.
 """
 
@@ -28,11 +35,23 @@ import pandas as pd
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
 from aistock_core.research.demo_factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
+from aistock_core.strategy.reconcile import qlib_available, qlib_backtest_kpis, replay_window
+from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
 STRATEGY_NS = uuid.UUID("7b6b2c6c-0b4d-4e2c-9b7f-3b1b9b4f3a11")
 MODEL_NS = uuid.UUID("a8a6a7de-c8c7-4f3e-9f5a-3c4b7d3e2b11")
 ARTIFACT_NS = uuid.UUID("3e36bb8a-2a9b-4c56-8f50-6312f0d89c42")
 DEMO_BARS = 260
+#: Marks the loop whose KPIs come from Qlib's own backtest of the default signal (catalog ``replay_reference``).
+REPLAY_TAG = "aistock/replay-reference"
+#: RD-Agent's plain Qlib template (contract §9): the strategy and backtest blocks of the reference run, which
+#: the strategy box's default backtest spec reuses so that both sides run the same configuration.
+REPLAY_STRATEGY: dict[str, Any] = {"class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
+                                   "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}}
+REPLAY_BACKTEST: dict[str, Any] = {"account": 100000000, "benchmark": "SH000300", "exchange_kwargs": {
+    "limit_threshold": 0.095, "deal_price": "close", "open_cost": 0.0005, "close_cost": 0.0015, "min_cost": 5}}
+#: Sessions of the replay window: the last ones of the data (`reconcile.replay_window`).
+REPLAY_SESSIONS = 250
 
 LGB_CONFIG = {"class": "LGBModel", "module_path": "qlib.contrib.model.gbdt", "kwargs": {
     "loss": "mse", "device_type": "cpu", "max_bin": 63, "colsample_bytree": 0.8879, "learning_rate": 0.2,
@@ -106,6 +125,37 @@ LOOPS: tuple[DemoLoop, ...] = (
     DemoLoop(1, 0, "factor", ("volatility_20d",), "LGBModel", "enhanced", True),
     DemoLoop(1, 1, "model", ("volatility_20d", "range_5d"), "GeneralPTNN", "enhanced", True),
 )
+#: The first TopkDropout loop: its single factor, 5-day momentum sign-fitted on the label, is the 5-day
+#: reversal the default signal computes, so the default backtest is a replay of this loop.
+REPLAY_LOOP = LOOPS[0]
+
+
+@dataclass(frozen=True)
+class ReplayReference:
+    """Qlib's KPIs of the reference run and what it ran on (stored in the loop's catalog entry)."""
+
+    kpis: dict[str, float]
+    info: dict[str, Any]
+
+
+def replay_reference(service: DataService, universe: str = "all",
+                     sessions: int = REPLAY_SESSIONS) -> ReplayReference:
+    """Run Qlib's own backtest of the default signal over the replay window (seconds on the demo's size).
+
+    The scores are `signals.signal_scores` over the window from its warm-up session to the day before its last,
+    exactly the scores the strategy box's default backtest computes, so both engines see the same input.
+    """
+    import qlib
+
+    start, end = replay_window(service, sessions)
+    warm = service.calendar.previous(start)
+    scores = signal_scores(service, universe, warm, service.calendar.previous(end), DEFAULT_SIGNAL)
+    kwargs = {k: v for k, v in REPLAY_STRATEGY["kwargs"].items() if k != "signal"}
+    kpis = qlib_backtest_kpis(service, universe, scores, start, end, kwargs, REPLAY_BACKTEST)
+    info = {"tag": REPLAY_TAG, "engine": f"qlib {qlib.__version__}", "signal": DEFAULT_SIGNAL,
+            "universe": universe, "start_time": f"{start:%Y-%m-%d}", "end_time": f"{end:%Y-%m-%d}",
+            "strategy": REPLAY_STRATEGY, "backtest": REPLAY_BACKTEST}
+    return ReplayReference(kpis=kpis, info=info)
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -119,8 +169,7 @@ def _uid(ns: uuid.UUID, name: str) -> uuid.UUID:
 
 def _strategy_block(kind: str) -> dict[str, Any]:
     if kind == "topk":
-        return {"class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
-                "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}}
+        return json.loads(json.dumps(REPLAY_STRATEGY))
     return {"class": "EnhancedTopkDropoutStrategy",
             "module_path": "rdagent.scenarios.qlib.experiment.factor_template.custom_strategy",
             "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5, "min_score": 0.1, "max_position_ratio": 0.9,
@@ -214,20 +263,29 @@ def _market(service: DataService, bars: int) -> tuple[dict[str, pd.DataFrame], p
     if len(panel.dates) < 80:
         raise DataError(f"demo export needs ≥ 80 sessions of data, the service has {len(panel.dates)}")
     wide = {f: panel.wide(f).astype("float64") for f in panel.fields}
+    wide["listed"] = pd.DataFrame(panel.listed, index=panel.dates, columns=panel.instruments)  # rolling masks
     return wide, panel.dates
 
 
-def write_demo_export(service: DataService, out_dir: str | Path, *, seed: int = 7, bars: int = DEMO_BARS) -> Path:
-    """Write (or replace) the demo export at ``out_dir``; return it. Deterministic in (service data, seed)."""
+def write_demo_export(service: DataService, out_dir: str | Path, *, seed: int = 7, bars: int = DEMO_BARS,
+                      universe: str = "all", replay: bool | None = None) -> Path:
+    """Write (or replace) the demo export at ``out_dir``; return it. Deterministic in (service data, seed).
+
+    ``replay``: designate `REPLAY_LOOP` with Qlib's own backtest KPIs over ``universe`` (default: when Qlib is
+    importable). It runs once here and lives on in the export (qlib_res.csv, catalog, registry).
+    """
     out = Path(out_dir).expanduser().resolve()
     wide, dates = _market(service, bars)
+    if replay is None:
+        replay = qlib_available()
+    reference = replay_reference(service, universe) if replay else None
     ids = _Ids(seed, dates[-1])
     rng = np.random.default_rng(seed)
     topk = int(max(5, min(50, wide["close"].shape[1] // 10)))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        _write(tmp, wide, dates, ids, rng, topk)
+        _write(tmp, wide, dates, ids, rng, topk, reference)
         if out.exists():
             old = out.with_name(f".{out.name}-old-{uuid.uuid4().hex[:8]}")
             out.rename(old)
@@ -242,7 +300,7 @@ def write_demo_export(service: DataService, out_dir: str | Path, *, seed: int = 
 
 
 def _write(root: Path, wide: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, ids: _Ids,
-           rng: np.random.Generator, topk: int) -> None:
+           rng: np.random.Generator, topk: int, reference: ReplayReference | None = None) -> None:
     db_dir = root / "RDagentDB"
     cat_dir = db_dir / "aistock"
     ws_root = root / "git_ignore_folder" / "RD-Agent_workspace"
@@ -261,14 +319,16 @@ def _write(root: Path, wide: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, i
     for loop in LOOPS:
         trid, ws, bid = ids.task_run_id(loop.task), ids.workspace_id(loop), ids.bundle_id(loop)
         metrics = loop_metrics(wide, list(loop.factors), topk)
+        window = dataset["kwargs"]["segments"]["test"]
+        replayed = reference is not None and loop == REPLAY_LOOP
+        if replayed:  # Qlib's backtest figures replace the derived ones; IC figures stay (no backtest makes them)
+            metrics.update(reference.kpis)
+            window = [reference.info["start_time"], reference.info["end_time"]]
         ws_dir = ws_root / ws
         conf = {"data_handler_config": dataset["kwargs"]["handler"]["kwargs"],
                 "port_analysis_config": {"strategy": _strategy_block(loop.strategy), "backtest": {
-                    "start_time": dataset["kwargs"]["segments"]["test"][0],
-                    "end_time": dataset["kwargs"]["segments"]["test"][1], "account": 100000000,
-                    "benchmark": "SH000300", "exchange_kwargs": {
-                        "limit_threshold": 0.095, "deal_price": "close", "open_cost": 0.0005, "close_cost": 0.0015,
-                        "min_cost": 5}}},
+                    "start_time": window[0], "end_time": window[1],
+                    **json.loads(json.dumps(REPLAY_BACKTEST))}},
                 "task": {"model": _model_config(loop), "dataset": dataset}}
         files = _workspace(ws_dir, loop, trid, ws, ids, metrics, conf, generated)
         strategy_id = _uid(STRATEGY_NS, json.dumps({"scenario": "", "step_name": "running", "action": loop.action,
@@ -301,6 +361,7 @@ def _write(root: Path, wide: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, i
                         "sharpe": metrics[f"{without}.information_ratio"], "ic": metrics["IC"],
                         "ic_ir": metrics["ICIR"]},
             "decision": loop.decision,
+            **({"replay_reference": reference.info} if replayed else {}),
             "summary_texts": {"execution": f"Ran {len(loop.factors)} factor(s).",
                               "value_feedback": f"IC {metrics['IC']:.4f}", "shape_feedback": ""},
             "paths": {"factor_meta": "factor_meta.json", "factor_perf": "factor_perf.json",
@@ -350,7 +411,7 @@ def _factor_meta_item(name: str, trid: str, loop: DemoLoop, metrics: dict[str, f
     lookback = int("".join(ch for ch in name.split("_")[-1] if ch.isdigit()) or 10)
     return {
         "name": name, "source": "rdagent_generated", "region": "cn", "description_cn": f.description,
-        "formula_hint": f.formulation, "expression": f.formulation, "created_at_utc": ids.at(loop),
+        "formula_hint": f.formulation, "expression": f.expression, "created_at_utc": ids.at(loop),
         "experiment_id": f"{trid}/{loop.loop_id}", "tags": ["rdagent"], "variables": {}, "freq": "1d",
         "align": "close", "nan_policy": "dataservice_default",
         "input_schema": {"required_fields": ["$close", "$volume"], "optional_fields": ["$high", "$low"],
@@ -526,7 +587,7 @@ class _Registry:
         for name in loop.factors:
             self.conn.execute(
                 "INSERT INTO factor_registry VALUES (?,?,?,?,?,?,?,?)",
-                (name, FACTORS_BY_NAME[name].formulation, json.dumps({"_combo_metrics": {
+                (name, FACTORS_BY_NAME[name].expression, json.dumps({"_combo_metrics": {
                     "name": "main", "factor_names": list(loop.factors),
                     "sharpe": metrics[f"{without}.information_ratio"]}}), bid, ws, trid, loop.loop_id,
                  ids.at(loop, 9)))

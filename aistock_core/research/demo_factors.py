@@ -1,9 +1,23 @@
-"""The demo research's factors: RD-Agent-style ``factor.py`` sources and the same formulas on wide frames.
+"""The demo research's factors: RD-Agent-style ``factor.py`` sources, their Qlib migrations, and the same
+formulas on wide frames.
 
-Each factor exists twice on purpose: as the LLM-style script RD-Agent ships (reads ``daily_pv.h5`` from the
-working directory, writes ``result.h5`` with one float32 column named after the factor, contract §7/§8), which
-the factor sandbox runs, and as a vectorised formula over (date × instrument) frames, which the demo export
-uses to derive the loops' metrics from the synthetic market. A test runs the scripts and compares.
+Each factor exists three times on purpose:
+
+* ``source``: the LLM-style script RD-Agent ships (reads ``daily_pv.h5`` from the working directory, writes
+  ``result.h5`` with one float32 column named after the factor, contract §7/§8), which the factor sandbox runs;
+* ``expression``: its migration to a Qlib expression, what our factor engine computes in production and what
+  the demo export's factor catalog carries (``expression``; the prose stays in ``formula_hint``). The
+  ``rdagent_factors`` asset's blocking check compares the two on every partition;
+* ``wide``: a vectorised formula over (date × instrument) frames, which the demo export uses to derive the
+  loops' metrics from the synthetic market. A test runs the scripts and compares.
+
+Semantics are Qlib's on all three. RD-Agent's factor prompt targets Qlib-compatible data, but pandas'
+``rolling(N)`` defaults to ``min_periods=N`` (NaN warm-up; one suspended day voids N rows) while Qlib rolls
+with ``min_periods=1`` over calendar rows, a suspension being a NaN row inside the window (DESIGN §8). Code
+written either way is legitimate RD-Agent output, but a migration can only be *exactly* equal to one of them,
+so the demo's code uses ``.rolling(N, min_periods=1)``: then script and expression agree cell for cell, warm-up
+and suspensions included (tests/aistock_core/factors/test_demo_factor_parity.py). ``Ref``/``pct_change`` shift
+by rows, and daily_pv.h5 holds one row per listed session (suspended ones as NaN), so both count sessions.
 """
 
 from __future__ import annotations
@@ -44,9 +58,13 @@ ALPHA158_BASELINE: dict[str, str] = {
 
 @dataclass(frozen=True)
 class DemoFactor:
+    """One demo factor: RD-Agent's prose ``formulation``, its script ``body``, its Qlib ``expression`` (the
+    migration our engine runs) and the ``wide`` formula — all four with Qlib semantics (module docstring)."""
+
     name: str
     description: str
     formulation: str
+    expression: str  # the Qlib expression: exactly the script's meaning, checked cell for cell
     body: str  # pandas lines computing `factor` (a Series on df's index) from `df`
     wide: Callable[[Wide], pd.DataFrame]
 
@@ -71,33 +89,53 @@ def _ret(w: Wide, n: int) -> pd.DataFrame:
     return w["close"] / w["close"].shift(n) - 1
 
 
+def _rolling(w: Wide, frame: pd.DataFrame, n: int, stat: str) -> pd.DataFrame:
+    """Qlib's rolling ``stat`` over ``n`` calendar rows with ``min_periods=1`` (a suspension is a NaN row).
+
+    Where ``w`` holds a boolean ``listed`` frame, cells outside it become NaN: Qlib has no rows there, while a
+    rolling window would otherwise carry a delisted stock's last values on for ``n - 1`` days.
+    """
+    out = getattr(frame.rolling(n, min_periods=1), stat)()
+    return out.where(w["listed"]) if "listed" in w else out
+
+
+def _per_instrument(series: str, n: int, stat: str) -> str:
+    """The script line rolling ``series`` per instrument the Qlib way (see the module docstring)."""
+    return (f'    factor = {series}.groupby(level="instrument", group_keys=False).transform(\n'
+            f"        lambda s: s.rolling({n}, min_periods=1).{stat}())\n")
+
+
 DEMO_FACTORS: tuple[DemoFactor, ...] = (
     DemoFactor(
-        "mom_5d", "5-day price momentum.", "close_t / close_{t-5} - 1",
+        "mom_5d", "5-day price momentum.", "close_t / close_{t-5} - 1", "$close/Ref($close, 5) - 1",
         '    factor = grouped["close"].pct_change(5, fill_method=None)\n',
         lambda w: _ret(w, 5),
     ),
     DemoFactor(
+        # Qlib expressions have no unary minus (Expression defines no __neg__): -1 * x is exact in float32.
         "rev_1d", "1-day reversal: yesterday's losers bounce.", "-(close_t / close_{t-1} - 1)",
+        "-1 * ($close/Ref($close, 1) - 1)",
         '    factor = -grouped["close"].pct_change(1, fill_method=None)\n',
         lambda w: -_ret(w, 1),
     ),
     DemoFactor(
         "vol_ratio_10d", "Volume against its 10-day mean.", "volume_t / mean(volume, 10) - 1",
-        '    factor = df["volume"] / grouped["volume"].transform(lambda s: s.rolling(10).mean()) - 1\n',
-        lambda w: w["volume"] / w["volume"].rolling(10).mean() - 1,
+        "$volume/Mean($volume, 10) - 1",
+        '    mean = grouped["volume"].transform(lambda s: s.rolling(10, min_periods=1).mean())\n'
+        '    factor = df["volume"] / mean - 1\n',
+        lambda w: w["volume"] / _rolling(w, w["volume"], 10, "mean") - 1,
     ),
     DemoFactor(
         "volatility_20d", "20-day standard deviation of daily returns.", "std(close_t / close_{t-1} - 1, 20)",
-        '    ret = grouped["close"].pct_change(1, fill_method=None)\n'
-        '    factor = ret.groupby(level="instrument", group_keys=False).transform(lambda s: s.rolling(20).std())\n',
-        lambda w: _ret(w, 1).rolling(20).std(),
+        "Std($close/Ref($close, 1) - 1, 20)",
+        '    ret = grouped["close"].pct_change(1, fill_method=None)\n' + _per_instrument("ret", 20, "std"),
+        lambda w: _rolling(w, _ret(w, 1), 20, "std"),
     ),
     DemoFactor(
         "range_5d", "5-day mean of the daily high-low range over close.", "mean((high - low) / close, 5)",
-        '    rng = (df["high"] - df["low"]) / df["close"]\n'
-        '    factor = rng.groupby(level="instrument", group_keys=False).transform(lambda s: s.rolling(5).mean())\n',
-        lambda w: ((w["high"] - w["low"]) / w["close"]).rolling(5).mean(),
+        "Mean(($high - $low)/$close, 5)",
+        '    rng = (df["high"] - df["low"]) / df["close"]\n' + _per_instrument("rng", 5, "mean"),
+        lambda w: _rolling(w, (w["high"] - w["low"]) / w["close"], 5, "mean"),
     ),
 )
 FACTORS_BY_NAME = {f.name: f for f in DEMO_FACTORS}

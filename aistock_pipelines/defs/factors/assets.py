@@ -105,5 +105,23 @@ def alpha158_set() -> FactorSet:
                      source="qlib_alpha158", deps=("market_bars",))
 
 
+def demo_rdagent_set(name: str = "rdagent_factors") -> FactorSet:
+    """The demo export's RD-Agent factors, migrated to our engine and checked against their own code.
+
+    Code and expressions are the demo export's own: `demo_factors.DEMO_FACTORS` is what `write_demo_export`
+    writes as each workspace's ``<name>_factor.py`` and as the catalog's ``expression`` (a test holds the two
+    byte for byte). They are taken from there rather than read from the export directory because the export
+    is generated on first research sync, after these definitions load. Cost of the check: one sandboxed run
+    per factor per partition, on a daily_pv.h5 of the day plus the look-back (20 sessions).
+    """
+    from aistock_core.research.demo_factors import DEMO_FACTORS
+
+    return FactorSet(name=name, expressions={f.name: f.expression for f in DEMO_FACTORS}, reference="code",
+                     source="rdagent_generated", code_sources={f.name: f.source for f in DEMO_FACTORS},
+                     deps=("market_bars",))
+
+
 ALPHA158 = alpha158_set()
 alpha158_factors = build_factor_asset(ALPHA158)
+RDAGENT = demo_rdagent_set()
+rdagent_factors = build_factor_asset(RDAGENT)

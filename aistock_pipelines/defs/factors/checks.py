@@ -24,7 +24,14 @@ from aistock_core.factors.alignment import (
 )
 from aistock_core.factors.audit import audit_source
 from aistock_core.factors.registry import FactorEntry, record_alignment
-from aistock_pipelines.defs.factors.assets import ALPHA158, FactorSet, alpha158_factors, build_factor_asset
+from aistock_pipelines.defs.factors.assets import (
+    ALPHA158,
+    RDAGENT,
+    FactorSet,
+    alpha158_factors,
+    build_factor_asset,
+    rdagent_factors,
+)
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
@@ -123,3 +130,4 @@ def build_factor_set(spec: FactorSet) -> tuple[dg.AssetsDefinition, dg.AssetChec
 
 
 alpha158_alignment = build_alignment_check(ALPHA158, alpha158_factors)
+rdagent_alignment = build_alignment_check(RDAGENT, rdagent_factors)

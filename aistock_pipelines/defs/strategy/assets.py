@@ -3,7 +3,9 @@
 A `BacktestSpec` names one strategy (Qlib's catalog block), its window, mode and where scores come from (a
 score file, else the documented default signal in `aistock_core.strategy.signals`, so the graph runs on the
 embedded synthetic market before any model exists). Outputs go to ``<store>/backtests/<name>/`` (written
-atomically); the reconciliation check beside it (`checks.py`) reads them back.
+atomically, with the window, universe and signal in risk.json); the reconciliation check beside it
+(`checks.py`) reads them back. The default spec is the replay of the research catalog's reference loop
+(`demo_export.REPLAY_TAG`): same strategy and backtest blocks, same window rule, same signal.
 """
 
 
@@ -16,12 +18,14 @@ import dagster as dg
 import pandas as pd
 
 from aistock_core.errors import StrategyError
+from aistock_core.research.demo_export import REPLAY_BACKTEST, REPLAY_SESSIONS, REPLAY_STRATEGY, REPLAY_TAG
 from aistock_core.strategy.backtest.ashare_mode import AshareConfig
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market
 from aistock_core.strategy.backtest.outputs import write_outputs
 from aistock_core.strategy.backtest.plot import nav_png
 from aistock_core.strategy.config import BacktestSettings, strategy_from_config
+from aistock_core.strategy.reconcile import FLOAT32_TOLERANCES, replay_window
 from aistock_core.strategy.scores import read_score_file
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 from aistock_core.strategy.targets import next_day_targets
@@ -47,7 +51,8 @@ class BacktestSpec:
     ``strategy``: Qlib's strategy block (catalog ``portfolio_config``); ``backtest``: Qlib's backtest block
     (``backtest_config``: account, benchmark, exchange_kwargs, optional start/end). Without start/end the last
     ``sessions`` sessions of the data are used. ``recorded_qlib_res`` / ``recorded_loop`` (run_id, loop_id)
-    name the KPIs the reconciliation check compares with.
+    / ``recorded_tag`` (the synced loop whose catalog entry carries ``replay_reference.tag``) name the KPIs the
+    reconciliation check compares with, first set first.
     """
 
     name: str
@@ -60,6 +65,7 @@ class BacktestSpec:
     signal: str = DEFAULT_SIGNAL
     recorded_qlib_res: str | None = None
     recorded_loop: tuple[str, int] | None = None
+    recorded_tag: str | None = None
     tolerances: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def settings(self) -> BacktestSettings:
@@ -69,13 +75,16 @@ class BacktestSpec:
         return store.resolved_root() / "backtests" / self.name
 
 
-#: The strategy the default graph backtests: RD-Agent's plain Qlib template (contract §9).
+#: The strategy the default graph backtests: RD-Agent's plain Qlib template (contract §9), replaying the
+#: catalog's reference loop. Research ran it on float32 Qlib bins, we on the provider's bars: hence the
+#: float32 tolerances (`reconcile.FLOAT32_TOLERANCES`).
 DEFAULT_SPEC = BacktestSpec(
     name="topk_dropout",
-    strategy={"class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
-              "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}},
-    backtest={"account": 1e8, "benchmark": "000300.SH", "exchange_kwargs": {
-        "limit_threshold": 0.095, "deal_price": "close", "open_cost": 0.0005, "close_cost": 0.0015, "min_cost": 5}},
+    strategy=REPLAY_STRATEGY,
+    backtest=REPLAY_BACKTEST,
+    sessions=REPLAY_SESSIONS,
+    recorded_tag=REPLAY_TAG,
+    tolerances=FLOAT32_TOLERANCES,
 )
 
 
@@ -87,22 +96,19 @@ def spec_scores(spec: BacktestSpec, data: DataServiceResource, universe: str, st
 
 
 def run_spec(spec: BacktestSpec, data: DataServiceResource):
-    """(result, settings) of a spec's backtest over its window."""
+    """(result, settings, universe) of a spec's backtest over its window (`reconcile.replay_window`)."""
     if spec.mode not in ("qlib", "ashare"):
         raise StrategyError(f"backtest spec {spec.name!r}: mode {spec.mode!r} is not 'qlib' or 'ashare'")
     service = data.get_service()
     settings = spec.settings()
     universe = spec.universe or data.settings().market
-    end = settings.end or service.provider.data_range()[1]
-    cal = service.calendar
-    end = cal.last_session_on_or_before(end)
-    start = settings.start or cal.offset(end, -(spec.sessions - 1))
+    start, end = replay_window(service, spec.sessions, settings.start, settings.end)
     market = load_market(service, universe, start, end, benchmark=settings.benchmark)
     scores = spec_scores(spec, data, universe, market.dates[0], market.dates[-2] if len(market.dates) > 1 else end)
     exchange = settings.exchange if spec.mode == "qlib" else AshareConfig()
     result = run_backtest(market, scores, strategy_from_config(spec.strategy), mode=spec.mode,
                           account=settings.account, exchange=exchange)
-    return result, settings
+    return result, settings, universe
 
 
 def kpi_markdown(risk: dict[str, float]) -> str:
@@ -116,9 +122,12 @@ def build_backtest_asset(spec: BacktestSpec) -> dg.AssetsDefinition:
               description=f"{spec.strategy.get('class')} backtest ({spec.mode} mode) of scores "
                           f"{'from ' + spec.score_path if spec.score_path else 'of ' + spec.signal}.")
     def _backtest(data: DataServiceResource, store: StoreResource) -> dg.MaterializeResult:
-        result, settings = run_spec(spec, data)
+        result, settings, universe = run_spec(spec, data)
+        window = [f"{result.report.index[0]:%Y-%m-%d}", f"{result.report.index[-1]:%Y-%m-%d}"]
         out = write_outputs(result, spec.output_dir(store), settings.account,
-                            meta={"spec": spec.name, "strategy": spec.strategy, "benchmark": settings.benchmark})
+                            meta={"spec": spec.name, "strategy": spec.strategy, "benchmark": settings.benchmark,
+                                  "window": window, "universe": universe,
+                                  "signal": None if spec.score_path else spec.signal})
         png = nav_png(result.report, settings.account, title=f"{spec.name} ({spec.mode})")
         counts = result.trade_counts()
         return dg.MaterializeResult(metadata={

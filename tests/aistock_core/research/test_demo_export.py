@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import importlib.util
 import json
 import sqlite3
 import subprocess
@@ -15,9 +16,26 @@ import pytest
 from aistock_core.data.h5 import write_daily_pv
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.research.demo_export import write_demo_export
+from aistock_core.research.demo_export import (
+    REPLAY_BACKTEST,
+    REPLAY_LOOP,
+    REPLAY_STRATEGY,
+    REPLAY_TAG,
+    write_demo_export,
+)
 from aistock_core.research.demo_factors import DEMO_FACTORS
 from aistock_core.research.export_dir import ExportDirSource
+from aistock_core.strategy.backtest.engine import run_backtest
+from aistock_core.strategy.backtest.market import load_market
+from aistock_core.strategy.config import BacktestSettings, strategy_from_config
+from aistock_core.strategy.reconcile import (
+    FLOAT32_TOLERANCES,
+    QLIB_KEYS,
+    read_qlib_res,
+    reconcile,
+    replay_window,
+)
+from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
 
 def _same_tree(a, b) -> bool:
@@ -63,7 +81,7 @@ def test_deterministic_in_seed_and_data(demo_service, demo_export_master, tmp_pa
     assert _same_tree(demo_export_master, again)
     other = DataService(SyntheticMarket(seed=12, n_instruments=60, start="2024-01-02", end="2025-03-31"))
     loops_a = json.loads((demo_export_master / "RDagentDB/aistock/loop_catalog.json").read_text())["loops"]
-    loops_b = json.loads((write_demo_export(other, tmp_path / "other", seed=12) /
+    loops_b = json.loads((write_demo_export(other, tmp_path / "other", seed=12, replay=False) /
                           "RDagentDB/aistock/loop_catalog.json").read_text())["loops"]
     assert [lp["ic"] for lp in loops_a] != [lp["ic"] for lp in loops_b]
 
@@ -80,3 +98,36 @@ def test_factor_code_runs_like_rdagent_and_matches_the_formula(factor, demo_serv
     wide = {c: pv[c].astype("float64").unstack("instrument") for c in ("open", "high", "low", "close", "volume")}
     expected = factor.wide(wide).stack(future_stack=True).reindex(pv.index)
     np.testing.assert_allclose(result[factor.name].to_numpy("float64"), expected.to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _loops(export) -> list[dict]:
+    return json.loads((export / "RDagentDB/aistock/loop_catalog.json").read_text())["loops"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("qlib") is None, reason="pyqlib (research's engine) not installed")
+def test_replay_loop_records_qlibs_own_backtest_which_our_replay_matches(demo_service, demo_export_master):
+    (ref,) = [lp for lp in _loops(demo_export_master) if "replay_reference" in lp]
+    info = ref["replay_reference"]
+    assert (ref["loop_id"], ref["factor_names"]) == (REPLAY_LOOP.loop_id, list(REPLAY_LOOP.factors))
+    assert info["tag"] == REPLAY_TAG and info["engine"].startswith("qlib 0.9") and info["signal"] == DEFAULT_SIGNAL
+    ws = demo_export_master / "git_ignore_folder" / "RD-Agent_workspace" / ref["workspace_id"]
+    recorded = read_qlib_res(ws / "qlib_res.csv")
+    assert {k: recorded[k] for k in QLIB_KEYS} == pytest.approx({k: ref["metrics"][k] for k in QLIB_KEYS}, rel=1e-14)
+    assert "start_time: " + json.dumps(info["start_time"]) in (ws / "conf.yaml").read_text()
+    # Our Qlib-mode replay of the same inputs, computed here independently, agrees within storage noise.
+    start, end = replay_window(demo_service, 250)
+    assert [f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}"] == [info["start_time"], info["end_time"]]
+    cal = demo_service.calendar
+    settings = BacktestSettings.from_qlib(REPLAY_BACKTEST)
+    market = load_market(demo_service, "all", start, end, benchmark=settings.benchmark)
+    scores = signal_scores(demo_service, "all", cal.previous(start), cal.previous(end))
+    ours = run_backtest(market, scores, strategy_from_config(REPLAY_STRATEGY), account=settings.account,
+                        exchange=settings.exchange)
+    result = reconcile(ours.risk, recorded, FLOAT32_TOLERANCES)
+    assert result.passed, result.to_markdown()
+    assert result.table["abs_diff"].max() > 0, "recorded figures must come from Qlib, not from our engine"
+
+
+def test_without_qlib_no_loop_is_designated(demo_service, tmp_path):
+    export = write_demo_export(demo_service, tmp_path / "plain", seed=11, replay=False)
+    assert not any("replay_reference" in lp for lp in _loops(export))

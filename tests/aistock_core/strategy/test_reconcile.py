@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from aistock_core.errors import CatalogError, StrategyError
-from aistock_core.strategy.reconcile import QLIB_KEYS, read_qlib_res, reconcile
+from aistock_core.strategy.reconcile import QLIB_KEYS, input_mismatches, read_qlib_res, reconcile
 
 OURS = {key: 0.01 * (i + 1) * (-1 if key.endswith("max_drawdown") else 1) for i, key in enumerate(QLIB_KEYS)}
 
@@ -38,3 +38,21 @@ def test_tolerances_per_metric_and_missing_keys():
     assert len(reconcile(OURS, partial).table) == 3
     with pytest.raises(StrategyError, match="nothing to reconcile"):
         reconcile(OURS, {"IC": 0.1})
+
+
+REFERENCE = {"start_time": "2025-01-02", "end_time": "2025-06-30", "universe": "all",
+             "signal": "-($close/Ref($close,5)-1)",
+             "strategy": {"class": "TopkDropoutStrategy", "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}},
+             "backtest": {"account": 100000000, "benchmark": "SH000300", "exchange_kwargs": {"open_cost": 0.0005}}}
+
+
+def test_input_mismatches_name_what_differs():
+    replay = {"window": ["2025-01-02", "2025-06-30"], "universe": "all", "signal": REFERENCE["signal"],
+              "strategy": {"class": "TopkDropoutStrategy", "kwargs": {"topk": 50, "n_drop": 5}},
+              "backtest": {"account": 1e8, "benchmark": "000300.SH", "exchange_kwargs": {"open_cost": 0.0005}}}
+    assert input_mismatches(REFERENCE, replay) == []  # "<PRED>" and code spellings are not differences
+    other = {**replay, "window": ["2025-01-03", "2025-06-30"], "backtest": {**replay["backtest"], "account": 5e6},
+             "strategy": {"class": "TopkDropoutStrategy", "kwargs": {"topk": 50, "n_drop": 3}}}
+    found = input_mismatches(REFERENCE, other)
+    assert [m.split(":")[0] for m in found] == ["window", "strategy", "backtest"]
+    assert "2025-01-03" in found[0]

@@ -145,9 +145,31 @@ def test_alpha158_subset_matches_qlib(resources):
     assert evaluation.metadata["rows_compared"].value >= 3
 
 
-def test_default_definitions_hold_alpha158_with_a_blocking_check():
+def test_default_definitions_hold_alpha158_and_rdagent_factors_with_blocking_checks():
     from aistock_pipelines.defs.factors import defs
 
-    checks = list(defs.asset_checks)
-    assert len(checks) == 1 and next(iter(checks[0].check_specs)).blocking
-    assert dg.AssetKey("alpha158_factors") in {k for a in defs.assets for k in a.keys}
+    checks = {spec.asset_key.to_user_string(): spec for c in defs.asset_checks for spec in c.check_specs}
+    assert set(checks) == {"alpha158_factors", "rdagent_factors"} and all(s.blocking for s in checks.values())
+    assert {dg.AssetKey("alpha158_factors"), dg.AssetKey("rdagent_factors")} <= {k for a in defs.assets
+                                                                                 for k in a.keys}
+
+
+def test_demo_rdagent_factors_match_their_code_through_the_registered_check(resources):
+    """The registered set: the demo export's five code factors, their expressions and a blocking code check."""
+    from aistock_core.research.demo_factors import DEMO_FACTORS
+    from aistock_pipelines.defs.factors.assets import RDAGENT, rdagent_factors
+    from aistock_pipelines.defs.factors.checks import rdagent_alignment
+
+    assert RDAGENT.reference == "code" and RDAGENT.adjust == "qfq" and RDAGENT.source == "rdagent_generated"
+    assert dict(RDAGENT.expressions) == {f.name: f.expression for f in DEMO_FACTORS}
+    assert dict(RDAGENT.code_sources) == {f.name: f.source for f in DEMO_FACTORS}
+    result = dg.materialize([rdagent_factors, rdagent_alignment], partition_key=DAY, resources=resources)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert evaluation.passed, evaluation.metadata["worst_columns"].value
+    assert evaluation.metadata["factors"].value == len(DEMO_FACTORS) and evaluation.metadata["failed"].value == 0
+    db = Database(resources["database"].resolved_url())
+    status = factor_status(db, source="rdagent_generated").set_index("name")
+    assert (status["status"] == "verified").all() and len(status) == len(DEMO_FACTORS)
+    assert status.loc["range_5d", "expression"] == "Mean(($high - $low)/$close, 5)"
+    assert status["code_sha256"].notna().all()
+    db.dispose()

@@ -20,6 +20,8 @@ SPEC = replace(
     name="small",
     strategy={"class": "TopkDropoutStrategy", "kwargs": {"signal": "<PRED>", "topk": 8, "n_drop": 2}},
     backtest={**DEFAULT_SPEC.backtest, "start_time": "2023-01-03", "end_time": "2023-04-28", "account": 1e7},
+    recorded_tag=None,  # linked below to a file or catalog rows; the tagged reference: test_reconcile_demo.py
+    tolerances={},
 )
 
 
@@ -41,13 +43,16 @@ def _run(spec, resources):
     return mat, evaluation
 
 
-def test_backtest_asset_metadata_and_unlinked_check_warns(resources):
+def test_backtest_asset_metadata_and_unlinked_check_reports_nothing_reconciled(resources):
     mat, evaluation = _run(SPEC, resources)
     md = mat.metadata
     assert "excess return with cost" in md["kpis"].value
     assert md["nav_plot"].value.startswith("![nav](data:image/png;base64,")
     assert md["trades_buys"].value > 0 and md["window"].value.startswith("2023-01-03")
-    assert evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "nothing reconciled" in evaluation.description
+    risk = json.loads((SPEC.output_dir(resources["store"]) / "risk.json").read_text())
+    assert risk["window"] == ["2023-01-03", "2023-04-28"] and risk["signal"] == DEFAULT_SPEC.signal
 
 
 def test_reconciliation_against_qlib_res_csv_passes_and_fails(resources, tmp_path):
