@@ -19,7 +19,7 @@ from aistock_core.data.fields import Adjust
 from aistock_core.data.panel import Panel
 from aistock_core.data.provider import BarProvider
 from aistock_core.data.schema import check_frame
-from aistock_core.errors import DataError, InstrumentError
+from aistock_core.errors import AistockError, DataError, InstrumentError
 
 INDEX_NAMES = ["datetime", "instrument"]
 #: Fields every bars file must carry.
@@ -61,6 +61,24 @@ def normalise_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     df = df.sort_index()
     checked = check_frame(df, source)  # coerces numbers to float64; float32 sources (daily_pv.h5) stay float32
     return checked.astype({c: np.float32 for c in df.columns if df[c].dtype == np.float32})
+
+
+def read_table(path: str | Path, *, what: str, error: type[AistockError] = DataError) -> pd.DataFrame:
+    """Read a ``.parquet``/``.pq`` or ``.csv`` table from outside (bars, scores), raising ``error`` with
+    ``what`` and the path on a missing file, an unknown format or an unreadable one. CSV instrument codes
+    stay strings (``000001`` must not become 1); dates are parsed by the caller's normaliser."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"instrument": str})
+    except (ValueError, OSError, KeyError, pd.errors.ParserError) as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+    raise error(f"{what} {path}: unknown format {suffix!r}; use .parquet or .csv (pickles are not loaded: unsafe)")
 
 
 class FrameProvider(BarProvider):
@@ -112,18 +130,8 @@ class FrameProvider(BarProvider):
     def from_file(cls, path: str | Path, **kwargs) -> FrameProvider:
         """Read a ``.parquet``/``.pq`` or ``.csv`` bars file (see `normalise_bars` for accepted shapes)."""
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise DataError(f"bars file {path} does not exist")
+        frame = read_table(path, what="bars file")
         suffix = path.suffix.lower()
-        try:
-            if suffix in (".parquet", ".pq"):
-                frame = pd.read_parquet(path)
-            elif suffix == ".csv":
-                frame = pd.read_csv(path, dtype={"instrument": str})  # dates parsed in normalise_bars
-            else:
-                raise DataError(f"bars file {path}: unknown format {suffix!r}; use .parquet or .csv")
-        except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise DataError(f"cannot read bars file {path}: {exc}") from exc
         kwargs.setdefault("name", f"{suffix.lstrip('.')}:{path}")
         return cls(frame, **kwargs)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.codes import to_internal_many
+from aistock_core.data.tabular import read_table
 from aistock_core.errors import InstrumentError, StrategyError
 
 
@@ -196,19 +197,7 @@ def _fill_grid(
 
 def read_score_file(path: str | Path) -> pd.Series:
     """Read a score file (Parquet, or CSV with datetime/instrument/score columns) and normalise it."""
-    path = Path(path)
-    if not path.is_file():
-        raise StrategyError(f"score file {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif suffix == ".csv":
-            frame = pd.read_csv(path, parse_dates=["datetime"])
-        else:
-            raise StrategyError(f"score file {path} must be .parquet or .csv (pickles are not loaded: unsafe)")
-    except (OSError, ValueError, KeyError) as exc:
-        raise StrategyError(f"cannot read score file {path}: {exc}") from exc
+    frame = read_table(path, what="score file", error=StrategyError)
     if not isinstance(frame.index, pd.MultiIndex):
         missing = {"datetime", "instrument"} - set(frame.columns)
         if missing:
