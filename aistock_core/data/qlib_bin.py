@@ -27,6 +27,7 @@ from aistock_core.calendar import TradingCalendar, qlib_calendar
 from aistock_core.codes import to_internal_many, to_qlib
 from aistock_core.data.panel import Panel
 from aistock_core.data.provider import SPAN_COLUMNS, BarProvider
+from aistock_core.data.schema import check_panel
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError, InstrumentError
 
@@ -166,7 +167,9 @@ class QlibBinProvider(BarProvider):
                 ok = (idx >= 0) & (idx < len(data))
                 values[field][ok, j] = data[idx[ok]]
                 covered[ok, j] = True
-        return Panel(dates=dates, instruments=codes, values=values, listed=covered)
+        panel = Panel(dates=dates, instruments=codes, values=values, listed=covered)
+        check_panel(panel, self.name)  # OHLC consistency, volume ≥ 0, ... named by instrument and date
+        return panel
 
 
 def write_qlib_dir(

@@ -49,6 +49,7 @@ from aistock_core.codes import to_internal_many
 from aistock_core.data import intraday
 from aistock_core.data.panel import Panel
 from aistock_core.data.provider import SPAN_COLUMNS, BarProvider, QuoteSource
+from aistock_core.data.schema import check_panel
 from aistock_core.data.synthetic_gen import INDEX_CODES, MAX_INSTRUMENTS, Market, Noise, generate
 from aistock_core.errors import CalendarError, DataError
 
@@ -210,4 +211,8 @@ class SyntheticMarket(BarProvider, QuoteSource):
 
     @cached_property
     def _market(self) -> Market:
-        return generate(self.seed, self.n_instruments, self._gen_dates)
+        market = generate(self.seed, self.n_instruments, self._gen_dates)
+        # The generator is held to the same rules as any outside source, once per generation.
+        check_panel(Panel(dates=market.dates, instruments=market.codes, values=market.values,
+                          listed=market.listed), self.name)
+        return market

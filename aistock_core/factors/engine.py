@@ -401,9 +401,9 @@ def _long_frame(panel: Panel, stack: np.ndarray, rows: np.ndarray, keep: np.ndar
                 names: Sequence[str]) -> pd.DataFrame:
     """Rows = the kept cells, time-major; one parallel gather of all K columns into one float32 block."""
     t_idx, i_idx = np.nonzero(keep)
-    index = pd.MultiIndex.from_arrays(
-        [panel.dates[rows][t_idx], panel.instruments[i_idx]], names=["datetime", "instrument"]
-    )
+    # built from codes: the levels are already unique, so pandas need not factorise 10^5-10^6 labels
+    index = pd.MultiIndex(levels=[panel.dates[rows], panel.instruments], codes=[t_idx, i_idx],
+                          names=["datetime", "instrument"], verify_integrity=False)
     data = np.empty((len(names), len(t_idx)), dtype=np.float32)
     if len(t_idx):
         K.gather(stack, rows[t_idx].astype(np.int64), i_idx.astype(np.int64), data)

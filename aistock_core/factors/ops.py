@@ -211,11 +211,6 @@ def _rsquare(geo: R.Series2D, y: np.ndarray, n: int, reg: G.Regression, std: np.
     return G.rolling_rsquare(geo, y, n, reg, std)
 
 
-def _corr(geo: R.Series2D, x: np.ndarray, y: np.ndarray, n: int, var_x: np.ndarray | None = None,
-          var_y: np.ndarray | None = None) -> np.ndarray:
-    return R.rolling_corr(geo, x, y, n, var_x, var_y)
-
-
 _ELEM_UNARY = {"Abs": "abs", "Log": "log", "Not": "bitwise_not"}
 _ELEM_BINARY = {
     "Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide", "Power": "power",
@@ -251,6 +246,6 @@ OPERATORS: dict[str, OpSpec] = {
     "Slope": _spec("Slope", "e n", "rolling", lambda g, y, n, reg: reg.slope(), deps=_helpers("_Reg")),
     "Rsquare": _spec("Rsquare", "e n", "rolling", _rsquare, deps=_helpers("_Reg", "Std")),
     "Resi": _spec("Resi", "e n", "rolling", lambda g, y, n, reg: reg.resi(), deps=_helpers("_Reg")),
-    "Corr": _spec("Corr", "x x n", "pair_rolling", _corr, deps=_helpers("Var")),
+    "Corr": _spec("Corr", "x x n", "pair_rolling", R.rolling_corr),
     "Cov": _spec("Cov", "x x n", "pair_rolling", R.rolling_cov),
 }

@@ -6,13 +6,13 @@ row where instrument i's series starts (its first listed session in the block, `
 loads an instrument from the start of its data, so a window never reaches before it.
 
 Where Qlib calls pandas (``series.rolling(N, min_periods=1).mean()`` ...), the hot kernels (sum, mean, var,
-max, min) are pandas' own recurrences ported to numba (`kernels`), run per series in parallel: bit-identical
-to per-instrument pandas calls. Rare operators (median, skew, kurt, EMA) call pandas' Cython kernels
-(``pandas._libs.window.aggregations``) once on all series concatenated, with per-cell window bounds clipped at
-each series' start: pandas restarts its running state whenever a window does not overlap the previous one —
-which is exactly what happens at every series boundary — so that too matches per-instrument calls. WMA and
-Mad (``rolling.apply`` in Qlib) are vectorised here from their definitions; order statistics live in
-`ordinal`, Qlib's Cython regression in `regression`.
+max, min, and corr with all its moments in one pass) are pandas' own recurrences ported to numba (`kernels`),
+run per series in parallel: bit-identical to per-instrument pandas calls. Rare operators (median, skew, kurt,
+EMA) call pandas' Cython kernels (``pandas._libs.window.aggregations``) once on all series concatenated, with
+per-cell window bounds clipped at each series' start: pandas restarts its running state whenever a window does
+not overlap the previous one — which is exactly what happens at every series boundary — so that too matches
+per-instrument calls. WMA and Mad (``rolling.apply`` in Qlib) are vectorised here from their definitions;
+order statistics live in `ordinal`, Qlib's Cython regression in `regression`.
 """
 
 from __future__ import annotations
@@ -180,16 +180,13 @@ def _cov(geo: Series2D, xm, ym, w: int, mean_x, mean_y) -> np.ndarray:
         return (mean_xy - mean_x * mean_y) * (count / (count - 1))
 
 
-def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int, var_x: np.ndarray | None = None,
-                 var_y: np.ndarray | None = None) -> np.ndarray:
+def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
     """pandas' rolling corr, then Qlib's mask: NaN where either *input's* rolling std is ≤ 2e-5.
 
-    ``var_*`` are the inputs' own rolling variances (the engine shares those Var nodes with Std); the
-    pair-masked moments pandas combines are computed in one fused pass (`kernels.roll_corr`).
+    One fused pass per series (`kernels.roll_corr`) computes the pair-masked moments pandas combines and the
+    inputs' own variances for the mask.
     """
-    var_x = rolling_var(geo, x, w) if var_x is None else var_x
-    var_y = rolling_var(geo, y, w) if var_y is None else var_y
-    return K.roll_corr(_rows(x), _rows(y), geo.first, geo.last, w, _rows(var_x), _rows(var_y), STD_EPS)
+    return K.roll_corr(_rows(x), _rows(y), geo.first, geo.last, w, STD_EPS)
 
 
 # -- numpy kernels for what Qlib computes with rolling.apply or its own Cython -------------------------------
