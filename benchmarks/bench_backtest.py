@@ -22,13 +22,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from timing import best_of, timed
 
 from aistock_core.codes import to_qlib
 from aistock_core.data.qlib_bin import QlibBinProvider
@@ -53,15 +53,6 @@ def load_fixture():
     return module
 
 
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--instruments", type=int, default=500)
@@ -76,11 +67,9 @@ def main() -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     console = Console()
 
-    t = time.perf_counter()
     qdir = work / "qlib"
     # One warm-up session before the window and one after it (Qlib needs the next session to close a step).
-    meta = load_fixture().build_qlib_dir(qdir, n=args.instruments, days=args.days + 2, seed=7)
-    export_s = time.perf_counter() - t
+    export_s, meta = timed(lambda: load_fixture().build_qlib_dir(qdir, n=args.instruments, days=args.days + 2, seed=7))
     service = DataService(QlibBinProvider(qdir))
     start, end = meta["dates"][1], meta["dates"][-2]
     load_s, market = best_of(lambda: load_market(service, "all", start, end, benchmark="000300.SH"), 1)

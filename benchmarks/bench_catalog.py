@@ -15,7 +15,6 @@ import os
 import sqlite3
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
+from timing import timed
 
 from aistock_core.db import Database
 from aistock_core.research.client import HttpSource
@@ -134,12 +134,6 @@ def pg_schema_url() -> tuple[str, callable] | None:
         engine.dispose()
 
     return f"{PG_URL}?options=-csearch_path%3D{schema}", drop
-
-
-def timed(fn) -> tuple[float, object]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def main() -> None:

@@ -10,30 +10,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from timing import best_of, timed
 
 from aistock_core.calendar import xshg_calendar
 from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-
-
-def _timed(fn: Callable[[], object]) -> tuple[float, object]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def _best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    fn()  # warm-up: page cache, lazy imports
-    runs = [_timed(fn) for _ in range(repeat)]
-    return min(r[0] for r in runs), runs[-1][1]
 
 
 def main() -> None:
@@ -53,23 +40,23 @@ def main() -> None:
 
     market = SyntheticMarket(seed=7, n_instruments=args.instruments, start=start, end=end)
     service = DataService(market)
-    gen_s, _ = _timed(lambda: market.load(market.instruments("all")[:1], sessions[:1], ["close"]))
+    gen_s, _ = timed(lambda: market.load(market.instruments("all")[:1], sessions[:1], ["close"]))
     rows.append((f"synthetic generation {shape}", gen_s, 3.0, ""))
 
     work = Path(tempfile.mkdtemp(prefix="bench_data_", dir=args.dir))
     try:
         out = work / "qlib"
-        export_s, _ = _timed(lambda: write_qlib_dir(service, out))
+        export_s, _ = timed(lambda: write_qlib_dir(service, out))
         n_bins = sum(1 for _ in (out / "features").rglob("*.bin"))
         rows.append((f"Qlib export {shape}", export_s, 3.0, f"{n_bins} bins"))
 
         reader = DataService(QlibBinProvider(out))
         fields = list(reader.provider.fields())
-        read_s, frame = _best(lambda: reader.get_history_window("all", fields=fields), args.repeat)
+        read_s, frame = best_of(lambda: reader.get_history_window("all", fields=fields), args.repeat, warmup=True)
         assert isinstance(frame, pd.DataFrame)
         rows.append((f"get_history_window {len(fields)} fields {shape} (qlib dir)", read_s, 0.5,
                      f"{len(frame):,} rows, best of {args.repeat}"))
-        pv_s, _ = _best(lambda: service.get_history_window("all", adjust="qfq"), args.repeat)
+        pv_s, _ = best_of(lambda: service.get_history_window("all", adjust="qfq"), args.repeat, warmup=True)
         rows.append((f"get_history_window qfq {shape} (synthetic)", pv_s, float("nan"),
                      f"best of {args.repeat}"))
     finally:

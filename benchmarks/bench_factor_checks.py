@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from timing import best_of
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
@@ -23,16 +23,6 @@ from aistock_core.factors.audit import audit_source
 from aistock_core.factors.engine import compute_frame
 from aistock_core.factors.sandbox import run_factor_code, run_factor_codes
 from aistock_core.research.demo_factors import DEMO_FACTORS
-
-
-def _best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    fn()
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        runs.append((time.perf_counter() - t0, out))
-    return min(r[0] for r in runs), runs[-1][1]
 
 
 def main() -> None:
@@ -49,16 +39,17 @@ def main() -> None:
     rows: list[tuple[str, str, float]] = []
 
     sources = [f.source for f in DEMO_FACTORS]
-    t_audit, _ = _best(lambda: [audit_source(s) for s in sources], args.repeat)
+    t_audit, _ = best_of(lambda: [audit_source(s) for s in sources], args.repeat, warmup=True)
     rows.append(("audit", f"{len(sources)} factor.py files", t_audit))
 
     migrated = compute_frame(service, "all", alpha158_expressions(), start=start, end=end)
     noise = np.random.default_rng(0).normal(0, 1e-7, migrated.shape)
     reference = (migrated.astype(np.float64) * (1 + noise)).astype(np.float64)
-    t_cmp, report = _best(lambda: compare(migrated, reference, reference_kind="code"), args.repeat)
+    t_cmp, report = best_of(lambda: compare(migrated, reference, reference_kind="code"), args.repeat, warmup=True)
     rows.append(("alignment compare", f"158 factors × {len(migrated):,} rows, 1 window", t_cmp))
     windows = {f"m{i}": (d0, d1) for i, (d0, d1) in enumerate(zip(dates[::21], [*dates[20::21], end], strict=False))}
-    t_win, _ = _best(lambda: compare(migrated, reference, reference_kind="code", windows=windows), args.repeat)
+    t_win, _ = best_of(lambda: compare(migrated, reference, reference_kind="code", windows=windows), args.repeat,
+                       warmup=True)
     rows.append(("alignment compare", f"158 factors × {len(migrated):,} rows, {len(windows)} windows", t_win))
 
     trivial = ('import pandas as pd\ndf = pd.read_hdf("daily_pv.h5", key="data")\n'

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from timing import best_of
 
 from aistock_core.calendar import xshg_calendar
 from aistock_core.codes import to_qlib
@@ -78,15 +78,6 @@ FIRST_CALL_SCRIPT = textwrap.dedent(
     print(json.dumps({"import": imported, "first": first, "second": time.perf_counter() - t}))
     """
 )
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def market(n: int, days: int, seed: int = 3) -> SyntheticMarket:
