@@ -94,6 +94,15 @@ class Account:
             sellable=self.sellable.copy(),
         )
 
+    def close_positions(self, idx: np.ndarray) -> None:
+        """Forget the holdings at ``idx`` (sold out): no amount, not held, no entry/take-profit memory."""
+        self.amount[idx] = 0.0
+        self.held[idx] = False
+        self.count[idx] = 0
+        self.entry_price[idx] = np.nan
+        self.tp_base[idx] = np.nan
+        self.price[idx] = np.nan
+
     def stock_value(self) -> float:
         idx = np.flatnonzero(self.held)
         return float(np.sum(self.amount[idx] * self.price[idx]))

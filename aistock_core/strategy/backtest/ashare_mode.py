@@ -176,13 +176,7 @@ class AshareExchange(RuleGrids):
             acc.cash += float((value - cost).sum())
             acc.amount[idx] -= deal
             acc.sellable[idx] -= deal
-            out = idx[acc.amount[idx] <= 1e-9]
-            acc.amount[out] = 0.0
-            acc.held[out] = False
-            acc.count[out] = 0
-            acc.entry_price[out] = np.nan
-            acc.tp_base[out] = np.nan
-            acc.price[out] = np.nan
+            acc.close_positions(idx[acc.amount[idx] <= 1e-9])
         else:
             acc.cash -= float((value + cost).sum())
             new = ~acc.held[idx]

@@ -299,12 +299,7 @@ class QlibExchange(RuleGrids):
                 if not _all(gone):
                     acc.amount[idx] = before - traded
                     out = idx[gone]
-            acc.amount[out] = 0.0
-            acc.held[out] = False
-            acc.count[out] = 0
-            acc.entry_price[out] = np.nan
-            acc.tp_base[out] = np.nan
-            acc.price[out] = np.nan
+            acc.close_positions(out)
             return
         traded = value / price
         adding = acc.held[idx]
