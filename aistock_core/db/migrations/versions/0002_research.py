@@ -13,16 +13,23 @@ branch_labels = ("research",)
 depends_on = None
 
 
+def _synced_columns() -> list[sa.Column]:
+    """The snapshot bookkeeping every synced catalog table carries (the `Synced` mixin of the models)."""
+    return [
+        sa.Column('content_hash', sa.String(length=64), nullable=False),
+        sa.Column('payload', sa.JSON(), nullable=False),
+        sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    ]
+
+
 def upgrade() -> None:
     op.create_table('research_alpha_factors',
     sa.Column('alpha_set', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('expression', sa.Text(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('alpha_set', 'name', name=op.f('pk_research_alpha_factors'))
     )
     op.create_table('research_artifacts',
@@ -32,11 +39,7 @@ def upgrade() -> None:
     sa.Column('artifact_type', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=256), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('artifact_id', name=op.f('pk_research_artifacts'))
     )
     op.create_index(op.f('ix_research_artifacts_task_run_id'), 'research_artifacts', ['task_run_id'], unique=False)
@@ -46,11 +49,7 @@ def upgrade() -> None:
     sa.Column('expression', sa.Text(), nullable=True),
     sa.Column('task_run_id', sa.String(length=64), nullable=True),
     sa.Column('loop_id', sa.Integer(), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('factor_name', 'asset_bundle_id', name=op.f('pk_research_bundle_factors'))
     )
     op.create_table('research_bundle_files',
@@ -58,11 +57,7 @@ def upgrade() -> None:
     sa.Column('path', sa.String(length=512), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('asset_bundle_id', 'path', name=op.f('pk_research_bundle_files'))
     )
     op.create_table('research_bundles',
@@ -71,11 +66,7 @@ def upgrade() -> None:
     sa.Column('loop_id', sa.Integer(), nullable=True),
     sa.Column('n_files', sa.Integer(), nullable=False),
     sa.Column('total_bytes', sa.BigInteger(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('asset_bundle_id', name=op.f('pk_research_bundles'))
     )
     op.create_table('research_factor_code',
@@ -84,11 +75,7 @@ def upgrade() -> None:
     sa.Column('origin', sa.String(length=128), nullable=False),
     sa.Column('code_sha256', sa.String(length=64), nullable=False),
     sa.Column('source_code', sa.Text(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('task_id', 'factor_name', name=op.f('pk_research_factor_code'))
     )
     op.create_table('research_factors',
@@ -98,11 +85,7 @@ def upgrade() -> None:
     sa.Column('expression', sa.Text(), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('impl_func', sa.String(length=256), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('name', 'source', 'expr_key', name=op.f('pk_research_factors'))
     )
     op.create_table('research_loop_kpis',
@@ -120,11 +103,7 @@ def upgrade() -> None:
     sa.Column('ic_ir', sa.Float(), nullable=True),
     sa.Column('rank_ic', sa.Float(), nullable=True),
     sa.Column('rank_ic_ir', sa.Float(), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('scope', 'run_id', 'loop_id', 'cost_basis', name=op.f('pk_research_loop_kpis'))
     )
     op.create_table('research_loops',
@@ -141,11 +120,7 @@ def upgrade() -> None:
     sa.Column('factor_names', sa.JSON(), nullable=False),
     sa.Column('in_catalog', sa.Boolean(), nullable=False),
     sa.Column('updated_at_utc', sa.String(length=40), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('task_run_id', 'loop_id', name=op.f('pk_research_loops'))
     )
     op.create_index(op.f('ix_research_loops_asset_bundle_id'), 'research_loops', ['asset_bundle_id'], unique=False)
@@ -164,11 +139,7 @@ def upgrade() -> None:
     sa.Column('loop_id', sa.Integer(), nullable=True),
     sa.Column('model_type', sa.String(length=128), nullable=True),
     sa.Column('model_class', sa.String(length=128), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('model_id', name=op.f('pk_research_models'))
     )
     op.create_table('research_strategies',
@@ -180,11 +151,7 @@ def upgrade() -> None:
     sa.Column('n_drop', sa.Integer(), nullable=True),
     sa.Column('benchmark', sa.String(length=16), nullable=True),
     sa.Column('market', sa.String(length=64), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('strategy_id', name=op.f('pk_research_strategies'))
     )
     op.create_table('research_sync_runs',
@@ -206,11 +173,7 @@ def upgrade() -> None:
     sa.Column('origin', sa.String(length=64), nullable=True),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('task_id', 'key', name=op.f('pk_research_task_files'))
     )
     op.create_table('research_task_loops',
@@ -219,22 +182,14 @@ def upgrade() -> None:
     sa.Column('exp_type', sa.String(length=64), nullable=True),
     sa.Column('is_sota', sa.Boolean(), nullable=False),
     sa.Column('decision', sa.Boolean(), nullable=True),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('task_id', 'loop_id', name=op.f('pk_research_task_loops'))
     )
     op.create_table('research_tasks',
     sa.Column('task_id', sa.String(length=64), nullable=False),
     sa.Column('updated_at_utc', sa.String(length=40), nullable=True),
     sa.Column('has_sota', sa.Boolean(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    *_synced_columns(),
     sa.PrimaryKeyConstraint('task_id', name=op.f('pk_research_tasks'))
     )
 
