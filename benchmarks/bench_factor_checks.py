@@ -8,12 +8,11 @@ measured as a user meets them (each run is a fresh process: start-up is the poin
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from timing import best_of
+from timing import best_of, timed
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
@@ -54,15 +53,13 @@ def main() -> None:
 
     trivial = ('import pandas as pd\ndf = pd.read_hdf("daily_pv.h5", key="data")\n'
                'df[["close"]].to_hdf("result.h5", key="data")\n')
-    t0 = time.perf_counter()
-    run_factor_code(trivial, service, "all", start=start, end=end, name="close")
+    t_one, _ = timed(lambda: run_factor_code(trivial, service, "all", start=start, end=end, name="close"))
     rows.append(("sandbox, one run", f"trivial factor, {args.instruments} stocks × {len(dates)} days (h5 incl.)",
-                 time.perf_counter() - t0))
-    t0 = time.perf_counter()
-    frame, failures = run_factor_codes({f.name: f.source for f in DEMO_FACTORS}, service, "all", start=start,
-                                       end=end)
+                 t_one))
+    t_batch, (frame, failures) = timed(lambda: run_factor_codes({f.name: f.source for f in DEMO_FACTORS}, service,
+                                                                 "all", start=start, end=end))
     rows.append(("sandbox, batch", f"{frame.shape[1]} demo factors ({len(failures)} failed), shared daily_pv",
-                 time.perf_counter() - t0))
+                 t_batch))
 
     table = Table(title=f"Factor checks ({args.instruments} stocks × {len(dates)} sessions)")
     for col in ("what", "workload", "seconds"):

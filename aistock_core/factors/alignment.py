@@ -335,13 +335,6 @@ def qlib_reference(
     return _normalise_index(raw.astype(np.float64), f"Qlib reference from {uri}")
 
 
-def factor_windows(dates: pd.DatetimeIndex, splits: Mapping[str, tuple[object, object]] | None = None) -> dict:
-    """Windows for `compare`: the full range plus any named splits (e.g. the train/valid/test segments)."""
-    windows: dict[str, tuple[object | None, object | None]] = {"full": (dates.min(), dates.max())}
-    windows.update(dict(splits or {}))
-    return windows
-
-
 # -- running a check: migrated values and a reference over the same window -------------------------------------
 @dataclass(frozen=True)
 class CheckWindow:
@@ -355,13 +348,11 @@ class CheckWindow:
 def check_window(service, expressions: Mapping[str, str], *, start=None, end=None,
                  lookback: int | None = None) -> CheckWindow:
     """Resolve [start, end] to sessions and step back the expressions' look-back (or ``lookback``) sessions."""
-    from aistock_core.factors.engine import FactorEngine
+    from aistock_core.factors.engine import FactorEngine, session_range
 
     back = FactorEngine(expressions).lookback if lookback is None else int(lookback)
-    wanted = service.resolve_dates(start=start, end=end)
-    every = service.resolve_dates()
-    lo = max(int(every.get_loc(wanted[0])) - back, 0)
-    return CheckWindow(wanted[0], wanted[-1], every[lo])
+    wanted, load_start, _ = session_range(service, start, end, back)
+    return CheckWindow(wanted[0], wanted[-1], load_start)
 
 
 def migrated_frame(service, universe, expressions: Mapping[str, str], window: CheckWindow,
@@ -414,7 +405,6 @@ class CheckOutcome:
     report: AlignmentReport
     migrated: pd.DataFrame
     failures: dict[str, str]
-    note: str | None = None
 
 
 def run_check(

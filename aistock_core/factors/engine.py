@@ -355,6 +355,17 @@ def compute(panel: Panel, expressions: Mapping[str, str | Expr]) -> dict[str, np
     return FactorEngine(expressions).compute(panel)
 
 
+def session_range(service, start, end, back: int,
+                  ahead: int = 0) -> tuple[pd.DatetimeIndex, pd.Timestamp, pd.Timestamp]:
+    """The sessions in [start, end] and the first and last session to load: ``back`` sessions before and
+    ``ahead`` after them, clipped to the sessions the service has."""
+    wanted = service.resolve_dates(start=start, end=end)
+    every = service.resolve_dates()
+    lo = max(int(every.get_loc(wanted[0])) - back, 0)
+    hi = min(int(every.get_loc(wanted[-1])) + ahead, len(every) - 1)
+    return wanted, every[lo], every[hi]
+
+
 def compute_frame(
     service,
     universe,
@@ -377,15 +388,12 @@ def compute_frame(
     back = engine.lookback if lookback is None else int(lookback)
     if back < 0:
         raise FactorError(f"lookback must be ≥ 0, got {lookback}")
-    wanted = service.resolve_dates(start=start, end=end)
-    every = service.resolve_dates()
-    lo = max(int(every.get_loc(wanted[0])) - back, 0)
-    hi = min(int(every.get_loc(wanted[-1])) + engine.future, len(every) - 1)
+    wanted, load_start, load_end = session_range(service, start, end, back, engine.future)
     market = universe if isinstance(universe, str) and universe in service.provider.markets() else None
     # Series run over each instrument's whole data even when a market's membership is shorter: load by code
     # (the listing), then keep the membership rows — the order of Qlib's inst_calculator.
     panel = service.get_panel(
-        service.resolve_universe(universe) if market else universe, start=every[lo], end=every[hi],
+        service.resolve_universe(universe) if market else universe, start=load_start, end=load_end,
         fields=engine.fields, adjust="qlib", dtype=np.float32,
     )
     stack = engine.compute_stack(panel)

@@ -7,6 +7,7 @@ leaves exactly one current row per key and never a half-recorded check.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,15 @@ class FactorEntry:
             raise FactorError(f"factor entry needs a name and a source, got {self!r}")
         if self.status not in FACTOR_STATUSES:
             raise FactorError(f"factor {self.name}: status {self.status!r} is not one of {FACTOR_STATUSES}")
+
+
+def factor_entries(expressions: Mapping[str, str], source: str,
+                   code_sources: Mapping[str, str] | None = None) -> list[FactorEntry]:
+    """One entry per factor (name → our expression), with the sha256 of its original code where given."""
+    code = code_sources or {}
+    return [FactorEntry(name, source, expr,
+                        hashlib.sha256(code[name].encode("utf-8")).hexdigest() if name in code else None)
+            for name, expr in expressions.items()]
 
 
 def _finite(value: float | None) -> float | None:

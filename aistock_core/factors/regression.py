@@ -22,7 +22,6 @@ class Regression:
     """
 
     def __init__(self, geo: Series2D, y: np.ndarray, w: int) -> None:
-        self.w = w
         y64 = np.ascontiguousarray(y, dtype=np.float64)
         self._slope, self._r2, self._resi = K.regression(y64, geo.first, geo.last, w)
 

@@ -21,6 +21,7 @@ from aistock_core.errors import FactorError
 from aistock_core.factors.engine import FactorEngine, compute_frame
 from aistock_pipelines.cli import factors_check
 from aistock_pipelines.cli.calendar import parse_day
+from aistock_pipelines.cli.data import _data_service
 from aistock_pipelines.cli.render import kv_table, make_console
 
 app = typer.Typer(help="Factors: compute Qlib expressions, check migrated factors.", no_args_is_help=True)
@@ -43,7 +44,7 @@ def compute(
         raise FactorError(f"--out {out} must end in .parquet")
     if not provider_uri.is_dir():
         raise FactorError(f"--provider-uri {provider_uri} is not a directory; point it at a Qlib data dir")
-    service = factors_check._service(provider_uri)
+    service = _data_service(provider_uri)
     if market not in service.provider.markets():
         raise FactorError(
             f"market {market!r} has no instruments file in {provider_uri}; "

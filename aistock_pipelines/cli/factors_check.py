@@ -20,9 +20,9 @@ import pandas as pd
 import typer
 
 from aistock_core.config import get_settings
-from aistock_core.data.service import DataService
 from aistock_core.errors import FactorError
 from aistock_pipelines.cli.calendar import parse_day
+from aistock_pipelines.cli.data import _data_service
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
 
 #: Exit status when the check ran and some factor failed (2 is reserved for bad input).
@@ -99,16 +99,6 @@ def resolve_expressions(spec: str, code_dir: Path | None) -> dict[str, str]:
     return out
 
 
-def _service(provider_uri: Path | None) -> DataService:
-    if provider_uri is None:
-        from aistock_core.data.factory import build_service
-
-        return build_service(get_settings())
-    from aistock_core.data.qlib_bin import QlibBinProvider
-
-    return DataService(QlibBinProvider(provider_uri))
-
-
 def _table(frame: pd.DataFrame) -> pd.DataFrame:
     """The printed columns: one line per factor × window, failures first."""
     shown = frame.assign(
@@ -152,7 +142,7 @@ def check(
     expressions = resolve_expressions(factors, code_dir)
     start_day = parse_day(start, "--start") if start else None
     end_day = parse_day(end, "--end") if end else None
-    service = _service(provider_uri)
+    service = _data_service(provider_uri)
     settings = get_settings()
     target = universe or settings.market
     codes = target if target in service.provider.markets() else [c.strip() for c in target.split(",") if c.strip()]
@@ -161,25 +151,24 @@ def check(
     outcome = run_check(service, codes, expressions, reference, start=start_day, end=end_day, lookback=lookback,
                         code_sources=sources, parquet=parquet)
     report = outcome.report
+    table = report.frame()
     console = make_console()
-    print_frame(_table(report.frame()), console=console, title=f"Factor alignment vs {reference}", max_rows=200)
+    print_frame(_table(table), console=console, title=f"Factor alignment vs {reference}", max_rows=200)
     failed = report.failed
     console.print(kv_table({
         "factors": len(expressions), "verified": len(expressions) - len(failed), "failed": len(failed),
-        "rows compared": int(report.frame()["rows_compared"].max()), "provider": service.provider.name,
+        "rows compared": int(table["rows_compared"].max()), "provider": service.provider.name,
         "rtol / atol": "1e-05 / 1e-06",
     }, title="Summary"))
     if record:
         from aistock_core.db import Database
-        from aistock_core.factors.audit import audit_source
-        from aistock_core.factors.registry import FactorEntry, record_alignment
+        from aistock_core.factors.registry import factor_entries, record_alignment
 
         tag = source or {"qlib": "qlib_alpha158", "code": "rdagent_generated", "parquet": "bundle"}[reference]
-        entries = [FactorEntry(n, tag, e, audit_source(sources[n]).sha256 if sources else None)
-                   for n, e in expressions.items()]
         db = Database(settings.sqlalchemy_url)
         try:
-            record_alignment(db, report, source=tag, entries=entries, failures=outcome.failures)
+            record_alignment(db, report, source=tag, entries=factor_entries(expressions, tag, sources),
+                             failures=outcome.failures)
         finally:
             db.dispose()
     if failed:

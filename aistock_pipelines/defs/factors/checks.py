@@ -22,8 +22,7 @@ from aistock_core.factors.alignment import (
     qlib_available,
     qlib_reference_for,
 )
-from aistock_core.factors.audit import audit_source
-from aistock_core.factors.registry import FactorEntry, record_alignment
+from aistock_core.factors.registry import factor_entries, record_alignment
 from aistock_pipelines.defs.factors.assets import (
     ALPHA158,
     RDAGENT,
@@ -106,9 +105,7 @@ def build_alignment_check(spec: FactorSet, asset: dg.AssetsDefinition) -> dg.Ass
         reference = reference[reference.index.get_level_values("datetime") == day]
         report = compare(migrated, reference, reference_kind=spec.reference,
                          windows={context.partition_key: (day, day)}, notes=failures)
-        entries = [FactorEntry(name, spec.source, expr,
-                               audit_source(spec.code_sources[name]).sha256 if name in spec.code_sources else None)
-                   for name, expr in spec.expressions.items()]
+        entries = factor_entries(spec.expressions, spec.source, spec.code_sources)
         record_alignment(database.get_db(), report, source=spec.source, entries=entries, failures=failures)
         failed = report.failed
         return dg.AssetCheckResult(
