@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
+from timing import timed
 
 from aistock_core.db import Database
 from aistock_core.db.models import BarPartition
@@ -34,16 +34,19 @@ def _rows(n: int, version: int) -> list[dict]:
             for i in range(n)]
 
 
+def _upsert_all(db: Database, rows: list[dict], chunk: int) -> None:
+    with db.session() as s:
+        upsert(s, BarPartition, rows, chunk_size=chunk)
+
+
 def _time_upserts(db: Database, n: int, chunk: int) -> tuple[float, float]:
     with db.session() as s:
         s.execute(text("DELETE FROM bar_partitions"))
     timings = []
     for version in (0, 1):
         rows = _rows(n, version)
-        t0 = time.perf_counter()
-        with db.session() as s:
-            upsert(s, BarPartition, rows, chunk_size=chunk)
-        timings.append(time.perf_counter() - t0)
+        seconds, _ = timed(lambda rows=rows: _upsert_all(db, rows, chunk))
+        timings.append(seconds)
     return timings[0], timings[1]
 
 

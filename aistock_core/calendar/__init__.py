@@ -3,6 +3,7 @@
 from aistock_core.calendar.sessions import (
     SESSION_TZ,
     TradingCalendar,
+    exchange_today,
     is_trading_time,
     qlib_calendar,
     session_minutes,
@@ -12,6 +13,7 @@ from aistock_core.calendar.sessions import (
 __all__ = [
     "SESSION_TZ",
     "TradingCalendar",
+    "exchange_today",
     "is_trading_time",
     "qlib_calendar",
     "session_minutes",

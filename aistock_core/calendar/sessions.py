@@ -136,6 +136,12 @@ class TradingCalendar:
             hi = int(np.searchsorted(self._values, end_day.to_datetime64(), "right"))
         return self.sessions[lo:hi]
 
+    def last_session_before(self, value: DateLike) -> pd.Timestamp:
+        """The last session strictly before the date, or the last known one once the date is past the horizon
+        (what a market that has closed its books on "yesterday" ends on)."""
+        day = _day(value)
+        return self.last if day > self.last else self.previous(day)
+
     def last_session_on_or_before(self, value: DateLike) -> pd.Timestamp:
         day = _day(value)
         return day if self.is_session(day) else self.previous(day)
@@ -161,6 +167,11 @@ class TradingCalendar:
         hi = _day(end) if end is not None else self.last
         weekdays = pd.bdate_range(lo, hi)
         return weekdays.difference(self.sessions)
+
+
+def exchange_today() -> pd.Timestamp:
+    """Today's date in exchange time (Asia/Shanghai), as a naive midnight Timestamp."""
+    return pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None).normalize()
 
 
 @lru_cache(maxsize=4)

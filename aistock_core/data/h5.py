@@ -8,8 +8,6 @@ volume is divided by the factor, amount is not adjusted.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pandas as pd
 
 from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService, Universe
+from aistock_core.data.store import atomic_path
 from aistock_core.data.tabular import REQUIRED_FIELDS, FrameProvider
 from aistock_core.errors import DataError
 
@@ -74,12 +73,6 @@ def write_daily_pv(
         raise DataError(f"cannot write daily_pv from {service.provider.name}: it lacks {missing}")
     frame = service.get_history_window(universe, start=start, end=end, fields=fields, adjust="qfq")
     frame = frame.astype(np.float32).sort_index()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
+    with atomic_path(out) as tmp:
         frame.to_hdf(tmp, key=H5_KEY, mode="w", format="fixed")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out

@@ -15,8 +15,6 @@ market request with that market's spans, as ``D.features(D.instruments("csi300")
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from aistock_core.data.panel import Panel
 from aistock_core.data.provider import SPAN_COLUMNS, BarProvider
 from aistock_core.data.schema import check_panel
 from aistock_core.data.service import DataService
+from aistock_core.data.store import atomic_path
 from aistock_core.errors import DataError, InstrumentError
 
 #: What `write_qlib_dir` dumps by default: Qlib's Exchange needs ``$change`` and ``$factor``.
@@ -214,14 +213,8 @@ def write_qlib_dir(
         raise DataError(f"nothing to export: no instrument of {provider.name} is listed in {first:%F}..{last:%F}")
     panel = service.get_panel(codes, start=first, end=last, fields=names, adjust="qlib", dtype=np.float32)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
+    with atomic_path(out) as tmp:
         _write_tree(tmp, panel, {m: market_spans[m] for m in to_write}, names)
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -255,18 +248,3 @@ def _write_tree(root: Path, panel: Panel, market_spans: dict[str, pd.DataFrame],
         for k, name in enumerate(bins):
             with open(folder / name, "wb") as fh:
                 fh.write(header + block[j, k, lo:hi].tobytes())
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Rename the finished ``tmp`` to ``out``, replacing an existing ``out`` only after ``tmp`` is complete."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)

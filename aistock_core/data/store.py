@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +33,42 @@ def _day(value) -> pd.Timestamp:
         return pd.Timestamp(value).normalize()
     except (ValueError, TypeError) as exc:
         raise DataError(f"{value!r} is not a date; pass e.g. '2024-01-02'") from exc
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary sibling of ``target`` to write a file or a folder at, renamed onto ``target`` when the block
+    succeeds and removed when it fails, so a reader never sees a half-written ``target``. An existing folder
+    is replaced only once the new one is complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+        if tmp.is_dir():
+            _swap_in(tmp, target)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``out``, replacing an existing ``out`` only after ``tmp`` is complete."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def sha256_of(path: Path) -> str:
@@ -70,14 +109,8 @@ class ParquetStore:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataError(f"frame for {dataset!r} on {_day(day):%Y-%m-%d} cannot be stored as Parquet: {exc}") \
                 from exc
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{_PART}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
+        with atomic_path(path) as tmp:
             pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         return path, sha256_of(path), len(frame)
 
     def read_partition(self, dataset: str, day) -> pd.DataFrame:

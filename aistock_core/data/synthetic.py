@@ -44,7 +44,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar, xshg_calendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_today, xshg_calendar
 from aistock_core.codes import to_internal_many
 from aistock_core.data import intraday
 from aistock_core.data.panel import Panel
@@ -90,11 +90,7 @@ class SyntheticMarket(BarProvider, QuoteSource):
         self.seed, self.n_instruments = int(seed), int(n_instruments)
         self._calendar = calendar or xshg_calendar()
         cal = self._calendar
-        if end is None:
-            today = pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None).normalize()
-            end_day = cal.last if today > cal.last else cal.previous(today)
-        else:
-            end_day = cal.last_session_on_or_before(end)
+        end_day = cal.last_session_before(exchange_today()) if end is None else cal.last_session_on_or_before(end)
         self._dates = pd.DatetimeIndex(cal.sessions_in_range(start, end_day), name="datetime")
         if len(self._dates) == 0:
             raise CalendarError(f"no sessions between {start} and {end_day:%Y-%m-%d} on {cal.name}; check start/end")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar, qlib_calendar, xshg_calendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_today, qlib_calendar, xshg_calendar
 from aistock_core.config import get_settings
 from aistock_core.errors import CalendarError
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
@@ -50,7 +50,7 @@ def load_calendar(provider_uri: Path | None) -> TradingCalendar:
 
 def today() -> pd.Timestamp:
     """Today's date in exchange time (one function, so tests can move the clock for every command)."""
-    return pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None).normalize()
+    return exchange_today()
 
 
 def closed_runs(closed: pd.DatetimeIndex) -> pd.DataFrame:

@@ -69,9 +69,8 @@ def export_window(calendar: TradingCalendar, days: int, end: str | None) -> tupl
     """
     if end:
         end_day = calendar.last_session_on_or_before(parse_day(end, "--end"))
-    else:
-        now = calendar_cli.today()  # looked up at call time: one clock for every command (and for tests)
-        end_day = calendar.last if now > calendar.last else calendar.previous(now)
+    else:  # calendar_cli.today looked up at call time: one clock for every command (and for tests)
+        end_day = calendar.last_session_before(calendar_cli.today())
     start_day = calendar.offset(end_day, -(days - 1))
     return start_day, end_day
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aistock_core.calendar import TradingCalendar, is_trading_time, qlib_calendar, session_minutes, xshg_calendar
+from aistock_core.calendar import (
+    TradingCalendar,
+    exchange_today,
+    is_trading_time,
+    qlib_calendar,
+    session_minutes,
+    xshg_calendar,
+)
 from aistock_core.calendar.sessions import HORIZON_WARNING_DAYS
 from aistock_core.errors import CalendarError
 
@@ -114,6 +121,21 @@ def test_sessions_left(small):
     assert small.sessions_left("2024-10-01") == 4
     assert small.sessions_left("2024-10-08") == 3
     assert small.sessions_left("2024-10-11") == 0
+
+
+def test_last_session_before(small):
+    assert small.last_session_before("2024-10-08") == T("2024-09-30")  # the day after a holiday
+    assert small.last_session_before("2024-10-03") == T("2024-09-30")  # a holiday itself
+    assert small.last_session_before("2024-10-11") == T("2024-10-10")
+    assert small.last_session_before("2024-12-31") == T("2024-10-11")  # past the horizon: the last known session
+
+
+def test_exchange_today_is_a_naive_shanghai_date():
+    def shanghai_date():
+        return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).normalize()
+
+    before, today, after = shanghai_date(), exchange_today(), shanghai_date()
+    assert today.tzinfo is None and today in (before, after)  # either side of a midnight that falls in between
 
 
 def test_naive_and_tz_aware_input_mean_the_same_shanghai_day(xshg):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aistock_core.data.store import ParquetStore, sha256_of
+from aistock_core.data.store import ParquetStore, atomic_path, sha256_of
 from aistock_core.errors import DataError
 
 
@@ -66,3 +66,15 @@ def test_bad_input(bars_frame, tmp_path):
         store.read_partition("bars", "2023-01-05")
     with pytest.raises(DataError, match="no partitions of 'bars'"):
         store.read_range("bars", "2023-01-01", "2023-02-01")
+
+
+def test_atomic_path_renames_on_success_and_cleans_up_on_failure(tmp_path):
+    target = tmp_path / "new" / "file.bin"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert list(target.parent.iterdir()) == []  # no target, no temporary file left behind
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole"
+    assert list(target.parent.iterdir()) == [target]
