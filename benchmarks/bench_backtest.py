@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             ref_s = json.loads((work / "ref" / "timing.json").read_text())["backtest_s"]
             scale = args.days / ref_days
             ref_note = "measured" if ref_days == args.days else f"{ref_days} sessions, extrapolated ×{scale:.2f}"
-            ref_s = ref_s * args.days / ref_days
+            ref_s *= scale
             ref = pd.read_parquet(work / "ref" / "report.parquet")
             same = np.allclose(ref["account"], res_q.report["account"].iloc[: len(ref)], rtol=1e-9, atol=0)
             ref_note += "; reports identical" if same else "; REPORTS DIFFER"

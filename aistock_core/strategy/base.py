@@ -103,13 +103,6 @@ class Account:
         self.tp_base[idx] = np.nan
         self.price[idx] = np.nan
 
-    def stock_value(self) -> float:
-        idx = np.flatnonzero(self.held)
-        return float(np.sum(self.amount[idx] * self.price[idx]))
-
-    def value(self) -> float:
-        return self.stock_value() + self.cash
-
 
 def _int_array(values: object = ()) -> np.ndarray:
     return np.asarray(values, dtype=np.int64).reshape(-1)

@@ -22,19 +22,10 @@ from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market
 from aistock_core.strategy.backtest.outputs import write_outputs
 from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
+from aistock_core.strategy.backtest.risk import HEADLINE_KPIS
 from aistock_core.strategy.config import strategy_by_name
 from aistock_core.strategy.scores import read_score_file
 from aistock_pipelines.cli.render import kv_table, make_console
-
-KPI_KEYS = (
-    "1day.excess_return_without_cost.annualized_return",
-    "1day.excess_return_with_cost.annualized_return",
-    "1day.excess_return_with_cost.information_ratio",
-    "1day.excess_return_with_cost.max_drawdown",
-    "sharpe",
-    "win_rate",
-    "total_return",
-)
 
 
 class Mode(StrEnum):
@@ -87,6 +78,6 @@ def backtest(
             "end": str(pd.Timestamp(market.dates[-1]).date()), "account": account}
     written = write_outputs(result, out, account, meta=meta)
     console = make_console()
-    figures = {k: result.risk.get(k) for k in KPI_KEYS} | result.trade_counts()
+    figures = {k: result.risk.get(k) for _, k in HEADLINE_KPIS} | result.trade_counts()
     console.print(kv_table(figures, title=f"{strategy} ({mode.value} mode) {meta['start']}..{meta['end']}"))
     console.print(f"outputs: {written}")

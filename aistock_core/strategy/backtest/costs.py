@@ -1,8 +1,8 @@
-"""Trading costs of both modes, as pure functions over arrays of trade values.
+"""A-share trading costs, as pure functions over arrays of trade values (Qlib mode's ``max(value × rate,
+min_cost)`` per order lives in `qlib_mode`, inside its order-by-order booking).
 
-Qlib charges ``max(value × rate, min_cost)`` per order (open_cost on buys, close_cost on sells). The A-share
-schedule is what a broker bills: commission with a 5-yuan floor, stamp duty on sells only (0.1% before
-2023-08-28, 0.05% from then), and the exchange transfer fee on both sides.
+The A-share schedule is what a broker bills: commission with a 5-yuan floor, stamp duty on sells only (0.1%
+before 2023-08-28, 0.05% from then), and the exchange transfer fee on both sides.
 """
 
 from __future__ import annotations
@@ -14,13 +14,6 @@ import pandas as pd
 
 #: Stamp duty was halved on this day (Ministry of Finance announcement of 2023-08-27).
 STAMP_DUTY_CUT = pd.Timestamp("2023-08-28")
-
-
-def qlib_cost(value: np.ndarray, rate: float, min_cost: float) -> np.ndarray:
-    """Qlib's per-order cost; an order that dealt nothing (value ≤ 1e-5) costs nothing."""
-    value = np.asarray(value, dtype=np.float64)
-    cost = np.maximum(value * rate, min_cost)
-    return np.where(value <= 1e-5, 0.0, cost)
 
 
 @dataclass(frozen=True)

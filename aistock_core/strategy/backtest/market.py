@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aistock_core.codes import INDEXES, to_internal, to_qlib
+from aistock_core.codes import INDEXES, to_qlib
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
 from aistock_core.strategy.base import Direction
@@ -53,9 +53,6 @@ class MarketData:
     @property
     def raw_close(self) -> np.ndarray:
         return self.close / self.factor
-
-    def column_of(self, codes: list[str]) -> np.ndarray:
-        return self.instruments.get_indexer([to_internal(c) for c in codes])
 
 
 def read_only(grid: np.ndarray) -> np.ndarray:

@@ -7,37 +7,26 @@ leaves a partial output directory (an existing one is replaced only when the new
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
+from aistock_core.data.store import atomic_path
 from aistock_core.strategy.backtest.plot import write_nav_png
 from aistock_core.strategy.backtest.report import BacktestResult
 
 OUTPUT_FILES = ("report.parquet", "positions.parquet", "trades.parquet", "risk.json", "nav.png")
 
 
-def write_outputs(result: BacktestResult, out_dir: str | Path, init_cash: float, meta: dict | None = None) -> Path:
+def write_outputs(
+    result: BacktestResult, out_dir: str | Path, init_cash: float, meta: dict | None = None, title: str | None = None
+) -> Path:
+    """Write the outputs into ``out_dir``; ``title`` heads nav.png (default: the mode)."""
     out = Path(out_dir).expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
         result.report.to_parquet(tmp / "report.parquet")
         result.positions.to_parquet(tmp / "positions.parquet")
         result.trades.to_parquet(tmp / "trades.parquet")
         payload = {"mode": result.mode, "metrics": result.risk, "trade_counts": result.trade_counts(), **(meta or {})}
         (tmp / "risk.json").write_text(json.dumps(payload, indent=1, default=str))
-        write_nav_png(result.report, init_cash, tmp / "nav.png", title=f"{result.mode} mode")
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_nav_png(result.report, init_cash, tmp / "nav.png", title=title or f"{result.mode} mode")
     return out

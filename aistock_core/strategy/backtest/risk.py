@@ -14,6 +14,16 @@ import pandas as pd
 #: Qlib's annualisation scaler for daily data (not 252).
 N_DAY = 238
 QLIB_METRICS = ("mean", "std", "annualized_return", "information_ratio", "max_drawdown")
+#: The figures a backtest summary shows, (label, key in `analyse_report`'s output), in display order.
+HEADLINE_KPIS = (
+    ("excess return w/o cost (ann.)", "1day.excess_return_without_cost.annualized_return"),
+    ("excess return with cost (ann.)", "1day.excess_return_with_cost.annualized_return"),
+    ("information ratio (with cost)", "1day.excess_return_with_cost.information_ratio"),
+    ("max drawdown (with cost)", "1day.excess_return_with_cost.max_drawdown"),
+    ("Sharpe (net)", "sharpe"),
+    ("win rate", "win_rate"),
+    ("total return", "total_return"),
+)
 
 
 def risk_analysis(r: pd.Series, n: int = N_DAY) -> dict[str, float]:

@@ -23,7 +23,7 @@ from aistock_core.strategy.backtest.ashare_mode import AshareConfig
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market
 from aistock_core.strategy.backtest.outputs import write_outputs
-from aistock_core.strategy.backtest.plot import nav_png
+from aistock_core.strategy.backtest.risk import HEADLINE_KPIS
 from aistock_core.strategy.config import BacktestSettings, strategy_from_config
 from aistock_core.strategy.reconcile import FLOAT32_TOLERANCES, replay_window
 from aistock_core.strategy.scores import read_score_file
@@ -33,15 +33,6 @@ from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 GROUP = "strategy"
-KPI_ROWS = (
-    ("excess return w/o cost (ann.)", "1day.excess_return_without_cost.annualized_return"),
-    ("excess return with cost (ann.)", "1day.excess_return_with_cost.annualized_return"),
-    ("information ratio (with cost)", "1day.excess_return_with_cost.information_ratio"),
-    ("max drawdown (with cost)", "1day.excess_return_with_cost.max_drawdown"),
-    ("Sharpe (net)", "sharpe"),
-    ("win rate", "win_rate"),
-    ("total return", "total_return"),
-)
 
 
 @dataclass(frozen=True)
@@ -113,7 +104,7 @@ def run_spec(spec: BacktestSpec, data: DataServiceResource):
 
 def kpi_markdown(risk: dict[str, float]) -> str:
     lines = ["| KPI | value |", "|---|---|"]
-    lines += [f"| {label} | {risk.get(key, float('nan')):.4f} |" for label, key in KPI_ROWS]
+    lines += [f"| {label} | {risk.get(key, float('nan')):.4f} |" for label, key in HEADLINE_KPIS]
     return "\n".join(lines)
 
 
@@ -127,15 +118,16 @@ def build_backtest_asset(spec: BacktestSpec) -> dg.AssetsDefinition:
         out = write_outputs(result, spec.output_dir(store), settings.account,
                             meta={"spec": spec.name, "strategy": spec.strategy, "benchmark": settings.benchmark,
                                   "window": window, "universe": universe,
-                                  "signal": None if spec.score_path else spec.signal})
-        png = nav_png(result.report, settings.account, title=f"{spec.name} ({spec.mode})")
+                                  "signal": None if spec.score_path else spec.signal},
+                            title=f"{spec.name} ({spec.mode})")
+        png = (out / "nav.png").read_bytes()
         counts = result.trade_counts()
         return dg.MaterializeResult(metadata={
             "kpis": dg.MetadataValue.md(kpi_markdown(result.risk)),
             "nav_plot": dg.MetadataValue.md(f"![nav](data:image/png;base64,{base64.b64encode(png).decode()})"),
             "nav_png": dg.MetadataValue.path(str(out / "nav.png")),
             "outputs": dg.MetadataValue.path(str(out)),
-            "window": dg.MetadataValue.text(f"{result.report.index[0]:%Y-%m-%d}..{result.report.index[-1]:%Y-%m-%d}"),
+            "window": dg.MetadataValue.text("..".join(window)),
             "days": dg.MetadataValue.int(len(result.report)),
             **{f"trades_{k}": dg.MetadataValue.int(v) for k, v in counts.items()},
             "final_account": dg.MetadataValue.float(float(result.report["account"].iloc[-1])),
