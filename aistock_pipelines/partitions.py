@@ -15,7 +15,7 @@ from functools import lru_cache
 import dagster as dg
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar, xshg_calendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_today, xshg_calendar
 from aistock_core.errors import CalendarError
 
 #: First partition. Constant (not read from settings) so the asset graph is identical in every process that
@@ -82,6 +82,6 @@ def recent_partition_keys(count: int, today: str | datetime | pd.Timestamp | Non
     """
     if count <= 0:
         raise CalendarError(f"count must be a positive number of trading days, got {count}")
-    now = pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None) if today is None else pd.Timestamp(today)
-    days = partition_calendar().sessions_in_range(PARTITIONS_START, now.normalize())[-count:]
+    end = exchange_today() if today is None else pd.Timestamp(today).normalize()
+    days = partition_calendar().sessions_in_range(PARTITIONS_START, end)[-count:]
     return [d.strftime(KEY_FORMAT) for d in days]

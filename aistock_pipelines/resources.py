@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 from pydantic import PrivateAttr, ValidationError
 
-from aistock_core.calendar import SESSION_TZ
+from aistock_core.calendar import exchange_today
 from aistock_core.config import Settings, get_settings
 from aistock_core.data.factory import build_service
 from aistock_core.data.service import DataService
@@ -57,7 +56,7 @@ class DataServiceResource(dg.ConfigurableResource):
         if self._service is None:
             settings = self.settings()
             if settings.data_source == "synthetic":
-                today = pd.Timestamp.now(tz=SESSION_TZ).strftime("%Y-%m-%d")
+                today = f"{exchange_today():%Y-%m-%d}"
                 self._service = _synthetic_service(settings.model_dump_json(by_alias=True), today)
             else:
                 self._service = build_service(settings)

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import dagster as dg
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from timing import best_of, timed
 
 from aistock_core.data.bars import day_bars
 from aistock_core.data.ledger import record_partition
@@ -35,13 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up: lazy arrays, imports, page cache
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return min(runs)
+    """Best seconds of ``repeat`` calls after a warm-up (lazy arrays, imports, page cache)."""
+    return best_of(fn, repeat, warmup=True)[0]
 
 
 def _bench_size(n: int, repeat: int, work: Path, table: Table) -> None:
@@ -84,10 +79,9 @@ def _bench_size(n: int, repeat: int, work: Path, table: Table) -> None:
 def _bench_demo(work: Path, n: int, table: Table) -> None:
     env = {**os.environ, "AISTOCK_HOME": str(work / "demo_home"), "AISTOCK_SYNTHETIC_INSTRUMENTS": str(n)}
     env.pop("DAGSTER_HOME", None)
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "aistock_pipelines.cli.main", "demo", "--days", "5"], cwd=ROOT,
-                          env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
+    elapsed, proc = timed(lambda: subprocess.run(
+        [sys.executable, "-m", "aistock_pipelines.cli.main", "demo", "--days", "5"], cwd=ROOT, env=env,
+        capture_output=True, text=True))
     status = "" if proc.returncode == 0 else f" (failed: rc {proc.returncode})"
     table.add_row(str(n), f"aistock demo --days 5, cold{status}", f"{elapsed * 1e3:.0f}")
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from aistock_core.data.store import atomic_path
 from aistock_core.errors import CatalogError
 
 MAX_ENTRY_BYTES = 512 * 1024 * 1024
@@ -130,17 +129,9 @@ class BlobStore:
     def put(self, data: bytes, sha256: str | None = None) -> str:
         sha = sha256 or hashlib.sha256(data).hexdigest()
         target = self.path_of(sha)
-        if target.is_file():
-            return sha
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if not target.is_file():
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
         return sha
 
     def get(self, sha256: str) -> bytes:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.data.service import DataService
+from aistock_core.data.store import atomic_path
 from aistock_core.errors import DataError
 from aistock_core.research.demo_factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
 from aistock_core.strategy.reconcile import qlib_available, qlib_backtest_kpis, replay_window
@@ -282,20 +282,9 @@ def write_demo_export(service: DataService, out_dir: str | Path, *, seed: int = 
     ids = _Ids(seed, dates[-1])
     rng = np.random.default_rng(seed)
     topk = int(max(5, min(50, wide["close"].shape[1] // 10)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
         _write(tmp, wide, dates, ids, rng, topk, reference)
-        if out.exists():
-            old = out.with_name(f".{out.name}-old-{uuid.uuid4().hex[:8]}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aistock_core.strategy.backtest.risk import risk_analysis
+
 Wide = dict[str, pd.DataFrame]
 
 #: The Alpha158 20-factor baseline of this integration (contract §3.5), in YAML order, with Qlib expressions.
@@ -169,7 +171,7 @@ def loop_metrics(wide: Wide, factors: list[str], topk: int, cost_rate: float = 0
     """Qlib-style metrics (qlib_res.csv keys) of a top-k book on the signed z-score blend of ``factors``.
 
     The label is Qlib's ``Ref($close,-2)/Ref($close,-1)-1``; excess = top-k mean label − universe mean label;
-    with-cost subtracts turnover × ``cost_rate``. Annualisation uses Qlib's N=238 and sum mode.
+    with-cost subtracts turnover × ``cost_rate``. The return figures are Qlib's sum-mode `risk_analysis` (N=238).
     """
     close = wide["close"]
     label = (close.shift(-2) / close.shift(-1) - 1).to_numpy(dtype="float64")
@@ -199,12 +201,6 @@ def loop_metrics(wide: Wide, factors: list[str], topk: int, cost_rate: float = 0
         "Rank IC": float(np.nanmean(ric)), "Rank ICIR": float(np.nanmean(ric) / np.nanstd(ric, ddof=1)),
     }
     for cost, series in (("without_cost", excess), ("with_cost", excess - turnover * cost_rate)):
-        r = series[np.isfinite(series)]
-        cum = np.cumsum(r)
-        key = f"1day.excess_return_{cost}"
-        out[f"{key}.mean"] = float(r.mean())
-        out[f"{key}.std"] = float(r.std(ddof=1))
-        out[f"{key}.annualized_return"] = float(r.mean() * 238)
-        out[f"{key}.information_ratio"] = float(r.mean() / r.std(ddof=1) * np.sqrt(238))
-        out[f"{key}.max_drawdown"] = float((cum - np.maximum.accumulate(cum)).min())
+        for name, value in risk_analysis(pd.Series(series[np.isfinite(series)])).items():
+            out[f"1day.excess_return_{cost}.{name}"] = value
     return out

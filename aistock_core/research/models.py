@@ -9,9 +9,18 @@ line in a 10,000-entry JSON file.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from aistock_core.errors import CatalogError
 from aistock_core.research.normalise import (
@@ -23,6 +32,10 @@ from aistock_core.research.normalise import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+#: Metrics in any of the exporters' forms, flattened to ``{qlib key: float|None}`` (`flatten_metrics`).
+Metrics = Annotated[dict[str, float | None], BeforeValidator(flatten_metrics)]
+#: A max drawdown, always ≤ 0 whatever sign the payload used (`negative_drawdown`).
+Drawdown = Annotated[float | None, AfterValidator(negative_drawdown)]
 
 
 class _Entry(BaseModel):
@@ -116,24 +129,14 @@ class LoopEntry(_Entry):
     strategy_id: str | None = None
     factor_names: list[str] = Field(default_factory=list)
     annualized_return: float | None = None
-    max_drawdown: float | None = None
+    max_drawdown: Drawdown = None
     sharpe: float | None = None
     ic: float | None = None
     ic_ir: float | None = None
     win_rate: float | None = None
-    metrics: dict[str, float | None] = Field(default_factory=dict)
+    metrics: Metrics = Field(default_factory=dict)
     decision: bool | None = None
     summary_texts: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("metrics", mode="before")
-    @classmethod
-    def _metrics(cls, value: Any) -> dict[str, float | None]:
-        return flatten_metrics(value)
-
-    @field_validator("max_drawdown", mode="after")
-    @classmethod
-    def _mdd(cls, value: float | None) -> float | None:
-        return negative_drawdown(value)
 
 
 class ModelEntry(_Entry):
@@ -186,14 +189,9 @@ class IncrementalLoop(_Entry):
     asset_bundle_id: str | None = None
     is_solidified: bool | None = None
     sync_status: str | None = None
-    metrics: dict[str, float | None] = Field(default_factory=dict, alias="metrics_json")
+    metrics: Metrics = Field(default_factory=dict, alias="metrics_json")
     updated_at_utc: str = Field(min_length=1)
     factors: list[RegistryFactor] = Field(default_factory=list)
-
-    @field_validator("metrics", mode="before")
-    @classmethod
-    def _metrics(cls, value: Any) -> dict[str, float | None]:
-        return flatten_metrics(value)
 
 
 class ArtifactFile(_Entry):
@@ -249,15 +247,10 @@ class TaskLoop(_Entry):
     valid_score: float | None = None
     test_score: float | None = None
     annualized_return: float | None = None
-    max_drawdown: float | None = None
+    max_drawdown: Drawdown = None
     information_ratio: float | None = None
     is_sota: bool = False
     feedback: bool | None = None
-
-    @field_validator("max_drawdown", mode="after")
-    @classmethod
-    def _mdd(cls, value: float | None) -> float | None:
-        return negative_drawdown(value)
 
 
 class AlignedFactor(_Entry):

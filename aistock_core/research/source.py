@@ -100,7 +100,10 @@ class ResearchSource(ABC):
 
 
 def open_source(spec: str | Path, **http_options: Any) -> ResearchSource:
-    """``http(s)://...`` → `HttpSource`; an existing directory → `ExportDirSource`; anything else: CatalogError."""
+    """``http(s)://...`` → `HttpSource`; an existing directory → `ExportDirSource`; anything else: CatalogError.
+
+    ``http_options`` (``timeout``, ``retries``, ...) go to `HttpSource` and are ignored for a directory.
+    """
     text = str(spec)
     if text.startswith(("http://", "https://")):
         from aistock_core.research.client import HttpSource

@@ -239,8 +239,9 @@ def _tasks(source: ResearchSource, got: Collected) -> None:
             continue
         ok.add(tid)
         task_rows.append(R.task_row(item, summary))
-        loop_rows += [R.task_loop_row(tid, lp) for lp in unique_by(loops, lambda lp: lp.loop_id)]
-        kpis += [row for lp in unique_by(loops, lambda lp: lp.loop_id) for row in R.task_loop_kpi_rows(tid, lp)]
+        loops = unique_by(loops, lambda lp: lp.loop_id)
+        loop_rows += [R.task_loop_row(tid, lp) for lp in loops]
+        kpis += [row for lp in loops for row in R.task_loop_kpi_rows(tid, lp)]
         codes += [R.factor_code_row(tid, f) for f in unique_by(factors, lambda f: f.factor_name)]
         for key, data_bytes, origin in fetched:
             sha = hashlib.sha256(data_bytes).hexdigest()

@@ -61,9 +61,8 @@ def sync(
     """Sync the catalogs, KPIs, artifacts, bundles and SOTA factor code (one transaction)."""
     settings = get_settings()
     spec = source or default_source_spec(settings)
-    options = {"timeout": timeout} if spec.startswith(("http://", "https://")) else {}
     db = _db()
-    with open_source(spec, **options) as src:
+    with open_source(spec, timeout=timeout) as src:
         report = run_sync(db, src, blob_root(settings), incremental=incremental, confirm=confirm)
     console = make_console()
     console.print(kv_table({"run": report.run_id, "source": report.source, "mode": report.mode,

@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar
+from aistock_core.calendar import TradingCalendar, exchange_today
 from aistock_pipelines.defs.data.assets import market_bars
 from aistock_pipelines.partitions import partition_calendar
 
@@ -26,5 +26,4 @@ def horizon_check_result(calendar: TradingCalendar, today: pd.Timestamp) -> dg.A
 
 @dg.asset_check(asset=market_bars, description="Warn when the trading calendar has < 30 days of future left.")
 def calendar_horizon() -> dg.AssetCheckResult:
-    today = pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None).normalize()
-    return horizon_check_result(partition_calendar(), today)
+    return horizon_check_result(partition_calendar(), exchange_today())

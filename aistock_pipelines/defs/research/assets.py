@@ -49,9 +49,7 @@ class RDAgentSourceResource(dg.ConfigurableResource):
         return self.source or default_source_spec(get_settings())
 
     def open(self) -> ResearchSource:
-        spec = self.spec()
-        return open_source(spec, timeout=self.timeout) if spec.startswith(("http://", "https://")) \
-            else open_source(spec)
+        return open_source(self.spec(), timeout=self.timeout)
 
 
 class ResearchSyncConfig(dg.Config):
