@@ -68,7 +68,9 @@ def _describe(exc: ValidationError) -> str:
     """One line per bad setting, named as the user spells it (``AISTOCK_DATA_SOURCE``), not as pydantic does."""
     parts = []
     for err in exc.errors():
-        name = "AISTOCK_" + "_".join(str(p) for p in err["loc"]).upper()
+        field = "_".join(str(p) for p in err["loc"])
+        # Fields read under their own name (an alias such as DAGSTER_HOME) carry no AISTOCK_ prefix.
+        name = f"AISTOCK_{field.upper()}" if field in Settings.model_fields else field
         parts.append(f"{name}={err.get('input')!r}: {err['msg']}")
     return "; ".join(parts)
 

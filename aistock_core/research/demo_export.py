@@ -34,8 +34,9 @@ import pandas as pd
 from aistock_core.data.service import DataService
 from aistock_core.data.store import atomic_path
 from aistock_core.errors import DataError
+from aistock_core.factors.alignment import qlib_available
 from aistock_core.research.demo_factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
-from aistock_core.strategy.reconcile import qlib_available, qlib_backtest_kpis, replay_window
+from aistock_core.strategy.reconcile import qlib_backtest_kpis, replay_window
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
 STRATEGY_NS = uuid.UUID("7b6b2c6c-0b4d-4e2c-9b7f-3b1b9b4f3a11")

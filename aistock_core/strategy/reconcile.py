@@ -8,7 +8,6 @@ max_drawdown is negative on both sides (§14.8), so signs are compared as they a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ import pandas as pd
 from aistock_core.codes import to_qlib
 from aistock_core.data.service import DataService
 from aistock_core.errors import CatalogError, StrategyError
+from aistock_core.factors.alignment import qlib_available
 from aistock_core.strategy.backtest.risk import QLIB_METRICS
 from aistock_core.strategy.config import BacktestSettings
 
@@ -185,11 +185,6 @@ def reconcile(
         index=pd.Index(keys, name="metric"),
     )
     return Reconciliation(table=table, passed=bool(ok.all()))
-
-
-def qlib_available() -> bool:
-    """Whether Qlib (the research side's engine, the ``qlib`` extra) can be imported here."""
-    return importlib.util.find_spec("qlib") is not None
 
 
 def replay_window(

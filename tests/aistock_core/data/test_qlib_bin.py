@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from aistock_core.calendar import xshg_calendar
+from aistock_core.codes import to_internal_many
 from aistock_core.data.qlib_bin import QLIB_EXPORT_FIELDS, QlibBinProvider, read_bin, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
@@ -52,7 +53,7 @@ def qlib_features(tmp_path, uri, requests: list[tuple]) -> list[pd.DataFrame]:
         df = pd.read_pickle(out / f"{k}.pkl").swaplevel()
         codes = df.index.get_level_values("instrument")
         df.index = pd.MultiIndex.from_arrays(
-            [df.index.get_level_values("datetime"), [f"{c[2:]}.{c[:2]}" for c in codes]],
+            [df.index.get_level_values("datetime"), to_internal_many(codes)],
             names=["datetime", "instrument"],
         )
         frames.append(df.rename(columns=lambda c: c.lstrip("$")).sort_index())

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aistock_core.codes import to_internal_many
 from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
@@ -70,7 +71,7 @@ def _ours_index(df: pd.DataFrame) -> pd.DataFrame:
     df = df.swaplevel()
     codes = df.index.get_level_values("instrument")
     df.index = pd.MultiIndex.from_arrays(
-        [df.index.get_level_values("datetime"), [f"{c[2:]}.{c[:2]}" for c in codes]], names=["datetime", "instrument"]
+        [df.index.get_level_values("datetime"), to_internal_many(codes)], names=["datetime", "instrument"]
     )
     return df.sort_index()
 
