@@ -5,11 +5,12 @@ Everything else receives a `Settings` (or values taken from it); nothing else re
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aistock_core.errors import ConfigError
@@ -43,10 +44,37 @@ class Settings(BaseSettings):
     )
     rdagent_source: str | None = Field(default=None, description="RD-Agent results URL or export dir; None: demo.")
     calendar_start: str = Field(default="2005-01-04", description="First XSHG session the calendar knows.")
+    calendar_holidays: Path | None = Field(
+        default=None,
+        description="Operator's XSHG holiday file (YAML) for years exchange_calendars does not know yet; "
+        "default: `home`/xshg_holidays.yaml. Written by `aistock calendar holidays add`.",
+    )
+    calendar_provisional: Literal["off", "weekdays"] = Field(
+        default="off",
+        description="Past the authoritative horizon: 'off' fails loudly; 'weekdays' adds provisional sessions "
+        "(weekdays minus estimated holidays) for research, preview and paper runs, never for real orders.",
+    )
+    now: str | None = Field(
+        default=None,
+        description="Pin the clock: 'YYYY-MM-DD[ HH:MM[:SS]]' in Shanghai time (tests, replays); default: the "
+        "machine's clock.",
+    )
     dagster_home: Path | None = Field(
         default=None, validation_alias="DAGSTER_HOME",
         description="Dagster instance dir (Dagster's own DAGSTER_HOME); `aistock demo` defaults it to home/dagster.",
     )
+
+    @field_validator("now")
+    @classmethod
+    def _iso_moment(cls, value: str | None) -> str | None:
+        """Refuse a pinned clock that is not an ISO date/time, here rather than in the first command using it."""
+        if value is not None and value.strip():
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError as exc:
+                raise ValueError("not a date/time; write YYYY-MM-DD or 'YYYY-MM-DD HH:MM'") from exc
+            return value.strip()
+        return None
 
     @property
     def resolved_home(self) -> Path:
@@ -56,6 +84,13 @@ class Settings(BaseSettings):
     def store_dir(self) -> Path:
         """Parquet store for large tables (bars, factor matrices, predictions)."""
         return self.resolved_home / "store"
+
+    @property
+    def holidays_file(self) -> Path:
+        """Where the XSHG holiday file is read from and written to."""
+        if self.calendar_holidays is not None:
+            return self.calendar_holidays.expanduser().resolve()
+        return self.resolved_home / "xshg_holidays.yaml"
 
     @property
     def sqlalchemy_url(self) -> str:

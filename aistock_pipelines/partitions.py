@@ -4,13 +4,18 @@ Why a `DailyPartitionsDefinition` with exclusions rather than a static list: Dag
 (look-backs via `TimeWindowPartitionMapping(start_offset=-k)` count *trading* days, backfill ranges, the
 partition bar in the UI), while weekends (a cron exclusion) and the exchange's weekday holidays (explicit
 dates from the calendar) never become keys. The set ends at the calendar's horizon: a day the calendar cannot
-vouch for is not offered as a partition at all (DESIGN §2: past the horizon, fail loudly).
+vouch for is not offered as a partition at all (past the horizon, fail loudly).
+
+The calendar is XSHG as extended by the operator's holiday file (and, on opt-in, provisional days), so the
+partitions of 2027 exist as soon as the file lists 2027; keys of earlier years never change, since a year's
+sessions only come from one source. The set is built when the code location loads: after editing the holiday
+file, reload the location (the ``calendar_horizon`` check says when it is due). Provisional days are keys like
+any other; their materialisations say ``calendar: provisional`` and order jobs refuse them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 
 import dagster as dg
 import pandas as pd
@@ -26,9 +31,8 @@ KEY_FORMAT = "%Y-%m-%d"
 WEEKEND_CRON = "0 0 * * 6,0"
 
 
-@lru_cache(maxsize=1)
 def partition_calendar() -> TradingCalendar:
-    """The calendar partitions are keyed on (XSHG from the partitions' start to the calendar's horizon)."""
+    """The calendar partitions are keyed on: XSHG with its extensions (cached while the holiday file is unchanged)."""
     return xshg_calendar()
 
 
@@ -46,8 +50,16 @@ def _build_trading_days(calendar: TradingCalendar, start: str = PARTITIONS_START
     )
 
 
+_loaded_calendar = partition_calendar()
 #: The partitions definition every trading-day asset uses.
-trading_days: dg.DailyPartitionsDefinition = _build_trading_days(partition_calendar())
+trading_days: dg.DailyPartitionsDefinition = _build_trading_days(_loaded_calendar)
+#: The last session the loaded partitions offer (the calendar may have grown since: see ``calendar_horizon``).
+PARTITIONS_LAST: pd.Timestamp = _loaded_calendar.last
+
+
+def calendar_status(day: pd.Timestamp) -> str:
+    """``provisional`` for an estimated session past the authoritative calendar, else ``authoritative``."""
+    return "provisional" if partition_calendar().is_provisional(day) else "authoritative"
 
 
 def trade_date(partition_key: str) -> pd.Timestamp:

@@ -1,14 +1,22 @@
-"""Shared fixtures: isolated AISTOCK_HOME, and database URLs for SQLite and PostgreSQL."""
+"""Shared fixtures: a pinned clock, isolated AISTOCK_HOME, and database URLs for SQLite and PostgreSQL.
+
+The clock: every test runs with ``AISTOCK_NOW`` pinned (``AISTOCK_TEST_NOW`` overrides the default), so no test
+depends on the machine's date; ``tests/test_clock_independence.py`` re-runs the date-sensitive tests (marked
+``clock``) under several faked machine dates and pinned "todays" to prove it.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
+#: "Now" for every test unless it pins its own: a Monday session, well inside the package's XSHG horizon.
+PINNED_NOW = os.environ.get("AISTOCK_TEST_NOW", "2026-11-16 10:00")
 PG_URL = os.environ.get("AISTOCK_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
@@ -25,6 +33,48 @@ def _pg_available() -> str | None:
 
 
 _PG_SKIP = _pg_available()
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch) -> Iterator[None]:
+    """Pin the one clock (`aistock_core.calendar.clock`) for this test and every process it starts."""
+    from aistock_core.config import get_settings
+
+    monkeypatch.setenv("AISTOCK_NOW", PINNED_NOW)
+    for name in ("AISTOCK_CALENDAR_HOLIDAYS", "AISTOCK_CALENDAR_PROVISIONAL"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def set_now(monkeypatch):
+    """``set_now("2026-12-31")`` moves the pinned clock (in this process and the processes it starts)."""
+    from aistock_core.config import get_settings
+
+    def move(moment) -> None:
+        monkeypatch.setenv("AISTOCK_NOW", str(moment))
+        get_settings.cache_clear()
+
+    return move
+
+
+@pytest.fixture
+def faketime():
+    """``faketime(moment)``: a command prefix that runs a process with the machine clock at ``moment``
+    (libfaketime, Debian ``faketime``).
+
+    Needed where the clock is not ours: Dagster decides which time partitions exist from its own clock.
+    Without the tool, the test skips (fails under ``CI=true``: `.ci/run` installs it).
+    """
+    tool = shutil.which("faketime")
+    if tool is None:
+        reason = "faketime not installed (apt-get install faketime)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return lambda moment: [tool, "-f", f"@{moment}"]
 
 
 @pytest.fixture

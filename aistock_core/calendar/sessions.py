@@ -1,14 +1,15 @@
 """Trading days and intraday session minutes for the Shanghai/Shenzhen exchanges.
 
-Days come from `exchange_calendars` (XSHG) or a Qlib directory's ``calendars/day.txt``; both are wrapped in
-one `TradingCalendar` so the rest of the code never asks which. Past the calendar's horizon we fail loudly:
-silently treating an unknown future day as a trading day would let a schedule trade on a holiday.
+Days come from XSHG (`aistock_core.calendar.xshg`: exchange_calendars + the operator's holiday file + opt-in
+provisional days) or a Qlib directory's ``calendars/day.txt``; both are wrapped in one `TradingCalendar` so the rest
+of the code never asks which. Past the calendar's horizon we fail loudly: silently treating an unknown future day as
+a trading day would let a schedule trade on a holiday. Days past the *authoritative* part (provisional estimates)
+are flagged, and `TradingCalendar.require_authoritative` refuses them for anything that moves real money.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,9 @@ class TradingCalendar:
     ``sessions`` is a sorted, naive `DatetimeIndex`; ``name`` says where it came from (for messages).
     """
 
-    def __init__(self, sessions: pd.DatetimeIndex, name: str) -> None:
+    def __init__(self, sessions: pd.DatetimeIndex, name: str, *, horizon: DateLike | None = None,
+                 authoritative_until: DateLike | None = None, horizon_fix: str | None = None,
+                 sources: tuple[str, ...] = ()) -> None:
         sessions = pd.DatetimeIndex(sessions).normalize()
         if sessions.tz is not None:
             sessions = sessions.tz_localize(None)
@@ -50,6 +53,15 @@ class TradingCalendar:
         self.sessions = sessions
         self.name = name
         self._values = sessions.values
+        #: The last day the calendar vouches for (a closed day after the last session still counts).
+        self.horizon = max(_day(horizon), self.last) if horizon is not None else self.last
+        #: Days after this one are provisional: estimated, fine for research and paper, never for real orders.
+        self.authoritative_until = (min(_day(authoritative_until), self.horizon) if authoritative_until is not None
+                                    else self.horizon)
+        #: What to do when a date is past the horizon (said in every horizon error and warning).
+        self.horizon_fix = horizon_fix or "update exchange_calendars or the Qlib calendar file"
+        #: Where the sessions came from, in reading order (for `aistock calendar info`).
+        self.sources = sources or (name,)
 
     def __repr__(self) -> str:
         return f"TradingCalendar({self.name!r}, {self.first:%Y-%m-%d}..{self.last:%Y-%m-%d}, n={len(self)})"
@@ -65,11 +77,30 @@ class TradingCalendar:
     def last(self) -> pd.Timestamp:
         return self.sessions[-1]
 
+    @property
+    def provisional_sessions(self) -> pd.DatetimeIndex:
+        """Sessions past the authoritative part of the calendar (empty unless provisional days were opted in)."""
+        return self.sessions[self.sessions > self.authoritative_until]
+
+    def is_provisional(self, value: DateLike) -> bool:
+        """Whether the date lies past the authoritative part of the calendar (an estimated day)."""
+        return _day(value) > self.authoritative_until
+
+    def require_authoritative(self, value: DateLike, purpose: str = "send real orders") -> pd.Timestamp:
+        """The day, if the calendar vouches for it; a provisional day raises: an estimate must not move money."""
+        day = _day(value)
+        if self.is_provisional(day):
+            raise CalendarError(
+                f"{day:%Y-%m-%d} is a provisional session of {self.name} (authoritative until "
+                f"{self.authoritative_until:%Y-%m-%d}); refusing to {purpose} on it: {self.horizon_fix}"
+            )
+        return day
+
     def _check_range(self, day: pd.Timestamp) -> None:
-        if day > self.last:
+        if day > self.horizon:
             raise CalendarError(
                 f"{day:%Y-%m-%d} is past the horizon of calendar {self.name!r} (last known session "
-                f"{self.last:%Y-%m-%d}); update exchange_calendars or the Qlib calendar file"
+                f"{self.last:%Y-%m-%d}); {self.horizon_fix}"
             )
         if day < self.first:
             raise CalendarError(
@@ -113,7 +144,7 @@ class TradingCalendar:
         if pos >= len(self._values):
             raise CalendarError(
                 f"no session {count} after {day:%Y-%m-%d}: past the horizon of calendar {self.name!r} "
-                f"(last known session {self.last:%Y-%m-%d})"
+                f"(last known session {self.last:%Y-%m-%d}); {self.horizon_fix}"
             )
         return self.sessions[pos]
 
@@ -131,8 +162,7 @@ class TradingCalendar:
             hi = len(self._values)
         else:
             end_day = _day(end)
-            if end_day > self.last:
-                self._check_range(end_day)
+            self._check_range(max(end_day, self.first))
             hi = int(np.searchsorted(self._values, end_day.to_datetime64(), "right"))
         return self.sessions[lo:hi]
 
@@ -140,7 +170,7 @@ class TradingCalendar:
         """The last session strictly before the date, or the last known one once the date is past the horizon
         (what a market that has closed its books on "yesterday" ends on)."""
         day = _day(value)
-        return self.last if day > self.last else self.previous(day)
+        return self.last if day > self.horizon else self.previous(day)
 
     def last_session_on_or_before(self, value: DateLike) -> pd.Timestamp:
         day = _day(value)
@@ -151,48 +181,57 @@ class TradingCalendar:
         return int(len(self._values) - np.searchsorted(self._values, _day(today).to_datetime64(), "right"))
 
     def horizon_warning(self, today: DateLike) -> str | None:
-        """A warning when fewer than 30 calendar days of future remain, else None."""
-        days_left = (self.last - _day(today)).days
-        if days_left < HORIZON_WARNING_DAYS:
-            return (
-                f"trading calendar {self.name!r} ends on {self.last:%Y-%m-%d}, {days_left} days from "
-                f"{_day(today):%Y-%m-%d}; upgrade exchange_calendars (or refresh the Qlib calendar) before "
-                f"it runs out, or schedules will stop"
-            )
-        return None
+        """A warning when fewer than 30 calendar days of authoritative future remain, else None.
+
+        Provisional days do not count as future: they keep paper runs going, but real orders stop at the
+        authoritative horizon, so the operator is warned as if they were not there (and told they are in use).
+        """
+        day = _day(today)
+        days_left = (self.authoritative_until - day).days
+        if days_left >= HORIZON_WARNING_DAYS:
+            return None
+        message = (f"trading calendar {self.name!r} ends on {self.authoritative_until:%Y-%m-%d}, {days_left} days "
+                   f"from {day:%Y-%m-%d}; {self.horizon_fix} before it runs out, or schedules will stop")
+        provisional = self.provisional_sessions
+        if len(provisional):
+            message += (f"; provisional sessions {provisional[0]:%Y-%m-%d}..{provisional[-1]:%Y-%m-%d} are in use "
+                        "(research, preview and paper only; real orders are refused on them)")
+        return message
 
     def closed_weekdays(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DatetimeIndex:
         """Weekdays (Mon–Fri) in the range that are not sessions: the holidays partitions must exclude."""
         lo = _day(start) if start is not None else self.first
-        hi = _day(end) if end is not None else self.last
+        hi = _day(end) if end is not None else self.horizon
         weekdays = pd.bdate_range(lo, hi)
         return weekdays.difference(self.sessions)
 
 
-def exchange_today() -> pd.Timestamp:
-    """Today's date in exchange time (Asia/Shanghai), as a naive midnight Timestamp."""
-    return pd.Timestamp.now(tz=SESSION_TZ).tz_localize(None).normalize()
+def _read_day_file(path: Path) -> pd.DatetimeIndex:
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(pd.read_csv(path, header=None, dtype=str)[0].str.strip()))
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CalendarError(f"cannot parse Qlib calendar {path}: {exc}") from exc
 
 
-@lru_cache(maxsize=4)
-def xshg_calendar(start: str = "2005-01-04") -> TradingCalendar:
-    """The Shanghai Stock Exchange calendar from exchange_calendars, from ``start`` to its horizon."""
-    import exchange_calendars as xcals
+def qlib_calendar(provider_uri: str | Path, freq: str = "day", future: bool = False) -> TradingCalendar:
+    """The calendar of a Qlib data directory (``calendars/<freq>.txt``, one date per line).
 
-    cal = xcals.get_calendar("XSHG", start=start)
-    return TradingCalendar(pd.DatetimeIndex(cal.sessions), name="XSHG")
-
-
-def qlib_calendar(provider_uri: str | Path, freq: str = "day") -> TradingCalendar:
-    """The calendar of a Qlib data directory (``calendars/<freq>.txt``, one date per line)."""
-    path = Path(provider_uri).expanduser() / "calendars" / f"{freq}.txt"
+    With ``future``, Qlib's future-calendar convention is honoured too: ``calendars/<freq>_future.txt`` lists the
+    sessions after the data (as Qlib's collector writes them), so schedules can look past the last bar. Data
+    readers keep ``future=False``: bin offsets are positions in ``<freq>.txt`` alone.
+    """
+    root = Path(provider_uri).expanduser()
+    path = root / "calendars" / f"{freq}.txt"
     if not path.is_file():
         raise CalendarError(f"Qlib calendar file not found: {path}")
-    try:
-        days = pd.to_datetime(pd.read_csv(path, header=None, dtype=str)[0].str.strip())
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise CalendarError(f"cannot parse Qlib calendar {path}: {exc}") from exc
-    return TradingCalendar(pd.DatetimeIndex(days), name=f"qlib:{path.parent.parent}")
+    days = _read_day_file(path)
+    sources = (str(path),)
+    future_path = root / "calendars" / f"{freq}_future.txt"
+    if future and future_path.is_file():
+        days = days.union(_read_day_file(future_path))
+        sources += (str(future_path),)
+    return TradingCalendar(days, name=f"qlib:{root}", sources=sources,
+                           horizon_fix=f"refresh {path.name} (or {future_path.name}) in {root / 'calendars'}")
 
 
 def session_minutes(day: DateLike) -> pd.DatetimeIndex:
@@ -217,5 +256,8 @@ def is_trading_time(ts: DateLike, calendar: TradingCalendar | None = None) -> bo
     in_session = MORNING[0] <= t <= MORNING[1] or AFTERNOON[0] <= t <= AFTERNOON[1]
     if not in_session:
         return False
-    cal = calendar or xshg_calendar()
-    return cal.is_session(local.tz_localize(None))
+    if calendar is None:
+        from aistock_core.calendar.xshg import xshg_calendar
+
+        calendar = xshg_calendar()
+    return calendar.is_session(local.tz_localize(None))

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from aistock_core.calendar import TradingCalendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_now
 from aistock_core.codes import to_internal_many
 from aistock_core.data.adjust import convert
 from aistock_core.data.fields import ADJUST_VIEWS, DAILY_FIELDS, Adjust
@@ -152,10 +152,10 @@ class DataService:
 
         With a `QuoteSource` the intraday state is used; without one the last daily bar on or before ``at``.
         """
-        stamp = pd.Timestamp.now(tz="Asia/Shanghai") if at is None else pd.Timestamp(at)
+        stamp = exchange_now() if at is None else pd.Timestamp(at)
         if stamp.tzinfo is None:
-            stamp = stamp.tz_localize("Asia/Shanghai")
-        day = stamp.tz_convert("Asia/Shanghai").tz_localize(None).normalize()
+            stamp = stamp.tz_localize(SESSION_TZ)
+        day = stamp.tz_convert(SESSION_TZ).tz_localize(None).normalize()
         codes = self.resolve_universe(universe, at=None)
         if self.quotes is not None:
             return self.quotes.snapshot(codes, stamp)

@@ -17,7 +17,7 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar, xshg_calendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_today, xshg_calendar
 from aistock_core.codes import to_internal
 from aistock_core.config import get_settings
 from aistock_core.data.factory import build_service
@@ -25,7 +25,6 @@ from aistock_core.data.fields import Adjust
 from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
-from aistock_pipelines.cli import calendar as calendar_cli
 from aistock_pipelines.cli.calendar import parse_day
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
 
@@ -69,8 +68,8 @@ def export_window(calendar: TradingCalendar, days: int, end: str | None) -> tupl
     """
     if end:
         end_day = calendar.last_session_on_or_before(parse_day(end, "--end"))
-    else:  # calendar_cli.today looked up at call time: one clock for every command (and for tests)
-        end_day = calendar.last_session_before(calendar_cli.today())
+    else:
+        end_day = calendar.last_session_before(exchange_today())
     start_day = calendar.offset(end_day, -(days - 1))
     return start_day, end_day
 
@@ -107,7 +106,7 @@ def export_qlib(
     out = out.expanduser().resolve()
     _check_export_target(out, force)
     settings = get_settings()
-    calendar = xshg_calendar(settings.calendar_start)
+    calendar = xshg_calendar()
     start_day, end_day = export_window(calendar, days, end)
     # Simulate from the configured start (prices are path-dependent), so the export is a window of the same
     # market `aistock demo` and the pipelines see, and two exports with different --days agree where they overlap.

@@ -6,7 +6,8 @@ Two things every command gets from here rather than doing itself:
   outside the data, a missing directory), so it is printed as one red line on stderr with exit code 2 and no
   traceback. Anything else is a bug and keeps its traceback.
 - the calendar horizon: exchange_calendars only knows holidays a year or so ahead; when fewer than 30 days
-  of future remain, every command warns on stderr, long before schedules would stop on the horizon.
+  of authoritative future remain, every command warns on stderr (never on stdout, so ``--json`` output stays
+  pure JSON), long before schedules would stop on the horizon.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from click import Context
 from rich.text import Text
 from typer.core import TyperGroup
 
-from aistock_core.calendar import xshg_calendar
-from aistock_core.config import get_settings
-from aistock_core.errors import AistockError
+from aistock_core.calendar import exchange_today, xshg_calendar
+from aistock_core.errors import AistockError, CalendarError
 from aistock_pipelines.cli import backtest as backtest_cli
 from aistock_pipelines.cli import calendar as calendar_cli
 from aistock_pipelines.cli import catalog as catalog_cli
@@ -58,9 +58,15 @@ app = typer.Typer(
 
 
 def warn_if_calendar_ends_soon() -> None:
-    """The horizon warning of `TradingCalendar.horizon_warning`, on stderr, when one is due."""
-    calendar = xshg_calendar(get_settings().calendar_start)
-    warning = calendar.horizon_warning(calendar_cli.today())
+    """The horizon warning of `TradingCalendar.horizon_warning`, on stderr (never stdout), when one is due.
+
+    A calendar that cannot be built (a malformed holiday file) is only a warning here: the commands that need
+    the calendar fail with the full message, and ``calendar holidays verify|add`` stay usable to fix it.
+    """
+    try:
+        warning = xshg_calendar().horizon_warning(exchange_today())
+    except CalendarError as exc:
+        warning = str(exc)
     if warning:
         make_console(stderr=True).print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
 

@@ -68,3 +68,47 @@ def test_cli_refuses_a_holiday_partition(tmp_path):
     assert proc.returncode != 0
     assert "PartitionsDefinition containing the passed partition key `2026-10-01`" in proc.stderr
     assert not (tmp_path / "home" / "store").exists(), "nothing was written for the holiday"
+
+
+@pytest.mark.clock
+def test_partitions_follow_the_holiday_file_into_2027(tmp_path, faketime):
+    """With 2027 in a holiday file, a listed-open 2027 day materialises and a listed-closed one is refused; the
+    partitions of 2026 keep their keys."""
+    holidays = tmp_path / "xshg_holidays.yaml"
+    holidays.write_text("years:\n  2027:\n    closed:\n      - {start: 2027-01-01}\n"
+                        "      - {start: 2027-01-05, note: a test closure}\n")
+    (tmp_path / "dagster").mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "AISTOCK_HOME": str(tmp_path / "home"),
+           "AISTOCK_CALENDAR_HOLIDAYS": str(holidays), "AISTOCK_NOW": "2027-01-07 16:30",
+           "AISTOCK_SYNTHETIC_INSTRUMENTS": "20", "AISTOCK_SYNTHETIC_START": "2026-11-02"}
+
+    def materialize(day: str) -> subprocess.CompletedProcess:
+        # Dagster offers time partitions up to its own clock: run it on 2027-01-07 too.
+        return subprocess.run(
+            [*faketime("2027-01-07 08:30:00"), sys.executable, "-m", "dagster", "asset", "materialize",
+             "-m", "aistock_pipelines.definitions", "--select", "market_bars", "--partition", day],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )
+
+    opened = materialize("2027-01-06")
+    assert opened.returncode == 0, opened.stderr[-3000:]
+    written = list((tmp_path / "home" / "store" / "market_bars").rglob("*.parquet"))
+    assert [p.name for p in written] and all("2027-01-06" in str(p) or "20270106" in str(p) for p in written)
+    bars = pd.read_parquet(written[0])
+    assert bars.index.get_level_values("datetime").unique().tolist() == [pd.Timestamp("2027-01-06")]
+    closed = materialize("2027-01-05")
+    assert closed.returncode != 0
+    assert "PartitionsDefinition containing the passed partition key `2027-01-05`" in closed.stderr
+    assert len(list((tmp_path / "home" / "store" / "market_bars").rglob("*.parquet"))) == 1
+
+
+def test_2026_keys_do_not_move_when_the_calendar_grows(tmp_path, monkeypatch):
+    from aistock_core.config import get_settings
+    from aistock_pipelines.partitions import _build_trading_days
+
+    before = trading_days.get_partition_keys(current_time=pd.Timestamp("2026-12-31 16:00").to_pydatetime())
+    monkeypatch.setenv("AISTOCK_CALENDAR_PROVISIONAL", "weekdays")
+    get_settings.cache_clear()
+    grown = _build_trading_days(partition_calendar())
+    after = grown.get_partition_keys(current_time=pd.Timestamp("2027-03-01 16:00").to_pydatetime())
+    assert after[: len(before)] == before and after[len(before)] == "2027-01-04"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from aistock_core.data.bars import bars_summary, day_bars, index_day_bars, instrument_table
 from aistock_core.data.ledger import record_partition, upsert_instruments
-from aistock_pipelines.partitions import trade_date, trading_days
+from aistock_pipelines.partitions import calendar_status, trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
 GROUP = "market"
@@ -37,6 +37,7 @@ def _persist(
         metadata={
             **{key: dg.MetadataValue.int(value) for key, value in bars_summary(frame).items()},
             "trade_date": dg.MetadataValue.text(f"{day:%Y-%m-%d}"),
+            "calendar": dg.MetadataValue.text(calendar_status(day)),
             "sha256": dg.MetadataValue.text(sha256),
             "path": dg.MetadataValue.path(str(path)),
             "preview": _preview(frame),

@@ -9,9 +9,9 @@ calendar's horizon raises, so the tick fails visibly instead of guessing.
 import dagster as dg
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ
+from aistock_core.calendar import SESSION_TZ, exchange_now
 from aistock_pipelines.defs.data.assets import GROUP
-from aistock_pipelines.partitions import KEY_FORMAT, partition_calendar
+from aistock_pipelines.partitions import KEY_FORMAT, calendar_status, partition_calendar
 
 market_eod_job = dg.define_asset_job(
     "market_eod",
@@ -24,11 +24,12 @@ market_eod_job = dg.define_asset_job(
 def market_eod_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """One run per trading day, keyed by the day so a re-evaluated tick never launches it twice."""
     when = context.scheduled_execution_time
-    stamp = pd.Timestamp(when) if when is not None else pd.Timestamp.now(tz=SESSION_TZ)
+    stamp = pd.Timestamp(when) if when is not None else exchange_now()
     stamp = stamp.tz_convert(SESSION_TZ) if stamp.tzinfo is not None else stamp.tz_localize(SESSION_TZ)
     day = stamp.tz_localize(None).normalize()
     calendar = partition_calendar()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day:%Y-%m-%d} ({day:%A}) is not a trading day on {calendar.name}")
     key = day.strftime(KEY_FORMAT)
-    return dg.RunRequest(partition_key=key, run_key=f"market_eod:{key}", tags={"aistock/trade_date": key})
+    return dg.RunRequest(partition_key=key, run_key=f"market_eod:{key}",
+                         tags={"aistock/trade_date": key, "aistock/calendar": calendar_status(day)})

@@ -7,6 +7,7 @@ import pytest
 
 from aistock_core.calendar import (
     TradingCalendar,
+    exchange_now,
     exchange_today,
     is_trading_time,
     qlib_calendar,
@@ -130,12 +131,39 @@ def test_last_session_before(small):
     assert small.last_session_before("2024-12-31") == T("2024-10-11")  # past the horizon: the last known session
 
 
-def test_exchange_today_is_a_naive_shanghai_date():
+@pytest.mark.clock
+def test_exchange_today_is_a_naive_shanghai_date(monkeypatch):
+    from aistock_core.config import get_settings
+
+    monkeypatch.delenv("AISTOCK_NOW")  # the machine's clock, read in Shanghai time
+    get_settings.cache_clear()
+
     def shanghai_date():
         return pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).normalize()
 
     before, today, after = shanghai_date(), exchange_today(), shanghai_date()
     assert today.tzinfo is None and today in (before, after)  # either side of a midnight that falls in between
+
+
+@pytest.mark.clock
+@pytest.mark.parametrize(("pinned", "now"), [
+    ("2026-12-31", "2026-12-31 00:00"),
+    ("2027-03-01 10:15", "2027-03-01 10:15"),
+    ("2026-12-31T17:00:00+00:00", "2027-01-01 01:00"),  # an explicit zone is converted to Shanghai time
+])
+def test_the_pinned_clock_moves_now_and_today(set_now, pinned, now):
+    set_now(pinned)
+    assert exchange_now() == pd.Timestamp(now, tz="Asia/Shanghai")
+    assert exchange_today() == pd.Timestamp(now).normalize()
+
+
+def test_a_malformed_pinned_clock_names_the_variable(set_now):
+    from aistock_core.config import get_settings
+    from aistock_core.errors import ConfigError
+
+    set_now("next tuesday")
+    with pytest.raises(ConfigError, match="AISTOCK_NOW='next tuesday'"):
+        get_settings()
 
 
 def test_naive_and_tz_aware_input_mean_the_same_shanghai_day(xshg):

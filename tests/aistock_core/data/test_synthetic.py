@@ -252,13 +252,13 @@ def test_reversal_signal_has_modest_positive_ic():
     assert 0.005 < _daily_rank_ic(ratio, nxt).mean() < 0.05
 
 
-def test_default_end_is_the_last_session_before_today():
-    m = SyntheticMarket(n_instruments=5)
-    today = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None).normalize()
-    last = m.data_range()[1]
-    assert last < today
-    assert m.calendar.sessions_in_range(last + pd.Timedelta(days=1), min(today - pd.Timedelta(days=1),
-                                                                        m.calendar.last)).empty
+@pytest.mark.clock
+@pytest.mark.parametrize(("now", "last"), [("2024-10-08 09:00", "2024-09-30"),  # the day after National Day
+                                           ("2026-11-16 10:00", "2026-11-13"),  # a Monday: the Friday before
+                                           ("2027-03-01", "2026-12-31")])  # past the horizon: the last session
+def test_default_end_is_the_last_session_before_today(set_now, now, last):
+    set_now(now)
+    assert SyntheticMarket(n_instruments=5).data_range()[1] == pd.Timestamp(last)
 
 
 def test_bad_requests_raise_clear_errors(market):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -9,16 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from aistock_core.calendar import xshg_calendar
-from aistock_pipelines.cli import calendar as calendar_cli
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def fixed_today(aistock_home, monkeypatch):
+def fixed_today(aistock_home, set_now):
     """Every command runs on 2024-10-01 (National Day) unless a test moves the clock again."""
-    monkeypatch.setattr(calendar_cli, "today", lambda: pd.Timestamp("2024-10-01"))
+    set_now("2024-10-01")
 
 
 def invoke(*args: str):
@@ -105,15 +105,16 @@ def test_qlib_calendar_via_provider_uri(tmp_path):
     assert "Qlib calendar file not found" in missing.stderr
 
 
-def test_horizon_warning_on_stderr_when_fewer_than_30_days_remain(monkeypatch):
+@pytest.mark.clock
+def test_horizon_warning_on_stderr_when_fewer_than_30_days_remain(set_now):
     last = xshg_calendar().last
-    monkeypatch.setattr(calendar_cli, "today", lambda: last - pd.Timedelta(days=10))
+    set_now(f"{last - pd.Timedelta(days=10):%Y-%m-%d}")
     result = invoke("calendar", "next", "2024-10-08")
     assert result.exit_code == 0
     assert result.stderr.startswith(f"warning: trading calendar 'XSHG' ends on {last:%Y-%m-%d}, 10 days from ")
     assert "warning" not in result.stdout
 
-    monkeypatch.setattr(calendar_cli, "today", lambda: last - pd.Timedelta(days=30))
+    set_now(f"{last - pd.Timedelta(days=30):%Y-%m-%d}")
     assert invoke("calendar", "next", "2024-10-08").stderr == ""
 
 
@@ -125,3 +126,105 @@ def test_invalid_settings_stop_every_command_cleanly(monkeypatch):
     result = invoke("calendar", "next", "2024-10-08")
     assert result.exit_code == 2
     assert result.stderr.startswith("error (ConfigError): invalid setting(s): AISTOCK_DATA_SOURCE='bloomberg'")
+
+
+@pytest.fixture
+def holiday_file(tmp_path, monkeypatch):
+    from aistock_core.config import get_settings
+
+    path = tmp_path / "ops" / "xshg_holidays.yaml"
+    monkeypatch.setenv("AISTOCK_CALENDAR_HOLIDAYS", str(path))
+    get_settings.cache_clear()
+    return path
+
+
+def _add_2027() -> None:
+    first = invoke("calendar", "holidays", "add", "2027-01-01", "--note", "New Year", "--notice", "SSE 2027 notice")
+    assert first.exit_code == 0, first.output
+    second = invoke("calendar", "holidays", "add", "--range", "2027-02-08", "2027-02-12", "--note", "Spring Festival")
+    assert second.exit_code == 0, second.output
+
+
+@pytest.mark.clock
+@pytest.mark.parametrize("now", ["2026-12-20", "2027-03-01"])  # inside the warning window; past the horizon
+def test_json_is_pure_whatever_today_is(set_now, now):
+    set_now(now)
+    for args in (["info"], ["next", "2026-12-30"], ["sessions", "2026-12-28", "2026-12-31"], ["holidays", "list"],
+                 ["holidays", "verify"]):
+        result = invoke("calendar", *args, "--json")
+        assert result.exit_code == 0, (args, result.output)
+        json.loads(result.stdout)  # nothing but JSON on stdout
+        assert result.stderr.startswith("warning: trading calendar 'XSHG' ends on 2026-12-31, ")
+    info = json.loads(invoke("calendar", "info", "--json").stdout)
+    assert info["today"] == now and info["authoritative_until"] == "2026-12-31"
+    assert "holidays add" in info["warning"]
+
+
+def test_holiday_file_add_list_and_the_calendar_answers_from_it(holiday_file):
+    assert invoke("calendar", "next", "2026-12-31").exit_code == 2
+    _add_2027()
+    text = holiday_file.read_text()
+    assert "notice: SSE 2027 notice" in text and "Spring Festival" in text
+    nxt = json.loads(invoke("calendar", "next", "2026-12-31", "--json").stdout)
+    assert nxt["next"] == [{"date": "2027-01-04", "weekday": "Monday", "provisional": False}]
+    days = json.loads(invoke("calendar", "sessions", "2027-01-01", "2027-02-28", "--json").stdout)
+    assert len(days["sessions"]) == 35 and days["provisional"] == 0  # by hand: 20 in January, 15 in February
+    assert days["closed"] == [{"first": "2027-01-01", "last": "2027-01-01", "weekdays": 1},
+                              {"first": "2027-02-08", "last": "2027-02-12", "weekdays": 5}]
+    listed = json.loads(invoke("calendar", "holidays", "list", "--json").stdout)
+    assert [(c["start"], c["end"], c["weekdays"]) for c in listed["closures"]] == [
+        ("2027-01-01", "2027-01-01", 1), ("2027-02-08", "2027-02-12", 5)]
+    verify = json.loads(invoke("calendar", "holidays", "verify", "--json").stdout)
+    assert verify["ok"] and verify["package_horizon"] == "2026-12-31"
+    info = json.loads(invoke("calendar", "info", "--json").stdout)
+    assert info["authoritative_until"] == "2027-12-31"
+    assert any(str(holiday_file) in source for source in info["sources"])
+
+
+def test_without_the_file_past_the_horizon_one_line_names_the_fix(holiday_file):
+    result = invoke("calendar", "sessions", "2027-01-01", "2027-02-28")
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "past the horizon" in line and "aistock calendar holidays add" in line
+    assert "AISTOCK_CALENDAR_PROVISIONAL=weekdays" in line and str(holiday_file) in line
+
+
+def test_opted_in_provisional_days_are_answered_and_said_to_be_provisional(holiday_file, monkeypatch):
+    from aistock_core.config import get_settings
+
+    monkeypatch.setenv("AISTOCK_CALENDAR_PROVISIONAL", "weekdays")
+    get_settings.cache_clear()
+    result = invoke("calendar", "sessions", "2027-01-01", "2027-02-28")
+    assert result.exit_code == 0, result.output
+    # Estimate: New Year (Fri 1 Jan), Spring Festival eve (Fri 5 Feb) to the 7th lunar day (Fri 12 Feb).
+    assert result.stdout.splitlines()[-1] == ("34 sessions, 7 closed weekdays (34 provisional: estimated, never for "
+                                              "real orders)")
+    nxt = invoke("calendar", "next", "2026-12-31")
+    assert nxt.stdout.splitlines()[-1] == "next 1: 2027-01-04 (Monday) provisional"
+
+
+def test_a_year_without_closures_and_refused_additions(holiday_file):
+    saturday = invoke("calendar", "holidays", "add", "2027-01-02")
+    assert saturday.exit_code == 2 and "Saturday" in saturday.stderr
+    assert not holiday_file.exists(), "nothing written for a refused addition"
+    gap = invoke("calendar", "holidays", "add", "2028-01-03")
+    assert gap.exit_code == 2 and "2027 is missing before 2028" in gap.stderr and not holiday_file.exists()
+    assert invoke("calendar", "holidays", "add", "--none").exit_code == 2
+    marked = invoke("calendar", "holidays", "add", "--year", "2027", "--none", "--json")
+    assert marked.exit_code == 0, marked.output
+    assert json.loads(marked.stdout)["authoritative_until"] == "2027-12-31"
+    days = json.loads(invoke("calendar", "sessions", "2027-01-01", "2027-12-31", "--json").stdout)
+    assert len(days["sessions"]) == 261 and days["closed"] == []  # every weekday of 2027
+    closing = invoke("calendar", "holidays", "add", "2027-01-01")
+    assert closing.exit_code == 0, closing.output  # a later notice may still list closures
+
+
+def test_verify_reports_problems_and_exits_2(holiday_file):
+    holiday_file.parent.mkdir(parents=True)
+    holiday_file.write_text("years: {2027: {closed: [{start: 2027-03-01}, {start: 2027-01-02}]}}\n")
+    result = invoke("calendar", "holidays", "verify", "--json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert not report["ok"] and len(report["problems"]) == 2
+    broken = invoke("calendar", "next", "2026-12-30")
+    assert broken.exit_code == 2 and "holiday file" in broken.stderr and "Saturday" in broken.stderr

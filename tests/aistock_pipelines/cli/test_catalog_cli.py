@@ -44,16 +44,16 @@ def test_sync_prints_counts_and_a_second_sync_is_unchanged(synced):
 
 
 def test_list_sort_where_and_json(synced):
-    data = json.loads(invoke("catalog", "list", "loops", "--sort", "-ir", "--json").output)
+    data = json.loads(invoke("catalog", "list", "loops", "--sort", "-ir", "--json").stdout)
     irs = [row["ir"] for row in data]
     assert len(data) == 5 and irs == sorted(irs, reverse=True)
     assert all(row["mdd"] <= 0 and row["mdd_wc"] <= 0 for row in data)
     factors = json.loads(invoke("catalog", "list", "factors", "-w", "source=rdagent_generated", "-w",
-                                "best_sharpe>-100", "--json").output)
+                                "best_sharpe>-100", "--json").stdout)
     assert {f["name"] for f in factors} == {"mom_5d", "rev_1d", "vol_ratio_10d", "volatility_20d", "range_5d"}
     table = invoke("catalog", "list", "strategies")
     assert table.exit_code == 0 and "TopkDropoutStrategy" in table.output and "000300.SH" in table.output
-    models = json.loads(invoke("catalog", "list", "models", "-w", "model_class=GeneralPTNN", "--json").output)
+    models = json.loads(invoke("catalog", "list", "models", "-w", "model_class=GeneralPTNN", "--json").stdout)
     assert len(models) == 1 and models[0]["model_type"] == "DemoMLP"
 
 
@@ -65,21 +65,32 @@ def test_bad_filter_is_a_clear_error(synced):
 
 
 def test_show_mark_and_unmark_a_loop(synced):
-    loop = json.loads(invoke("catalog", "list", "loops", "--sort", "-ir", "--json").output)[0]
+    loop = json.loads(invoke("catalog", "list", "loops", "--sort", "-ir", "--json").stdout)[0]
     key = f"{loop['task_run_id']}/{loop['loop_id']}"
     shown = invoke("catalog", "show", "loops", key)
     assert shown.exit_code == 0 and "with_cost" in shown.output and "bundle_files" in shown.output
     marked = invoke("catalog", "mark", "loop", key, "--candidate", "paper", "--note", "best IR", "--who", "qa")
     assert marked.exit_code == 0, marked.output
-    listed = json.loads(invoke("catalog", "list", "loops", "-w", "candidate=paper", "--json").output)
+    listed = json.loads(invoke("catalog", "list", "loops", "-w", "candidate=paper", "--json").stdout)
     assert [(r["key"], r["note"]) for r in listed] == [(key, "best IR")]
     assert invoke("catalog", "mark", "loop", "nope/1").exit_code == 2
     assert invoke("catalog", "mark", "loop", key, "--candidate", "moon").exit_code == 2
     assert "mark removed" in invoke("catalog", "unmark", "loop", key).output
-    assert json.loads(invoke("catalog", "list", "loops", "-w", "candidate=paper", "--json").output) == []
+    assert json.loads(invoke("catalog", "list", "loops", "-w", "candidate=paper", "--json").stdout) == []
 
 
 def test_show_factor_json(synced):
-    data = json.loads(invoke("catalog", "show", "factors", "mom_5d", "--json").output)
+    data = json.loads(invoke("catalog", "show", "factors", "mom_5d", "--json").stdout)
     assert data["variants"][0]["best_sharpe"] is not None
     assert data["variants"][0]["input_schema"]["required_fields"] == ["close", "volume"]
+
+
+@pytest.mark.clock
+@pytest.mark.parametrize("now", ["2026-12-20", "2027-03-01"])  # inside the warning window; past the horizon
+def test_json_stays_pure_when_the_calendar_warns(synced, set_now, now):
+    set_now(now)
+    for args in (["list", "loops"], ["show", "factors", "mom_5d"]):
+        result = invoke("catalog", *args, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)
+        assert result.stderr.startswith("warning: trading calendar 'XSHG' ends on 2026-12-31")

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from aistock_core.calendar import xshg_calendar
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
-from aistock_pipelines.cli import calendar as calendar_cli
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()
@@ -24,9 +23,9 @@ N = 12
 
 
 @pytest.fixture(autouse=True)
-def fixed_today(monkeypatch):
+def fixed_today(set_now):
     """Commands run on 2024-10-11: far from the calendar horizon (no warning on stderr), after END."""
-    monkeypatch.setattr(calendar_cli, "today", lambda: pd.Timestamp("2024-10-11"))
+    set_now("2024-10-11")
 
 
 def invoke(*args: str):
@@ -278,13 +277,14 @@ def test_show_without_provider_uri_reads_the_configured_source(synthetic_env):
     np.testing.assert_allclose([float(r[1].replace(",", "")) for r in rows], bars["close"].to_numpy(), atol=0.005)
 
 
-def test_export_default_end_is_the_session_before_today(tmp_path, monkeypatch):
-    monkeypatch.setattr(calendar_cli, "today", lambda: pd.Timestamp("2024-10-08"))  # first day after the holiday
+@pytest.mark.clock
+def test_export_default_end_is_the_session_before_today(tmp_path, set_now):
+    set_now("2024-10-08")  # first day after the holiday
     assert invoke("data", "export-qlib", "-n", 2, "-d", 2, "--out", tmp_path / "a").exit_code == 0
     assert (tmp_path / "a" / "calendars" / "day.txt").read_text().split() == ["2024-09-27", "2024-09-30"]
 
     last = xshg_calendar().last
-    monkeypatch.setattr(calendar_cli, "today", lambda: last + pd.Timedelta(days=40))  # past the horizon
+    set_now(f"{last + pd.Timedelta(days=40):%Y-%m-%d}")  # past the horizon
     result = invoke("data", "export-qlib", "-n", 2, "-d", 1, "--out", tmp_path / "b")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "b" / "calendars" / "day.txt").read_text().split() == [f"{last:%Y-%m-%d}"]
