@@ -228,3 +228,12 @@ def test_verify_reports_problems_and_exits_2(holiday_file):
     assert not report["ok"] and len(report["problems"]) == 2
     broken = invoke("calendar", "next", "2026-12-30")
     assert broken.exit_code == 2 and "holiday file" in broken.stderr and "Saturday" in broken.stderr
+
+
+def test_qlib_future_calendar_is_honoured(tmp_path):
+    (tmp_path / "calendars").mkdir()
+    (tmp_path / "calendars" / "day.txt").write_text("2024-09-27\n2024-09-30\n")
+    (tmp_path / "calendars" / "day_future.txt").write_text("2024-09-30\n2024-10-08\n2024-10-09\n")
+    result = invoke("calendar", "next", "2024-09-30", "-n", "2", "--provider-uri", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    assert [d["date"] for d in json.loads(result.stdout)["next"]] == ["2024-10-08", "2024-10-09"]

@@ -114,3 +114,16 @@ def test_horizon_check_warns_inside_30_days():
     assert near.metadata["days_left"].value == 10 and "ends on" in near.description
     far = horizon_check_result(cal, cal.last - pd.Timedelta(days=90))
     assert far.passed and far.metadata["days_left"].value == 90
+
+
+def test_horizon_check_names_provisional_days_and_a_due_reload(monkeypatch):
+    monkeypatch.setenv("AISTOCK_CALENDAR_PROVISIONAL", "weekdays")
+    get_settings.cache_clear()
+    cal = xshg_calendar()
+    result = horizon_check_result(cal, pd.Timestamp("2026-12-20"), partitions_last=pd.Timestamp("2026-12-31"))
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert "provisional sessions 2027-01-04..2027-12-31 are in use" in result.description
+    assert "reload the code location" in result.description
+    assert result.metadata["provisional_sessions"].value == "2027-01-04..2027-12-31"
+    quiet = horizon_check_result(cal, pd.Timestamp("2026-10-01"), partitions_last=cal.last)
+    assert quiet.passed and quiet.metadata["authoritative_until"].value == "2026-12-31"

@@ -48,3 +48,13 @@ def test_schedule_shape():
     assert market_eod_schedule.cron_schedule == "30 16 * * 1-5"
     assert market_eod_schedule.execution_timezone == "Asia/Shanghai"
     assert market_eod_schedule.job_name == market_eod_job.name == "market_eod"
+
+
+def test_a_provisional_day_is_tagged(monkeypatch):
+    from aistock_core.config import get_settings
+
+    monkeypatch.setenv("AISTOCK_CALENDAR_PROVISIONAL", "weekdays")
+    get_settings.cache_clear()
+    request = _tick(2027, 1, 4, 16, 30)
+    assert request.partition_key == "2027-01-04" and request.tags["aistock/calendar"] == "provisional"
+    assert _tick(2026, 12, 31, 16, 30).tags["aistock/calendar"] == "authoritative"
