@@ -16,16 +16,9 @@ import pandas as pd
 
 from aistock_core.strategy.backtest.market import MarketData, bench_returns
 from aistock_core.strategy.backtest.risk import analyse_report
-from aistock_core.strategy.base import (
-    REASONS,
-    STATUSES,
-    Account,
-    DayContext,
-    Exchange,
-    Fills,
-    ScoreRanking,
-    Strategy,
-)
+from aistock_core.strategy.base import DayContext, Exchange, ScoreRanking, Strategy
+from aistock_core.trading.account import Account
+from aistock_core.trading.orders import REASONS, STATUSES, Fills
 
 REPORT_COLUMNS = ("account", "return", "total_turnover", "turnover", "total_cost", "cost", "value", "cash", "bench")
 

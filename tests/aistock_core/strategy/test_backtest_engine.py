@@ -16,10 +16,10 @@ from aistock_core.strategy.backtest.ashare_mode import AshareConfig
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market
 from aistock_core.strategy.backtest.qlib_mode import QlibExchange, QlibExchangeConfig
-from aistock_core.strategy.base import Account
 from aistock_core.strategy.enhanced import EnhancedTopkDropoutStrategy
 from aistock_core.strategy.topk import TopkDropoutStrategy
 from aistock_core.strategy.weights import WeightedTopkStrategy
+from aistock_core.trading.account import Account
 
 START, END = "2020-01-10", "2020-08-20"
 

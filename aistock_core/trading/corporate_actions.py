@@ -1,0 +1,80 @@
+"""Corporate actions as (session × instrument) grids: the cash dividend and the bonus + transfer shares each old
+share receives on its ex-date.
+
+Two sources (the data service's ``corporate_actions`` view picks one):
+
+* **A table** (xtquant's dividend data, a CSV/Parquet of ex-date, cash per share, bonus and transfer shares per
+  share): real entitlements. Bonus shares are credited in whole shares, cash dividends are taxed on sale.
+* **The adjustment factor**, where that is all a source has. Convention: a factor step ``r = f_t / f_prev`` on
+  day t is read as ``r − 1`` bonus shares per share, no cash. The holding then becomes ``shares × r`` and the
+  reference price ``prev_close / r`` — the position's value is continuous at the ex-rights reference price, and
+  holding it is what Qlib's adjusted-amount position does (so the two backtest modes agree on a held stock).
+  The entitlement is not rounded (a factor step has no real share count behind it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Columns of the corporate-actions view, per share of the old holding.
+ACTION_COLUMNS = ("cash", "bonus")
+#: A factor ratio closer to 1 than this is float noise, not an action.
+_FACTOR_NOISE = 1e-7
+
+
+def bonus_from_factor(factor: np.ndarray) -> np.ndarray:
+    """(T, N) cumulative factor → (T, N) bonus shares per share on the rows where the factor steps (0 elsewhere).
+
+    A step is measured against the last known factor before the row (a suspension's NaN rows are skipped); the
+    first row has no previous factor, so no action.
+    """
+    factor = np.asarray(factor, dtype=np.float64)
+    valid = np.isfinite(factor)
+    rows = np.where(valid, np.arange(factor.shape[0])[:, None], -1)
+    last = np.maximum.accumulate(rows, axis=0)
+    prev_row = np.vstack([np.full((1, factor.shape[1]), -1), last[:-1]])
+    prev = np.take_along_axis(factor, np.maximum(prev_row, 0), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bonus = factor / prev - 1.0
+    keep = valid & (prev_row >= 0) & (np.abs(bonus) > _FACTOR_NOISE)
+    return np.where(keep, bonus, 0.0)
+
+
+@dataclass(frozen=True)
+class CorporateActions:
+    """The day's action per old share on each (session, instrument) cell; zeros where nothing happens.
+
+    ``whole_shares``: credit bonus shares rounded down to whole shares (true for real entitlements from a table,
+    false for the factor convention).
+    """
+
+    cash: np.ndarray
+    bonus: np.ndarray
+    whole_shares: bool
+
+    @classmethod
+    def from_factor(cls, factor: np.ndarray) -> CorporateActions:
+        bonus = bonus_from_factor(factor)
+        return cls(cash=np.zeros_like(bonus), bonus=bonus, whole_shares=False)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, dates: pd.DatetimeIndex, instruments: pd.Index,
+                   *, whole_shares: bool) -> CorporateActions:
+        """Grids from the view's frame (index ``(datetime, instrument)``, columns `ACTION_COLUMNS`); rows outside
+        ``dates × instruments`` are ignored."""
+        shape = (len(dates), len(instruments))
+        cash, bonus = np.zeros(shape), np.zeros(shape)
+        if len(frame):
+            t = dates.get_indexer(frame.index.get_level_values("datetime"))
+            i = instruments.get_indexer(frame.index.get_level_values("instrument"))
+            ok = (t >= 0) & (i >= 0)
+            cash[t[ok], i[ok]] = frame["cash"].to_numpy(dtype=np.float64)[ok]
+            bonus[t[ok], i[ok]] = frame["bonus"].to_numpy(dtype=np.float64)[ok]
+        return cls(cash=cash, bonus=bonus, whole_shares=whole_shares)
+
+    def rows(self) -> np.ndarray:
+        """Sessions on which some instrument has an action."""
+        return np.flatnonzero(((self.cash != 0) | (self.bonus != 0)).any(axis=1))

@@ -1,0 +1,73 @@
+"""Reference prices and limit prices, exact to the tick.
+
+Why integer cents: prices come back from float32 storage and factor division a few 1e-8 off the tick (8.75 is
+read as 8.749999943), and ``round(8.749999943 × 0.9, 2)`` gives 7.87 where the exchange's down-limit is 7.88.
+The exchange computes in decimals on tick-exact prices, so this module snaps prices to whole cents first and
+does the rest in integer arithmetic (carried in float64, which holds every integer below 2**53 exactly, so NaN
+can mark "no price"). The results equal Python's ``Decimal`` with ``ROUND_HALF_UP``; the tests check that.
+
+* ``reference_price``: the previous close adjusted for the day's corporate action (the exchange's ex-rights /
+  ex-dividend reference price), rounded half up to the tick. Limit checks, tradable flags, the order planner and
+  the simulated broker all take the reference price from here.
+* ``limit_prices``: ``round_half_up(ref × (1 ± rate), 0.01)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Cents per yuan (the tick is one cent).
+_CENTS = 100.0
+#: Rates are whole basis points (10%, 20%, 30%, 5%); 1 bp = 1e-4.
+_BP = 10_000.0
+#: A quotient computed in float64 lies within ~1e-11 of its exact decimal value at A-share price levels; this
+#: guard lets an exact half (x.5 cents) round up even when the float lands a hair below it.
+_HALF_GUARD = 1e-8
+
+
+def to_cents(price: np.ndarray | float) -> np.ndarray:
+    """Prices snapped to whole cents (float64 integers; NaN stays NaN)."""
+    return np.rint(np.asarray(price, dtype=np.float64) * _CENTS)
+
+
+def round_half_up_cents(value_cents: np.ndarray) -> np.ndarray:
+    """A non-tick value in cents (e.g. a quotient) rounded half up to whole cents."""
+    return np.floor(np.asarray(value_cents, dtype=np.float64) + 0.5 + _HALF_GUARD)
+
+
+def reference_price(
+    prev_close: np.ndarray | float,
+    cash: np.ndarray | float = 0.0,
+    bonus: np.ndarray | float = 0.0,
+    rights: np.ndarray | float = 0.0,
+    rights_price: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """The day's reference price in yuan, on the tick: ``(prev − cash + rights_price × rights) / (1 + bonus +
+    rights)``, rounded half up (the exchanges' ex-rights/ex-dividend formula; per share of the old holding:
+    ``cash`` dividend, ``bonus`` bonus + transfer shares, ``rights`` shares offered at ``rights_price``).
+
+    Without an action it is the previous close itself, snapped to the tick.
+    """
+    prev = to_cents(prev_close)
+    num = prev - np.asarray(cash, dtype=np.float64) * _CENTS + np.asarray(rights_price, np.float64) * rights * _CENTS
+    den = 1.0 + np.asarray(bonus, dtype=np.float64) + np.asarray(rights, dtype=np.float64)
+    plain = (np.asarray(cash) == 0) & (np.asarray(bonus) == 0) & (np.asarray(rights) == 0)
+    return np.where(plain, prev, round_half_up_cents(num / den)) / _CENTS
+
+
+def limit_prices(ref: np.ndarray | float, rate: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """(up, down) limit prices in yuan: ``round_half_up(ref × (1 ± rate), 0.01)``, exact; the down limit never
+    goes below one tick. NaN where ``ref`` or ``rate`` is NaN (no limit)."""
+    ref_c = to_cents(ref)
+    bp = np.rint(np.asarray(rate, dtype=np.float64) * _BP)
+    # ref_c × (10000 ± bp) is an integer below 2**53 for any real price: exact, as is the floor of its quotient.
+    up = np.floor((ref_c * (_BP + bp) + _BP / 2) / _BP)
+    down = np.maximum(np.floor((ref_c * (_BP - bp) + _BP / 2) / _BP), 1.0)
+    return up / _CENTS, down / _CENTS
+
+
+def at_or_beyond(price: np.ndarray, limit: np.ndarray, *, upper: bool) -> np.ndarray:
+    """Whether ``price`` is at or beyond ``limit`` compared on whole cents (False where either is NaN)."""
+    p, lim = to_cents(price), to_cents(limit)
+    with np.errstate(invalid="ignore"):
+        return p >= lim if upper else p <= lim
