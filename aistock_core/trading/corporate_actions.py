@@ -4,12 +4,14 @@ share receives on its ex-date.
 Two sources (the data service's ``corporate_actions`` view picks one):
 
 * **A table** (xtquant's dividend data, a CSV/Parquet of ex-date, cash per share, bonus and transfer shares per
-  share): real entitlements. Bonus shares are credited in whole shares, cash dividends are taxed on sale.
+  share): real entitlements. Bonus shares are credited in whole shares and list (become sellable) the next
+  session; cash dividends are taxed on sale.
 * **The adjustment factor**, where that is all a source has. Convention: a factor step ``r = f_t / f_prev`` on
   day t is read as ``r − 1`` bonus shares per share, no cash. The holding then becomes ``shares × r`` and the
   reference price ``prev_close / r`` — the position's value is continuous at the ex-rights reference price, and
   holding it is what Qlib's adjusted-amount position does (so the two backtest modes agree on a held stock).
-  The entitlement is not rounded (a factor step has no real share count behind it).
+  The entitlement is neither rounded nor held back from sale (a factor step has no real share count or listing
+  date behind it: the holding is only re-denominated).
 """
 
 from __future__ import annotations
@@ -47,22 +49,22 @@ def bonus_from_factor(factor: np.ndarray) -> np.ndarray:
 class CorporateActions:
     """The day's action per old share on each (session, instrument) cell; zeros where nothing happens.
 
-    ``whole_shares``: credit bonus shares rounded down to whole shares (true for real entitlements from a table,
-    false for the factor convention).
+    ``from_table``: real entitlements (bonus shares in whole shares, sellable from the next session) rather than
+    the factor convention (exact, sellable at once).
     """
 
     cash: np.ndarray
     bonus: np.ndarray
-    whole_shares: bool
+    from_table: bool
 
     @classmethod
     def from_factor(cls, factor: np.ndarray) -> CorporateActions:
         bonus = bonus_from_factor(factor)
-        return cls(cash=np.zeros_like(bonus), bonus=bonus, whole_shares=False)
+        return cls(cash=np.zeros_like(bonus), bonus=bonus, from_table=False)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, dates: pd.DatetimeIndex, instruments: pd.Index,
-                   *, whole_shares: bool) -> CorporateActions:
+                   *, from_table: bool) -> CorporateActions:
         """Grids from the view's frame (index ``(datetime, instrument)``, columns `ACTION_COLUMNS`); rows outside
         ``dates × instruments`` are ignored."""
         shape = (len(dates), len(instruments))
@@ -73,7 +75,7 @@ class CorporateActions:
             ok = (t >= 0) & (i >= 0)
             cash[t[ok], i[ok]] = frame["cash"].to_numpy(dtype=np.float64)[ok]
             bonus[t[ok], i[ok]] = frame["bonus"].to_numpy(dtype=np.float64)[ok]
-        return cls(cash=cash, bonus=bonus, whole_shares=whole_shares)
+        return cls(cash=cash, bonus=bonus, from_table=from_table)
 
     def rows(self) -> np.ndarray:
         """Sessions on which some instrument has an action."""

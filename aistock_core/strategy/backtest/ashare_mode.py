@@ -2,9 +2,9 @@
 
 * T+1: only shares owned at the open can be sold; cash from sales is usable for buys the same day.
 * Corporate actions (the market's `CorporateActions`; by default derived from the factor, see
-  `aistock_core.trading.corporate_actions`) are credited at the open of the ex-date: bonus shares (sellable from
-  the next session, when they list) and cash dividends, each a recorded account event; the dividend tax by
-  holding period is collected on sale, as part of the sale's cost.
+  `aistock_core.trading.corporate_actions`) are credited at the open of the ex-date: bonus shares (from a
+  table: whole shares, sellable from the next session, when they list) and cash dividends, each a recorded
+  account event; the dividend tax by holding period is collected on sale, as part of the sale's cost.
 * Price limits: ``round_half_up(ref × (1 ± rate), 0.01)`` around the day's reference price (previous close
   adjusted for the day's action), exact in cents (`aistock_core.trading.prices`); the provider's ``limit_up``/
   ``limit_down`` are used where it has them. A close at the upper limit refuses buys, at the lower limit refuses
@@ -212,8 +212,9 @@ class AshareExchange(RuleGrids):
         exits (sell on the last listed session, else write off at the last price)."""
         if self._action_day[t]:
             new = acc.credit_actions(self._days[t], self.actions.cash[t], self.actions.bonus[t],
-                                     whole_shares=self.actions.whole_shares)
-            acc.sellable = acc.amount - new
+                                     whole_shares=self.actions.from_table)
+            # Real bonus shares list the next session; the factor convention only re-denominates the holding.
+            acc.sellable = acc.amount - new if self.actions.from_table else acc.amount.copy()
         else:
             acc.sellable = acc.amount.copy()
         due = np.flatnonzero(acc.held & self._delists & (self._last_row <= t))

@@ -156,7 +156,7 @@ def load_market(
         limit_down=arr("limit_down") if "limit_down" in panel.fields else None,
         st=np.asarray(panel["st"], dtype=float) > 0.5 if "st" in panel.fields else None,
         actions=CorporateActions.from_frame(service.corporate_actions(codes, start=warm, end=last), panel.dates,
-                                            pd.Index(codes), whole_shares=service.actions is not None),
+                                            pd.Index(codes), from_table=service.actions is not None),
         benchmark=benchmark,
         first_trade_row=1 if warm < first else 0,
     )

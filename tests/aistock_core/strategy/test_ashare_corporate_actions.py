@@ -17,7 +17,7 @@ DATES = pd.DatetimeIndex(["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06"
 NO_FEES = AshareConfig(fees=AshareFees.zero())
 
 
-def market(close: list[list[float]], cash=None, bonus=None, factor=None, whole_shares=True) -> MarketData:
+def market(close: list[list[float]], cash=None, bonus=None, factor=None, from_table=True) -> MarketData:
     close = np.asarray(close, dtype=float)
     t, n = close.shape
     factor = np.ones((t, n)) if factor is None else np.asarray(factor, dtype=float)
@@ -26,7 +26,7 @@ def market(close: list[list[float]], cash=None, bonus=None, factor=None, whole_s
         actions = CorporateActions(
             cash=np.zeros((t, n)) if cash is None else np.asarray(cash, dtype=float),
             bonus=np.zeros((t, n)) if bonus is None else np.asarray(bonus, dtype=float),
-            whole_shares=whole_shares,
+            from_table=from_table,
         )
     return MarketData(
         dates=DATES[:t], instruments=pd.Index(CODES, name="instrument"), close=close * factor, factor=factor,
