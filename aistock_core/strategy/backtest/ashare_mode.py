@@ -89,6 +89,7 @@ class AshareExchange(RuleGrids):
         buy_ok = ~(self._susp | self._at_up | self._exiting)
         self._set_rule_grids(~self._susp, buy_ok, ~(self._susp | self._at_down), buy_ok & ~self._at_down)
         self._days = list(market.dates)  # boxed once: fee schedules compare dates per order batch
+        self._day64 = market.dates.to_numpy().astype("datetime64[D]")
 
     # -- what strategies read ------------------------------------------------------------------------------
     def deal_price(self, t: int) -> np.ndarray:
@@ -203,7 +204,7 @@ class AshareExchange(RuleGrids):
             new = ~acc.held[idx]
             acc.price[idx[new]] = price[new]
             acc.entry_price[idx[new]] = price[new]
-            acc.opened[idx[new]] = np.datetime64(self._days[t].date(), "D")
+            acc.opened[idx[new]] = self._day64[t]
             acc.amount[idx] += deal
             acc.held[idx] = True
 
