@@ -38,7 +38,7 @@ def test_table_view_and_its_validation(tmp_path, bars_frame):
     assert view.iloc[0].tolist() == pytest.approx([0.15, 0.5])  # 10 送 3 转 2 派 1.5
     with pytest.raises(DataError, match="non-negative"):
         actions_frame(pd.DataFrame({"instrument": ["600000.SH"], "ex_date": ["2024-01-02"], "cash": [-1.0]}))
-    with pytest.raises(DataError, match="two rows for 600000.SH"):
+    with pytest.raises(DataError, match=r"two rows for 600000\.SH"):
         actions_frame(pd.DataFrame({"instrument": ["600000.SH"] * 2, "ex_date": ["2024-01-02"] * 2,
                                     "cash": [0.1, 0.2]}))
 
