@@ -77,6 +77,12 @@ class CorporateActions:
             bonus[t[ok], i[ok]] = frame["bonus"].to_numpy(dtype=np.float64)[ok]
         return cls(cash=cash, bonus=bonus, from_table=from_table)
 
+    def describe(self) -> str:
+        """One line saying where the actions came from and how they are credited (for reports)."""
+        if self.from_table:
+            return "table: bonus shares in whole shares, listed next session; cash dividends taxed on sale"
+        return "factor convention: a factor step r is r - 1 bonus shares per share, no cash (value continuous)"
+
     def rows(self) -> np.ndarray:
         """Sessions on which some instrument has an action."""
         return np.flatnonzero(((self.cash != 0) | (self.bonus != 0)).any(axis=1))

@@ -40,6 +40,8 @@ class BacktestResult:
     risk: dict[str, float] = field(default_factory=dict)
     #: Account events that are not trades (corporate-action credits, dividend tax), one row per instrument.
     events: pd.DataFrame = field(default_factory=lambda: _events_frame(pd.Index([]), []))
+    #: How corporate actions were credited (A-share mode: their source and convention; None in Qlib mode).
+    corporate_actions: str | None = None
 
     def trade_counts(self) -> dict[str, int]:
         filled = self.trades[self.trades["status"] == "filled"]

@@ -54,6 +54,7 @@ def test_ashare_with_zero_costs_and_non_binding_rules_equals_qlib_mode(frictionl
     ashare = run_backtest(market, scores, strategy, mode="ashare", account=1e9,
                           exchange=AshareConfig(fees=AshareFees.zero()))
     assert len(qlib.report) > 900
+    assert ashare.corporate_actions.startswith("factor convention") and qlib.corporate_actions is None
     t, i = np.nonzero(steps)
     ex_cells = pd.MultiIndex.from_arrays([market.dates[t + 1], market.instruments[i]])
     credited = ashare.events[ashare.events["kind"] == "bonus_shares"]
