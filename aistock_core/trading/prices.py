@@ -10,11 +10,16 @@ can mark "no price"). The results equal Python's ``Decimal`` with ``ROUND_HALF_U
   ex-dividend reference price), rounded half up to the tick. Limit checks, tradable flags, the order planner and
   the simulated broker all take the reference price from here.
 * ``limit_prices``: ``round_half_up(ref × (1 ± rate), 0.01)``.
+* ``price_band``: both for a list of codes (board and ST rates from `rules`): what every venue asks for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from aistock_core.trading.rules import limit_rates
 
 #: Cents per yuan (the tick is one cent).
 _CENTS = 100.0
@@ -71,3 +76,19 @@ def at_or_beyond(price: np.ndarray, limit: np.ndarray, *, upper: bool) -> np.nda
     p, lim = to_cents(price), to_cents(limit)
     with np.errstate(invalid="ignore"):
         return p >= lim if upper else p <= lim
+
+
+def price_band(
+    codes: Sequence[str],
+    prev_close: np.ndarray,
+    *,
+    st: np.ndarray | None = None,
+    cash: np.ndarray | float = 0.0,
+    bonus: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reference, up, down) of the day for ``codes`` (the last axis of ``prev_close``, ``st``, ``cash``,
+    ``bonus``: (N,) for one day or (T, N) for many). IPO days without limits are the caller's (they depend on
+    the listing age, see `rules.ipo_free_sessions`)."""
+    ref = reference_price(prev_close, cash, bonus)
+    up, down = limit_prices(ref, limit_rates(codes, st))
+    return ref, up, down

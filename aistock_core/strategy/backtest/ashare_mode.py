@@ -28,8 +28,8 @@ from aistock_core.trading.account import Account
 from aistock_core.trading.corporate_actions import CorporateActions
 from aistock_core.trading.fees import AshareFees, dividend_tax_rate
 from aistock_core.trading.orders import REASON_CODE, STATUS_CODE, Fills
-from aistock_core.trading.prices import at_or_beyond, limit_prices, reference_price
-from aistock_core.trading.rules import ipo_free_sessions, limit_rates, lot_rules, round_buy_shares, round_sell_shares
+from aistock_core.trading.prices import at_or_beyond, price_band
+from aistock_core.trading.rules import ipo_free_sessions, lot_rules, round_buy_shares, round_sell_shares
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ class AshareExchange(RuleGrids):
             np.where(market.listed, market.factor, np.nan))
         self._action_day = np.zeros(len(market.dates), dtype=bool)
         self._action_day[self.actions.rows()] = True
-        self.reference = reference_price(previous_close(self.price), self.actions.cash, self.actions.bonus)
         st = market.st if market.st is not None else np.zeros(self.price.shape, dtype=bool)
-        up, down = limit_prices(self.reference, limit_rates(codes, st))
+        self.reference, up, down = price_band(codes, previous_close(self.price), st=st, cash=self.actions.cash,
+                                              bonus=self.actions.bonus)
         if market.limit_up is not None:
             up = np.where(np.isnan(market.limit_up), up, market.limit_up)
         if market.limit_down is not None:
