@@ -41,23 +41,18 @@ def round_half_up_cents(value_cents: np.ndarray) -> np.ndarray:
 
 
 def reference_price(
-    prev_close: np.ndarray | float,
-    cash: np.ndarray | float = 0.0,
-    bonus: np.ndarray | float = 0.0,
-    rights: np.ndarray | float = 0.0,
-    rights_price: np.ndarray | float = 0.0,
+    prev_close: np.ndarray | float, cash: np.ndarray | float = 0.0, bonus: np.ndarray | float = 0.0
 ) -> np.ndarray:
-    """The day's reference price in yuan, on the tick: ``(prev − cash + rights_price × rights) / (1 + bonus +
-    rights)``, rounded half up (the exchanges' ex-rights/ex-dividend formula; per share of the old holding:
-    ``cash`` dividend, ``bonus`` bonus + transfer shares, ``rights`` shares offered at ``rights_price``).
-
-    Without an action it is the previous close itself, snapped to the tick.
+    """The day's reference price in yuan, on the tick: ``(prev − cash) / (1 + bonus)`` rounded half up (the
+    exchanges' ex-rights/ex-dividend formula, per share of the old holding: ``cash`` dividend, ``bonus`` bonus +
+    transfer shares; rights issues, which add ``rights_price × ratio`` above and ``ratio`` below, are not
+    modelled). Without an action it is the previous close itself, snapped to the tick.
     """
     prev = to_cents(prev_close)
-    num = prev - np.asarray(cash, dtype=np.float64) * _CENTS + np.asarray(rights_price, np.float64) * rights * _CENTS
-    den = 1.0 + np.asarray(bonus, dtype=np.float64) + np.asarray(rights, dtype=np.float64)
-    plain = (np.asarray(cash) == 0) & (np.asarray(bonus) == 0) & (np.asarray(rights) == 0)
-    return np.where(plain, prev, round_half_up_cents(num / den)) / _CENTS
+    cash = np.asarray(cash, dtype=np.float64)
+    bonus = np.asarray(bonus, dtype=np.float64)
+    adjusted = round_half_up_cents((prev - cash * _CENTS) / (1.0 + bonus))
+    return np.where((cash == 0) & (bonus == 0), prev, adjusted) / _CENTS
 
 
 def limit_prices(ref: np.ndarray | float, rate: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
