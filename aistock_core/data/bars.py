@@ -19,6 +19,7 @@ from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
 from aistock_core.trading.prices import price_band
+from aistock_core.trading.rules import no_trade
 
 #: The two indexes the end-of-day pipeline keeps (benchmark and the composite).
 DEFAULT_INDEXES: tuple[str, ...] = ("000300.SH", "000001.SH")
@@ -70,9 +71,7 @@ def _derive(panel: Panel, actions: pd.DataFrame | None) -> dict[str, np.ndarray]
     close = row["close"]
     prev_close = panel["close"][-2].astype(np.float64) if len(panel.dates) > 1 else np.full_like(close, np.nan)
     if "suspended" not in row:
-        volume = row.get("volume")
-        no_trade = np.isnan(close) if volume is None else np.isnan(close) | (np.nan_to_num(volume) <= 0)
-        row["suspended"] = no_trade
+        row["suspended"] = no_trade(close, row.get("volume"))
     if "change" not in row:
         with np.errstate(invalid="ignore", divide="ignore"):
             row["change"] = close / prev_close - 1.0

@@ -8,7 +8,8 @@ Modules and what the next boxes take from them:
 
 * `rules` — per-board rule set: ``limit_rate(s)`` (main 10%, ChiNext/STAR 20%, BJ 30%, ST 5% on the main
   boards), ``ipo_free_sessions`` (no limit on an IPO's first session(s)), ``lot_rule(s)`` (100; STAR 200 then 1),
-  ``round_buy_shares``/``round_sell_shares`` (odd lots only leave as a whole holding), ``TICK``.
+  ``round_buy_shares``/``round_sell_shares`` (odd lots only leave as a whole holding), ``no_trade``
+  (suspended: no valid close or no volume), ``TICK``.
   *Order planner*: size target shares with ``round_buy_shares``; *risk engine*: reject an order whose shares
   are not what ``round_*_shares`` would give.
 * `prices` — ``price_band(codes, prev_close, st=, cash=, bonus=)`` → (reference, up, down) for a day or a

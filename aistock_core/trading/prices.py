@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aistock_core.trading.rules import limit_rates
+from aistock_core.trading.rules import TICK, limit_rates
 
-#: Cents per yuan (the tick is one cent).
-_CENTS = 100.0
+#: Ticks (cents) per yuan.
+_CENTS = float(round(1 / TICK))
 #: Rates are whole basis points (10%, 20%, 30%, 5%); 1 bp = 1e-4.
 _BP = 10_000.0
 #: A quotient computed in float64 lies within ~1e-11 of its exact decimal value at A-share price levels; this

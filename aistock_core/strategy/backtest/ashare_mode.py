@@ -29,7 +29,13 @@ from aistock_core.trading.corporate_actions import CorporateActions
 from aistock_core.trading.fees import AshareFees, dividend_tax_rate
 from aistock_core.trading.orders import REASON_CODE, STATUS_CODE, Fills
 from aistock_core.trading.prices import at_or_beyond, price_band
-from aistock_core.trading.rules import ipo_free_sessions, lot_rules, round_buy_shares, round_sell_shares
+from aistock_core.trading.rules import (
+    ipo_free_sessions,
+    lot_rules,
+    no_trade,
+    round_buy_shares,
+    round_sell_shares,
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class AshareExchange(RuleGrids):
         self.cfg = config
         codes = list(market.instruments)
         self.price = market.raw_close
-        self._susp = market.suspended | ~np.isfinite(self.price)
+        self._susp = market.suspended | no_trade(self.price)
         self.actions = market.actions if market.actions is not None else CorporateActions.from_factor(
             np.where(market.listed, market.factor, np.nan))
         self._action_day = np.zeros(len(market.dates), dtype=bool)
