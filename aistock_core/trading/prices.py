@@ -30,6 +30,16 @@ _BP = 10_000.0
 _HALF_GUARD = 1e-8
 
 
+def previous_valid(grid: np.ndarray) -> np.ndarray:
+    """(T, N) → each cell's last finite value strictly above it in its column, NaN where none: the previous
+    close of a session (a suspension's NaN rows are skipped), or the factor before a step."""
+    grid = np.asarray(grid, dtype=np.float64)
+    rows = np.where(np.isfinite(grid), np.arange(grid.shape[0], dtype=np.int32)[:, None], np.int32(0))
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    filled = np.take_along_axis(grid, rows, axis=0)  # NaN until a column's first finite value
+    return np.vstack([np.full((1, grid.shape[1]), np.nan), filled[:-1]])
+
+
 def to_cents(price: np.ndarray | float) -> np.ndarray:
     """Prices snapped to whole cents (float64 integers; NaN stays NaN)."""
     return np.rint(np.asarray(price, dtype=np.float64) * _CENTS)
