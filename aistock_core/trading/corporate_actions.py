@@ -3,9 +3,9 @@ share receives on its ex-date.
 
 Two sources (the data service's ``corporate_actions`` view picks one):
 
-* **A table** (xtquant's dividend data, a CSV/Parquet of ex-date, cash per share, bonus and transfer shares per
-  share): real entitlements. Bonus shares are credited in whole shares and list (become sellable) the next
-  session; cash dividends are taxed on sale.
+* **A table** (a CSV/Parquet of ex-date, cash per share, bonus and transfer shares per share, e.g. xtquant's
+  dividend data exported to those columns): real entitlements. Bonus shares are credited in whole shares and
+  list (become sellable) the next session; cash dividends are taxed on sale.
 * **The adjustment factor**, where that is all a source has. Convention: a factor step ``r = f_t / f_prev`` on
   day t is read as ``r − 1`` bonus shares per share, no cash. The holding then becomes ``shares × r`` and the
   reference price ``prev_close / r`` — the position's value is continuous at the ex-rights reference price, and
