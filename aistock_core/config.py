@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     quote_source: Literal["auto", "xtquant"] = Field(
         default="auto", description="Live quotes: 'auto' (the provider's own, if any) or 'xtquant' (miniQMT, Windows)."
     )
+    corporate_actions: Path | None = Field(
+        default=None,
+        description="CSV/Parquet table of ex-dates, cash and bonus/transfer shares per share; None: derive them "
+        "from the adjustment factor.",
+    )
     market: str = Field(default="all", description="Default universe (a Qlib instruments file name).")
     benchmark: str = Field(default="000300.SH", description="Benchmark index code.")
     synthetic_seed: int = Field(default=7, description="Seed of the embedded synthetic market.")

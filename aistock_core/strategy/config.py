@@ -17,11 +17,11 @@ import pandas as pd
 
 from aistock_core.codes import to_internal
 from aistock_core.errors import InstrumentError, StrategyError
-from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
 from aistock_core.strategy.base import Strategy
 from aistock_core.strategy.enhanced import EnhancedTopkDropoutStrategy
 from aistock_core.strategy.topk import TopkDropoutStrategy
 from aistock_core.strategy.weights import WeightedTopkStrategy
+from aistock_core.trading.qlib_rules import QlibExchangeConfig
 
 #: Class names (as Qlib/RD-Agent configs spell them) and CLI aliases → our implementations.
 STRATEGIES: dict[str, type] = {

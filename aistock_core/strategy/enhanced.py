@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.base import REASON_CODE, DayContext, Orders, nargsort_desc
+from aistock_core.strategy.base import DayContext, nargsort_desc
+from aistock_core.trading.orders import REASON_CODE, Orders
 
 _TP_LEVELS = (0.15, 0.25, 0.35)
 
