@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aistock_core.errors import ConfigError
 
 DataSource = Literal["synthetic", "qlib", "h5", "parquet", "csv"]
+SandboxMode = Literal["bwrap", "unisolated"]
 
 
 class Settings(BaseSettings):
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     )
     rdagent_source: str | None = Field(default=None, description="RD-Agent results URL or export dir; None: demo.")
     calendar_start: str = Field(default="2005-01-04", description="First XSHG session the calendar knows.")
+    sandbox: SandboxMode = Field(
+        default="bwrap",
+        description="How untrusted code (RD-Agent factor code, model.py, pickles) runs: 'bwrap' (OS sandbox; "
+        "refuses to run when bubblewrap or namespaces are missing) or 'unisolated' (a plain child process with "
+        "rlimits: ONLY for trusted code on a machine without namespaces).",
+    )
     dagster_home: Path | None = Field(
         default=None, validation_alias="DAGSTER_HOME",
         description="Dagster instance dir (Dagster's own DAGSTER_HOME); `aistock demo` defaults it to home/dagster.",
