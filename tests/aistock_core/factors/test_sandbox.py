@@ -113,10 +113,10 @@ def test_runtime_write_outside_the_dir_is_blocked(service, universe, tmp_path):
     """Code the static audit cannot see through: the host path is not even in the sandbox's view."""
     target = tmp_path / "evil.csv"
     source = textwrap.dedent(f'''
+        import operator
         import pandas as pd
         df = pd.read_hdf("daily_pv.h5", key="data")
-        writer = getattr(df, "to_" + "csv")
-        writer({str(target)!r})
+        operator.methodcaller("to_" + "csv", {str(target)!r})(df)
     ''')
     with pytest.raises(FactorError, match=r"(?s)non-existent directory.*evil\.csv"):
         _run(source, service, universe)
@@ -134,8 +134,9 @@ def test_runtime_hdf5_write_outside_the_dir_is_blocked(service, universe, tmp_pa
 def test_runtime_process_creation_is_blocked_even_when_caught(service, universe, tmp_path):
     marker = tmp_path / "pwned"
     source = textwrap.dedent(f'''
+        import operator
         import pandas as pd
-        mod = getattr(pd.io.common, "o" + "s")
+        mod = operator.attrgetter("o" + "s")(pd.io.common)
         try:
             mod.system("touch {marker}")
         except PermissionError:
