@@ -27,7 +27,7 @@ BANNED_MODULES = frozenset({
     "builtins", "__builtin__", "code", "codeop", "runpy", "pkgutil", "zipimport", "tempfile", "glob",
     "urllib", "http", "ftplib", "smtplib", "telnetlib", "xmlrpc", "requests", "httpx", "aiohttp", "webbrowser",
     # native writers and readers that never pass through Python's open(): databases, archives, raw files
-    "io", "sqlite3", "dbm", "pyarrow", "h5py", "tables", "zipfile", "tarfile", "gzip", "bz2", "lzma", "select",
+    "sqlite3", "dbm", "pyarrow", "h5py", "tables", "zipfile", "tarfile", "gzip", "bz2", "lzma", "select",
     "selectors", "platform",
 })
 #: Private (C) modules such as ``_posixsubprocess``, ``_socket``, ``_pickle``, ``_posixshmem`` are banned as a

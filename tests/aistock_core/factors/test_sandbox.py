@@ -10,12 +10,12 @@ import pytest
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.errors import FactorError
-from aistock_core.errors import SandboxError
+from aistock_core.errors import FactorError, SandboxError
 from aistock_core.factors.sandbox import RUNNER, SandboxLimits, load_code_dir, run_factor_code, run_factor_codes
 
 START, END = "2023-01-03", "2023-04-28"
 FAST = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=1536)
+pytestmark = pytest.mark.usefixtures("os_sandbox")
 
 SCRIPT = textwrap.dedent('''
     import pandas as pd
