@@ -348,3 +348,63 @@ def test_malicious_pickle_is_harmless_through_run_untrusted(host, tmp_path):
     assert run.exit_code == 0 and not run.timed_out
     np.testing.assert_array_equal(np.load(io.BytesIO(run.outputs["out.npy"])), np.ones(3))
     host.assert_untouched(run.output_tail)
+
+
+#: One factor file carrying several attacks at once, for the CLI and the Dagster asset.
+COMBINED = (ATTACKS["guard switched off from inside, then commands and writes"]
+            + ATTACKS["reads the parent's environment and files outside the view"]
+            + ATTACKS["native writers, dir_fd, hard links, shared memory"] + '''
+        if os.fork() == 0:
+            os.setsid()
+            os.execv("/usr/bin/sleep", ["sleep", "30", "{token}"])
+    ''')
+
+
+def _factor_file(folder: Path, name: str, host: Host) -> None:
+    folder.mkdir(exist_ok=True)
+    body = PRELUDE + textwrap.dedent(COMBINED).format(**host.fields()) + textwrap.dedent(f'''
+        import pandas as pd
+        df = pd.read_hdf("daily_pv.h5", key="data")
+        df[["close"]].rename(columns={{"close": "{name}"}}).to_hdf("result.h5", key="data")
+    ''')
+    (folder / f"{name}.py").write_text(body)
+
+
+def test_attack_through_factors_check_cli(host, no_audit, aistock_home, monkeypatch, tmp_path):
+    """``aistock factors check --reference code``, as an operator runs it on RD-Agent's output."""
+    from typer.testing import CliRunner
+
+    from aistock_core.config import get_settings
+    from aistock_pipelines.cli.main import app
+
+    for key, value in {"DATA_SOURCE": "synthetic", "SYNTHETIC_INSTRUMENTS": "4", "SYNTHETIC_START": "2022-10-10",
+                       "SYNTHETIC_END": "2023-04-28"}.items():
+        monkeypatch.setenv(f"AISTOCK_{key}", value)
+    get_settings.cache_clear()
+    _factor_file(tmp_path / "code", "pwn", host)
+    result = CliRunner().invoke(app, ["factors", "check", "--factors", "pwn=$close", "--reference", "code",
+                                      "--code-dir", str(tmp_path / "code"), "--start", "2023-03-01",
+                                      "--end", "2023-03-10", "--no-record"])
+    assert result.exit_code in (0, 1), result.output  # judged like any factor; never a sandbox breakdown (2)
+    assert "Factor alignment vs code" in result.output
+    host.assert_untouched(result.output)
+
+
+def test_attack_through_the_dagster_asset(host, no_audit, aistock_home, tmp_path):
+    """The code-checked factor asset and its blocking check, materialized by Dagster."""
+    import dagster as dg
+
+    from aistock_pipelines.defs.factors.assets import code_factor_set
+    from aistock_pipelines.defs.factors.checks import build_factor_set
+    from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
+
+    _factor_file(tmp_path / "code", "pwn", host)
+    spec = code_factor_set("rd_attack", str(tmp_path / "code"), {"pwn": "$close"}, lookback=12)
+    resources = {"data": DataServiceResource(data_source="synthetic", synthetic_seed=11, synthetic_instruments=4),
+                 "store": StoreResource(root=str(tmp_path / "store")),
+                 "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'app.db'}")}
+    result = dg.materialize(list(build_factor_set(spec)), partition_key="2023-03-15", resources=resources,
+                            raise_on_error=False)
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 1  # the check ran and judged the factor
+    host.assert_untouched(repr(evaluations), repr(result.all_events))
