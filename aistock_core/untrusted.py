@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,12 @@ _NAMESPACES = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts
                "--die-with-parent", "--new-session"]
 
 
+#: What the supervisor needs of root: mount its /proc, drop to uid 65534 (setpriv also clears the bounding set),
+#: kill what is left. Everything else (reading others' files, raw sockets, modules, ptrace, ...) is dropped.
+_SUPERVISOR_CAPS = ["--cap-drop", "ALL", *[a for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP",
+                                                         "CAP_KILL") for a in ("--cap-add", cap)]]
+
+
 def _bwrap_command(command: Sequence[str], inputs: Mapping[str, Path], outputs: Sequence[str],
                    limits: UntrustedLimits, out: Path, env: Mapping[str, str]) -> list[str]:
     """The outer sandbox around the supervisor, whose command is setpriv + the inner sandbox."""
@@ -209,7 +216,7 @@ def _bwrap_command(command: Sequence[str], inputs: Mapping[str, Path], outputs: 
         *[a for k, v in inner_env.items() for a in ("--setenv", k, v)], "--", *command,
     ]
     spec = _spec(inner, outputs, limits, work=WORK, out="/sandbox-out", isolated=True, env={})
-    outer = [bwrap, *_NAMESPACES, *view, "--dev", "/dev", "--perms", "0555", "--dir", "/proc",
+    outer = [bwrap, *_NAMESPACES, *_SUPERVISOR_CAPS, *view, "--dev", "/dev", "--perms", "0555", "--dir", "/proc",
              "--perms", "0755", "--dir", "/tmp", "--perms", "0777", "--size", str(limits.disk_mb << 20),
              "--tmpfs", WORK]
     for name, src in inputs.items():
@@ -302,7 +309,7 @@ def _supervise(argv: list[str], work: Path, out: Path, outputs: Sequence[str],
         proc.wait(timeout=limits.wall_seconds)
     except subprocess.TimeoutExpired:
         timed_out = True
-        os.killpg(proc.pid, 9)  # the outer bwrap: its PID namespace and everything in it die with it
+        os.killpg(proc.pid, signal.SIGKILL)  # the outer bwrap: its PID namespace and everything in it die with it
         proc.wait()
     report.join(_KILL_GRACE)
     tail.join(_KILL_GRACE)
