@@ -72,7 +72,8 @@ class Host:
         (self.canary / "data.bin").write_bytes(os.urandom(256))
         self.canary.chmod(0o777)  # writable to anyone: only the sandbox's view can protect it
         self.before = self.digest()
-        self.victim = subprocess.Popen(["sleep", "120"])
+        # /proc/<pid>/environ shows the environment a process was started with: the victim's holds the secret
+        self.victim = subprocess.Popen(["sleep", "120"], env={"AISTOCK_CANARY_SECRET": self.secret})
         self.victim_limits = Path(f"/proc/{self.victim.pid}/limits").read_text()
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -170,8 +171,8 @@ ATTACKS = {
     ''',
     "reads the parent's environment and files outside the view": '''
         import glob
-        for p in ["/proc/{parent}/environ", "/proc/1/environ", "{canary}/secret.txt", "/etc/shadow",
-                  "/root/.bash_history", *glob.glob("/proc/*/environ")]:
+        for p in ["/proc/{parent}/environ", "/proc/{victim}/environ", "/proc/1/environ", "{canary}/secret.txt",
+                  "/etc/shadow", "/root/.bash_history", *glob.glob("/proc/*/environ")]:
             attempt("read " + p, lambda p=p: print(open(p, "rb").read(), file=sys.stderr))
         print(dict(os.environ), file=sys.stderr)
     ''',
