@@ -212,7 +212,9 @@ def _bwrap_command(command: Sequence[str], inputs: Mapping[str, Path], outputs: 
         setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
         "--bounding-set=-all", "--no-new-privs", "--",
         bwrap, "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns", *_NAMESPACES,
-        *view, "--bind", WORK, WORK, "--proc", "/proc", "--dev", "/dev", "--chdir", WORK, "--clearenv",
+        *view, "--bind", WORK, WORK, "--proc", "/proc", "--dev", "/dev",
+        # bwrap's root and /dev are tmpfs without a quota: read-only, so /sandbox is the only place to write
+        "--remount-ro", "/", "--remount-ro", "/dev", "--chdir", WORK, "--clearenv",
         *[a for k, v in inner_env.items() for a in ("--setenv", k, v)], "--", *command,
     ]
     spec = _spec(inner, outputs, limits, work=WORK, out="/sandbox-out", isolated=True, env={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import pytest
 
@@ -76,3 +77,21 @@ def test_the_sandbox_sees_only_its_view():
     assert uid == 65534
     assert not {"etc", "home", "tmp", "var", "sandbox-out"} & set(top)
     assert sorted(int(p) for p in procs if p.isdigit()) == [1, 2]  # bwrap's init and the command: nothing else
+
+
+@pytest.mark.usefixtures("os_sandbox")
+def test_only_the_work_dir_is_writable():
+    """bwrap's own root and /dev are tmpfs without a quota: a write there would dodge the work dir's quota."""
+    code = textwrap.dedent('''
+        import json
+        wrote = []
+        for path in ["/x", "/dev/shm/x", "/dev/x", "/usr/x", "/root/x", "/sandbox/x"]:
+            try:
+                open(path, "wb").write(b"1")
+                wrote.append(path)
+            except OSError:
+                pass
+        json.dump(wrote, open("out", "w"))
+    ''')
+    run = run_untrusted([sys.executable, "-I", "-c", code], inputs={}, outputs=["out"])
+    assert json.loads(run.outputs["out"]) == ["/sandbox/x"]
