@@ -120,6 +120,7 @@ def run_untrusted(
 ) -> UntrustedRun:
     """Run ``command`` in ``/sandbox`` holding ``inputs`` (name → host file, read-only) and return ``outputs``.
 
+    Inputs must be regular files readable by others (uid 65534 reads them through a read-only bind).
     ``env`` adds variables to `BASE_ENV` (never the parent's environment). Raises `SandboxError` when the
     sandbox cannot be built (see the module docstring); the command's own failures are in the result.
     """
@@ -129,6 +130,10 @@ def run_untrusted(
     bad = [n for n in names if not n or "/" in n or n in {".", ".."}]
     if bad:
         raise SandboxError(f"sandbox file names {bad} must be plain names inside the work directory")
+    unreadable = [str(p) for p in inputs.values() if not Path(p).is_file() or not Path(p).stat().st_mode & 0o004]
+    if unreadable:
+        raise SandboxError(f"sandbox inputs {unreadable} must be regular files readable by others "
+                           "(chmod o+r): the untrusted side runs as uid 65534")
     if mode == "bwrap":
         require_isolation()
     scratch = Path(tempfile.mkdtemp(prefix="aistock-untrusted-"))

@@ -95,3 +95,11 @@ def test_only_the_work_dir_is_writable():
     ''')
     run = run_untrusted([sys.executable, "-I", "-c", code], inputs={}, outputs=["out"])
     assert json.loads(run.outputs["out"]) == ["/sandbox/x"]
+
+
+def test_inputs_must_be_readable_by_the_sandbox_user(tmp_path):
+    secret = tmp_path / "private.txt"
+    secret.write_text("x")
+    secret.chmod(0o600)
+    with pytest.raises(SandboxError, match=r"private.txt.*readable by others"):
+        run_untrusted(WRITE, inputs={"private.txt": secret}, outputs=[], mode="unisolated")
