@@ -168,7 +168,8 @@ def _spec(command: list[str], outputs: Sequence[str], limits: UntrustedLimits, *
 
 def _view() -> list[str]:
     """Host directories the sandbox sees read-only: /usr (libc, setpriv, bwrap), the interpreter, the venv."""
-    paths = {"/usr", sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths = {"/usr", sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             os.path.dirname(os.path.dirname(os.path.normpath(sys.executable)))}
     real = sorted({os.path.realpath(p) for p in paths})
     clash = [p for p in real if p.startswith(("/sandbox", "/proc", "/dev")) or p in {"/", "/tmp"}]
     if clash:
@@ -220,7 +221,9 @@ def _bwrap_command(command: Sequence[str], inputs: Mapping[str, Path], outputs: 
         *view, "--bind", WORK, WORK, "--proc", "/proc", "--dev", "/dev",
         # bwrap's root and /dev are tmpfs without a quota: read-only, so /sandbox is the only place to write
         "--remount-ro", "/", "--remount-ro", "/dev", "--chdir", WORK, "--clearenv",
-        *[a for k, v in inner_env.items() for a in ("--setenv", k, v)], "--", *command,
+        *[a for k, v in inner_env.items() for a in ("--setenv", k, v)],
+        # `.venv/../x` would need the directory in between in the view: resolve the `..` here
+        "--", os.path.normpath(command[0]), *command[1:],
     ]
     spec = _spec(inner, outputs, limits, work=WORK, out="/sandbox-out", isolated=True, env={})
     outer = [bwrap, *_NAMESPACES, *_SUPERVISOR_CAPS, *view, "--dev", "/dev", "--perms", "0555", "--dir", "/proc",
@@ -230,7 +233,7 @@ def _bwrap_command(command: Sequence[str], inputs: Mapping[str, Path], outputs: 
         outer += ["--ro-bind", str(Path(src).resolve()), f"{WORK}/{name}"]
     outer += ["--bind", str(out), "/sandbox-out", "--ro-bind", str(SUPERVISOR), "/supervisor.py",
               "--chdir", WORK,
-              sys.executable, "-I", "/supervisor.py", json.dumps(spec)]
+              os.path.normpath(sys.executable), "-I", "/supervisor.py", json.dumps(spec)]
     return outer
 
 

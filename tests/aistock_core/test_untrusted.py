@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -103,3 +104,11 @@ def test_inputs_must_be_readable_by_the_sandbox_user(tmp_path):
     secret.chmod(0o600)
     with pytest.raises(SandboxError, match=r"private.txt.*readable by others"):
         run_untrusted(WRITE, inputs={"private.txt": secret}, outputs=[], mode="unisolated")
+
+
+@pytest.mark.usefixtures("os_sandbox")
+def test_an_interpreter_path_with_dotdot_still_runs():
+    """``benchmarks/../.venv/bin/python`` (a script run from a subdirectory) names a path the view lacks."""
+    python = "/etc/.." + os.path.abspath(sys.executable)  # /etc is not in the sandbox's view
+    run = run_untrusted([python, "-I", "-c", "open('out', 'w').write('ok')"], inputs={}, outputs=["out"])
+    assert run.outputs == {"out": b"ok"}
