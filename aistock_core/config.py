@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aistock_core.errors import ConfigError
 
 DataSource = Literal["synthetic", "qlib", "h5", "parquet", "csv"]
+SandboxMode = Literal["bwrap", "unisolated"]
 
 
 class Settings(BaseSettings):
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
         default=None,
         description="Pin the clock: 'YYYY-MM-DD[ HH:MM[:SS]]' in Shanghai time (tests, replays); default: the "
         "machine's clock.",
+    )
+    sandbox: SandboxMode = Field(
+        default="bwrap",
+        description="How untrusted code (RD-Agent factor code, model.py, pickles) runs: 'bwrap' (OS sandbox; "
+        "refuses to run when bubblewrap or namespaces are missing) or 'unisolated' (a plain child process with "
+        "rlimits: ONLY for trusted code on a machine without namespaces).",
     )
     dagster_home: Path | None = Field(
         default=None, validation_alias="DAGSTER_HOME",

@@ -115,3 +115,15 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def os_sandbox() -> None:
+    """Tests that run untrusted code need the OS sandbox: skipped here without it, a failure under CI=true."""
+    from aistock_core.untrusted import _isolation_problem
+
+    problem = _isolation_problem()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the OS sandbox is required in CI: {problem}")
+        pytest.skip(f"no OS sandbox here: {problem}")

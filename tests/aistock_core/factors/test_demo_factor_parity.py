@@ -37,7 +37,7 @@ def start(service) -> pd.Timestamp:
 
 
 @pytest.fixture(scope="module")
-def outcome(service, start) -> CheckOutcome:
+def outcome(service, start, os_sandbox) -> CheckOutcome:
     """One check of all five: each factor's code runs once in the sandbox on one shared daily_pv.h5."""
     return run_check(service, "all", EXPRESSIONS, "code", start=start, code_sources=SOURCES)
 

@@ -46,6 +46,7 @@ def _invoke(*args: str):
     return CliRunner().invoke(app, ["factors", "check", *args])
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_code_reference_verifies_and_records(synthetic_env, code_dir):
     result = _invoke("--factors", f"{MOM};{REV}", "--reference", "code", "--code-dir", str(code_dir),
                      "--start", START, "--end", END)
@@ -61,6 +62,7 @@ def test_code_reference_verifies_and_records(synthetic_env, code_dir):
     db.dispose()
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_wrong_expression_exits_1_with_the_failure_in_the_table(synthetic_env, code_dir):
     result = _invoke("--factors", "mom_5d=$close/Ref($close, 4) - 1", "--reference", "code",
                      "--code-dir", str(code_dir), "--start", START, "--end", END, "--no-record")

@@ -66,6 +66,7 @@ def _code_set(expressions: dict[str, str], codes: dict[str, str], tmp_path) -> F
     return code_factor_set("rd_factors", str(folder), expressions, lookback=12)
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_verified_code_factors_let_downstream_run(resources, tmp_path):
     spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1",
                       "range_10D": "(Max($high, 10) - Min($low, 10)) / $close"},
@@ -90,6 +91,7 @@ def test_verified_code_factors_let_downstream_run(resources, tmp_path):
     db.dispose()
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_wrong_migrated_factor_fails_the_check_and_skips_downstream(resources, tmp_path):
     spec = _code_set({"mom_5D": "$close/Ref($close, 4) - 1"},  # deliberately wrong: 4 days instead of 5
                      {"mom_5D": MOM_CODE.format(name="mom_5D")}, tmp_path)
@@ -154,6 +156,7 @@ def test_default_definitions_hold_alpha158_and_rdagent_factors_with_blocking_che
                                                                                  for k in a.keys}
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_demo_rdagent_factors_match_their_code_through_the_registered_check(resources):
     """The registered set: the demo export's five code factors, their expressions and a blocking code check."""
     from aistock_core.research.demo_factors import DEMO_FACTORS
