@@ -12,7 +12,7 @@ import pytest
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.research.demo_export import write_demo_export
+from aistock_core.demo.export import write_demo_export
 
 
 def load_peer_module():

@@ -16,14 +16,14 @@ import pytest
 from aistock_core.data.h5 import write_daily_pv
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.research.demo_export import (
+from aistock_core.demo.export import (
     REPLAY_BACKTEST,
     REPLAY_LOOP,
     REPLAY_STRATEGY,
     REPLAY_TAG,
     write_demo_export,
 )
-from aistock_core.research.demo_factors import DEMO_FACTORS
+from aistock_core.demo.factors import DEMO_FACTORS
 from aistock_core.research.export_dir import ExportDirSource
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market

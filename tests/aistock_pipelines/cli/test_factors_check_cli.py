@@ -11,8 +11,8 @@ from aistock_core.config import get_settings
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.db import Database
+from aistock_core.demo.factors import FACTORS_BY_NAME
 from aistock_core.factors.registry import alignment_results, factor_status
-from aistock_core.research.demo_factors import FACTORS_BY_NAME
 from aistock_pipelines.cli.main import app
 
 START, END = "2023-03-01", "2023-03-10"

@@ -14,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from aistock_core.research.demo_export import REPLAY_LOOP, REPLAY_TAG, write_demo_export
+from aistock_core.demo.export import REPLAY_LOOP, REPLAY_TAG, write_demo_export
+from aistock_core.demo.specs import REPLAY_SPEC as DEFAULT_SPEC
 from aistock_pipelines.defs.research.assets import RDAgentSourceResource, research_catalog_sync
-from aistock_pipelines.defs.strategy.assets import DEFAULT_SPEC
 from aistock_pipelines.defs.strategy.checks import build_backtest
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
