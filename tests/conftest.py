@@ -1,7 +1,13 @@
-"""Shared fixtures: isolated AISTOCK_HOME, and database URLs for SQLite and PostgreSQL."""
+"""Shared fixtures and guards: isolated AISTOCK_HOME, database URLs for SQLite and PostgreSQL, and the
+``qlib`` marker for tests whose reference is pyqlib.
+
+A missing service or extra skips its tests on a laptop but fails them under ``CI`` (``CI=true``): a CI run
+that silently skipped every parity test would report green without having checked anything.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -25,6 +31,21 @@ def _pg_available() -> str | None:
 
 
 _PG_SKIP = _pg_available()
+_QLIB_MISSING = None if importlib.util.find_spec("qlib") else (
+    "pyqlib 0.9.7 (the 'qlib' extra, the reference) is not installed: pip install -e '.[qlib]'")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the running test for ``reason``; under CI fail it instead (nothing may go unchecked there)."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The guard behind ``@pytest.mark.qlib``: without pyqlib such a test skips, or fails under CI."""
+    if _QLIB_MISSING and item.get_closest_marker("qlib"):
+        skip_or_fail(_QLIB_MISSING)
 
 
 @pytest.fixture
@@ -44,9 +65,7 @@ def aistock_home(tmp_path, monkeypatch) -> Iterator:
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL with a private schema (dropped afterwards), so parallel tests do not collide."""
     if _PG_SKIP:
-        if os.environ.get("CI"):
-            pytest.fail(_PG_SKIP)
-        pytest.skip(_PG_SKIP)
+        skip_or_fail(_PG_SKIP)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = create_engine(PG_URL)
     with engine.begin() as conn:

@@ -118,6 +118,5 @@ def test_the_export_ships_the_same_code_and_expressions(service, tmp_path):
 def test_the_expressions_are_qlibs_and_qlib_agrees(service, start):
     """The migrations are real Qlib expressions (no unary minus, which Qlib cannot parse) and pyqlib 0.9.7 gives
     the same values on the same data: code = our engine = Qlib."""
-    pytest.importorskip("qlib")
     report = run_check(service, "all", EXPRESSIONS, "qlib", start=start).report
     assert report.ok, report.frame()[["factor", "max_abs_err", "nan_mismatches", "note"]]

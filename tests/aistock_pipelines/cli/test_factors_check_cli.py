@@ -98,7 +98,6 @@ def test_parquet_reference(synthetic_env, tmp_path):
 
 @pytest.mark.qlib
 def test_qlib_reference_on_a_qlib_directory(synthetic_env, tmp_path):
-    pytest.importorskip("qlib")
     from aistock_core.data.qlib_bin import write_qlib_dir
 
     service = DataService(SyntheticMarket(seed=5, n_instruments=6, start="2022-10-10", end="2023-04-28"))

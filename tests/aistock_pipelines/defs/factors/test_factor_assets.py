@@ -134,7 +134,6 @@ def test_qlib_reference_that_cannot_run_is_a_warn_failure_not_a_pass(resources, 
 
 @pytest.mark.qlib
 def test_alpha158_subset_matches_qlib(resources):
-    pytest.importorskip("qlib")
     from aistock_core.factors.alpha158 import alpha158_expressions
 
     names = ["KMID", "ROC5", "MA10", "STD20", "CORR10", "RSQR10", "IMAX20", "VSUMP5"]

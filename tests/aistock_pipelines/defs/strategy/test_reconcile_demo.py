@@ -7,7 +7,6 @@ check finds the loop by its tag, compares inputs and figures, and fails when a r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from aistock_pipelines.defs.research.assets import RDAgentSourceResource, resear
 from aistock_pipelines.defs.strategy.checks import build_backtest
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
-needs_qlib = pytest.mark.skipif(importlib.util.find_spec("qlib") is None, reason="pyqlib (the reference) missing")
 ANNUAL = "1day.excess_return_without_cost.annualized_return"
 
 
@@ -57,7 +55,7 @@ def _perturb(export: Path, key: str, factor: float) -> None:
     path.write_text(json.dumps(catalog))
 
 
-@needs_qlib
+@pytest.mark.qlib
 def test_demo_check_reconciles_qlib_reference_and_fails_on_a_perturbed_kpi(demo):
     resources = demo()
     evaluation = _run(resources)
@@ -77,7 +75,7 @@ def test_demo_check_reconciles_qlib_reference_and_fails_on_a_perturbed_kpi(demo)
     assert f"| {ANNUAL} |" in failed.metadata["deviations"].value and "❌" in failed.metadata["deviations"].value
 
 
-@needs_qlib
+@pytest.mark.qlib
 def test_check_fails_when_the_reference_ran_on_other_inputs(demo):
     resources = demo()
     path = Path(resources["rdagent"].source) / "RDagentDB" / "aistock" / "loop_catalog.json"
