@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from aistock_core.config import Settings
-from aistock_core.errors import ConfigError
+from aistock_core.errors import AistockError, ConfigError
 from aistock_core.factors.sets import FactorSet, alpha158_set, code_factor_set
+from aistock_core.strategy.config import strategy_from_config
 from aistock_core.strategy.spec import BacktestSpec
 
 
@@ -72,7 +73,9 @@ def _backtest(entry: dict[str, Any], where: str) -> BacktestSpec:
         values["recorded_loop"] = (str(run_id), int(loop_id))
     if "tolerances" in values:
         values["tolerances"] = {k: (float(r), float(a)) for k, (r, a) in values["tolerances"].items()}
-    return BacktestSpec(**values)
+    spec = BacktestSpec(**values)
+    strategy_from_config(spec.strategy), spec.settings()  # a bad block fails when the definitions load
+    return spec
 
 
 def _factor_set(entry: dict[str, Any], where: str) -> FactorSet:
@@ -104,6 +107,10 @@ def read_specs_file(path: str | Path) -> PipelineSpecs:
     try:
         backtests = tuple(_backtest(e, f"{path} backtest #{k + 1}") for k, e in enumerate(doc.get("backtest", [])))
         sets = tuple(_factor_set(e, f"{path} factor_set #{k + 1}") for k, e in enumerate(doc.get("factor_set", [])))
+    except ConfigError:
+        raise
+    except AistockError as exc:
+        raise ConfigError(f"AISTOCK_SPECS_FILE {path}: {exc}") from exc
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"AISTOCK_SPECS_FILE {path}: invalid entry: {exc!r}") from exc
     specs = PipelineSpecs(backtests, sets, doc.get("targets"))
