@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from aistock_core.research.bundles import Bundle
-from aistock_core.research.models import (
+from aistock_core.research.entries import (
     AlignedFactor,
     AlphaFactor,
     Artifact,
