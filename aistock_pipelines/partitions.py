@@ -4,7 +4,7 @@ Why a `DailyPartitionsDefinition` with exclusions rather than a static list: Dag
 (look-backs via `TimeWindowPartitionMapping(start_offset=-k)` count *trading* days, backfill ranges, the
 partition bar in the UI), while weekends (a cron exclusion) and the exchange's weekday holidays (explicit
 dates from the calendar) never become keys. The set ends at the calendar's horizon: a day the calendar cannot
-vouch for is not offered as a partition at all (DESIGN §2: past the horizon, fail loudly).
+vouch for is not offered as a partition at all (past the calendar's horizon, fail loudly).
 """
 
 from __future__ import annotations

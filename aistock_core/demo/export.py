@@ -1,8 +1,8 @@
 """A demo RD-Agent export generated from the synthetic market: what a research shop's RDagentDB looks like.
 
 It lets the whole research side (sync, catalogs, bundles, factor sandbox, model rebuild) run end to end
-without RD-Agent: catalogs (contract §3), ``registry.sqlite`` with the contract's tables (§5), production
-bundles with LLM-style ``factor.py`` code (§6, §7), per-loop workspaces (qlib_res.csv, factor_perf.json,
+without RD-Agent: catalogs (rdagent.md §3), ``registry.sqlite`` with the contract's tables (rdagent.md §5), production
+bundles with LLM-style ``factor.py`` code (rdagent.md §6, §7), per-loop workspaces (qlib_res.csv, factor_perf.json,
 feedback.json, factor_meta.json, model_meta.json, conf.yaml, model.py for GeneralPTNN), and task snapshots
 for the task endpoints (see `export_dir`). Ids follow RD-Agent's formats; metrics are computed from the
 market data (`aistock_core.demo.factors.loop_metrics`), so they are deterministic in (market, seed) and not constants.
@@ -46,7 +46,7 @@ ARTIFACT_NS = uuid.UUID("3e36bb8a-2a9b-4c56-8f50-6312f0d89c42")
 DEMO_BARS = 260
 #: Marks the loop whose KPIs come from Qlib's own backtest of the default signal (catalog ``replay_reference``).
 REPLAY_TAG = "aistock/replay-reference"
-#: RD-Agent's plain Qlib template (contract §9): the strategy and backtest blocks of the reference run, which
+#: RD-Agent's plain Qlib template (rdagent.md §9): the strategy and backtest blocks of the reference run, which
 #: the strategy box's default backtest spec reuses so that both sides run the same configuration.
 REPLAY_STRATEGY: dict[str, Any] = {"class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
                                    "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}}
@@ -511,7 +511,7 @@ def _task_snapshot(folder: Path, task: int, loops: list[dict[str, Any]], ids: _I
 
 
 class _Registry:
-    """RD-Agent's registry.sqlite with the contract's tables (§5)."""
+    """RD-Agent's registry.sqlite with the contract's tables (rdagent.md §5)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ formulas on wide frames.
 Each factor exists three times on purpose:
 
 * ``source``: the LLM-style script RD-Agent ships (reads ``daily_pv.h5`` from the working directory, writes
-  ``result.h5`` with one float32 column named after the factor, contract §7/§8), which the factor sandbox runs;
+  ``result.h5`` with one float32 column named after the factor, rdagent.md §7/§8), which the factor sandbox runs;
 * ``expression``: its migration to a Qlib expression, what our factor engine computes in production and what
   the demo export's factor catalog carries (``expression``; the prose stays in ``formula_hint``). The
   ``rdagent_factors`` asset's blocking check compares the two on every partition;
@@ -13,7 +13,7 @@ Each factor exists three times on purpose:
 
 Semantics are Qlib's on all three. RD-Agent's factor prompt targets Qlib-compatible data, but pandas'
 ``rolling(N)`` defaults to ``min_periods=N`` (NaN warm-up; one suspended day voids N rows) while Qlib rolls
-with ``min_periods=1`` over calendar rows, a suspension being a NaN row inside the window (DESIGN §8). Code
+with ``min_periods=1`` over calendar rows, a suspension being a NaN row inside the window. Code
 written either way is legitimate RD-Agent output, but a migration can only be *exactly* equal to one of them,
 so the demo's code uses ``.rolling(N, min_periods=1)``: then script and expression agree cell for cell, warm-up
 and suspensions included (tests/aistock_core/factors/test_demo_factor_parity.py). ``Ref``/``pct_change`` shift
@@ -33,7 +33,7 @@ from aistock_core.strategy.backtest.risk import risk_analysis
 
 Wide = dict[str, pd.DataFrame]
 
-#: The Alpha158 20-factor baseline of this integration (contract §3.5), in YAML order, with Qlib expressions.
+#: The Alpha158 20-factor baseline of this integration (rdagent.md §3.5), in YAML order, with Qlib expressions.
 ALPHA158_BASELINE: dict[str, str] = {
     "RESI5": "Resi($close, 5)/$close",
     "WVMA5": "Std(Abs($close/Ref($close, 1)-1)*$volume, 5)/(Mean(Abs($close/Ref($close, 1)-1)*$volume, 5)+1e-12)",

@@ -2,13 +2,13 @@
 
 References (`ReferenceKind`): ``qlib`` (Qlib's own ``D.features`` on the same bin directory: the research
 truth for Alpha158), ``code`` (the original RD-Agent factor code run in the sandbox) and ``parquet`` (a
-bundle's ``combined_factors_df.parquet``, columns spelled ``"('feature','X')"``, contract §14.7).
+bundle's ``combined_factors_df.parquet``, columns spelled ``"('feature','X')"``, rdagent.md §14.7).
 
 The comparison is one pass over a (rows × factors) float64 matrix pair, every factor at once; per factor and
 window it reports max abs / rel error, NaN/inf pattern mismatches, cells out of tolerance, rows compared and
 missing, and the worst instruments and dates. A factor is ``verified`` when every compared cell satisfies
-``|a-b| <= atol + rtol*|b|`` (DESIGN §2: rtol 1e-5, atol 1e-6), the NaN/±inf patterns are identical and no
-row of the migrated frame is missing from the reference; otherwise ``failed``.
+``|a-b| <= atol + rtol*|b|`` (rtol 1e-5, atol 1e-6: the project-wide parity tolerance), the NaN/±inf
+patterns are identical and no row of the migrated frame is missing from the reference; otherwise ``failed``.
 """
 
 from __future__ import annotations

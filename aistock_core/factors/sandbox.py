@@ -3,7 +3,7 @@
 Why a process and not ``exec`` in ours: LLM-written code can hang, eat memory, crash the interpreter or try to
 touch the machine, and none of that may reach the pipeline that asked for it. Each run gets:
 
-* a fresh temp directory holding only ``daily_pv.h5`` (built from the `DataService` per contract §8 by
+* a fresh temp directory holding only ``daily_pv.h5`` (built from the `DataService` per rdagent.md §8 by
   `aistock_core.data.h5.write_daily_pv`) and the factor file, also its ``HOME`` and ``TMPDIR``;
 * ``python -I`` (no user site, no ``PYTHON*`` variables, no cwd on ``sys.path``) and a scrubbed environment
   (minimal ``PATH``; no ``AISTOCK_*``, credentials or proxies);

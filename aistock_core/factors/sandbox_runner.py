@@ -6,7 +6,7 @@ child's trust base is the standard library plus pandas/numpy/PyTables.
 
 Order matters: (1) resource limits, (2) import the libraries the factor needs (before the hook, so their
 own start-up is not second-guessed), (3) install a ``sys.addaudithook`` hook (it cannot be removed) that blocks
-writes outside the work dir, process creation and sockets, (4) run the factor in its contract §7 style,
+writes outside the work dir, process creation and sockets, (4) run the factor in its rdagent.md §7 style,
 (5) validate its output against the input index and hand back positions + float32 values as a pickle-free
 ``.npy`` pair; the status JSON goes to a file descriptor the factor's own prints never reach.
 """

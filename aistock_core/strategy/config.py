@@ -1,4 +1,4 @@
-"""Strategies and backtest settings from RD-Agent's catalog entries (contract §3.2, §9).
+"""Strategies and backtest settings from RD-Agent's catalog entries (rdagent.md §3.2, §9).
 
 The strategy catalog's ``portfolio_config`` is Qlib's strategy block ``{class, module_path, kwargs}``; its
 ``backtest_config`` is ``{start_time, end_time, account, benchmark, exchange_kwargs{...}}``. Unknown kwargs are

@@ -1,9 +1,9 @@
 """Reconciliation: our Qlib-mode replay of a loop vs the KPIs RD-Agent recorded for it.
 
-Recorded figures come from ``qlib_res.csv`` (contract §4.7: ``pd.Series(recorder.list_metrics()).to_csv()``)
+Recorded figures come from ``qlib_res.csv`` (rdagent.md §4.7: ``pd.Series(recorder.list_metrics()).to_csv()``)
 or from the catalog's ``research_loop_kpis`` table (one row per cost basis). Keys are Qlib's
 ``1day.excess_return_{without,with}_cost.{mean,std,annualized_return,information_ratio,max_drawdown}``;
-max_drawdown is negative on both sides (§14.8), so signs are compared as they are, never abs()'d.
+max_drawdown is negative on both sides (rdagent.md §14.8), so signs are compared as they are, never abs()'d.
 """
 
 from __future__ import annotations

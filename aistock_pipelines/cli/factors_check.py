@@ -37,7 +37,8 @@ _COLUMNS = {
 
 
 def _catalog_expressions(code_dir: Path | None) -> dict[str, str]:
-    """name → expression from factor_meta.json / factor_catalog.json files under ``code_dir`` (contract §3.1, §4.1)."""
+    """name → expression from factor_meta.json / factor_catalog.json files under ``code_dir``
+    (rdagent.md §3.1, §4.1)."""
     found: dict[str, str] = {}
     if code_dir is None:
         return found

@@ -3,7 +3,7 @@
 Drawn on a bare `Figure` with an Agg canvas rather than through pyplot: no global figure state to close, no
 backend selection, and matplotlib is imported only when a chart is drawn.
 
-RD-Agent stopped rendering ret/dd curves in Phase 3 (contract §4.7), so the curves are drawn from the report.
+RD-Agent stopped rendering ret/dd curves in Phase 3 (rdagent.md §4.7), so the curves are drawn from the report.
 """
 
 from __future__ import annotations

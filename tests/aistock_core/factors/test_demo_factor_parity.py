@@ -3,7 +3,7 @@ its migrated Qlib expression, within rtol 1e-5 / atol 1e-6 and with identical Na
 
 Data: 40 synthetic instruments, the last 120 sessions of 2020-01 … 2021-06 (seed 2): the window holds late
 listings, delistings, multi-day suspensions and ex-rights days (asserted below, from the data). Both sides see
-the same qfq window (contract §8: the code reads daily_pv.h5, so `run_check` computes ours on the qfq view).
+the same qfq window (rdagent.md §8: the code reads daily_pv.h5, so `run_check` computes ours on the qfq view).
 """
 
 from __future__ import annotations
