@@ -36,7 +36,7 @@ from aistock_core.data.service import DataService
 from aistock_core.data.store import atomic_path
 from aistock_core.demo.factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
 from aistock_core.errors import DataError
-from aistock_core.factors.alignment import qlib_available
+from aistock_core.factors.references import qlib_available
 from aistock_core.strategy.reconcile import qlib_backtest_kpis, replay_window
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 

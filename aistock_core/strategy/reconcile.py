@@ -24,7 +24,7 @@ import pandas as pd
 from aistock_core.codes import to_qlib
 from aistock_core.data.service import DataService
 from aistock_core.errors import CatalogError, StrategyError
-from aistock_core.factors.alignment import qlib_available
+from aistock_core.factors.references import qlib_available
 from aistock_core.strategy.backtest.risk import QLIB_METRICS
 from aistock_core.strategy.config import BacktestSettings
 

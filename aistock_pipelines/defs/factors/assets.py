@@ -3,15 +3,15 @@
 One asset per configured `aistock_core.factors.sets.FactorSet` (Alpha158, or RD-Agent code factors
 re-expressed in our engine; which sets is configuration, `aistock_core.specs`), each with the blocking
 alignment check against its reference (`checks.py`). Both the asset and its check resolve the same window
-(the day plus the expressions' look-back) via `aistock_core.factors.alignment.check_window`, so what is
+(the day plus the expressions' look-back) via `aistock_core.factors.verify.check_window`, so what is
 stored is exactly what is judged.
 """
 
 
 import dagster as dg
 
-from aistock_core.factors.alignment import check_window, migrated_frame
 from aistock_core.factors.sets import FactorSet
+from aistock_core.factors.verify import check_window, migrated_frame
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 

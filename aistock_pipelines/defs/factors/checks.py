@@ -13,17 +13,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from aistock_core.factors.alignment import (
-    AlignmentReport,
-    check_window,
-    code_reference_for,
-    compare,
-    parquet_reference,
-    qlib_available,
-    qlib_reference_for,
-)
+from aistock_core.factors.alignment import AlignmentReport, compare
+from aistock_core.factors.references import parquet_reference, qlib_available
 from aistock_core.factors.registry import factor_entries, record_alignment
 from aistock_core.factors.sets import FactorSet
+from aistock_core.factors.verify import check_window, code_reference_for, qlib_reference_for
 from aistock_pipelines.defs.factors.assets import build_factor_asset
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource

@@ -18,8 +18,9 @@ from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.demo.export import write_demo_export
 from aistock_core.demo.factors import DEMO_FACTORS, FACTORS_BY_NAME
-from aistock_core.factors.alignment import CheckOutcome, compare, run_check
+from aistock_core.factors.alignment import compare
 from aistock_core.factors.engine import compute_frame
+from aistock_core.factors.verify import CheckOutcome, run_check
 
 SESSIONS = 120
 EXPRESSIONS = {f.name: f.expression for f in DEMO_FACTORS}
