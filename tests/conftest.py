@@ -1,5 +1,5 @@
-"""Shared fixtures and guards: isolated AISTOCK_HOME, database URLs for SQLite and PostgreSQL, and the
-``qlib`` marker for tests whose reference is pyqlib.
+"""Shared fixtures and guards: isolated AISTOCK_HOME, database URLs for SQLite and PostgreSQL, a demo
+research export with an HTTP peer serving it, and the ``qlib`` marker for tests whose reference is pyqlib.
 
 A missing service or extra skips its tests on a laptop but fails them under ``CI`` (``CI=true``): a CI run
 that silently skipped every parity test would report green without having checked anything.
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -84,3 +87,45 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def demo_service():
+    """A small synthetic market (60 stocks, 2024-01-02..2025-03-31) the demo research export is built from."""
+    from aistock_core.data.service import DataService
+    from aistock_core.data.synthetic import SyntheticMarket
+
+    return DataService(SyntheticMarket(seed=11, n_instruments=60, start="2024-01-02", end="2025-03-31"))
+
+
+@pytest.fixture(scope="session")
+def demo_export_master(demo_service, tmp_path_factory) -> Path:
+    """The demo export of `demo_service`, written once per session (read-only: use `export_dir` to modify)."""
+    from aistock_core.demo.export import write_demo_export
+
+    return write_demo_export(demo_service, tmp_path_factory.mktemp("export") / "demo_export", seed=11)
+
+
+@pytest.fixture
+def export_dir(demo_export_master, tmp_path) -> Path:
+    """A private copy: tests may damage it (remove a catalog, add a loop)."""
+    return Path(shutil.copytree(demo_export_master, tmp_path / "export"))
+
+
+def load_peer_module():
+    """tests/ has no packages (importlib mode): load the HTTP peer (tests/aistock_core/research/peer.py) by path."""
+    name = "aistock_research_test_peer"
+    if name not in sys.modules:
+        path = Path(__file__).parent / "aistock_core" / "research" / "peer.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def peer(export_dir) -> Iterator:
+    """The RD-Agent results API served over HTTP from `export_dir`."""
+    with load_peer_module().Peer(export_dir) as server:
+        yield server
