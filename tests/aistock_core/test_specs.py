@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aistock_core.config import Settings
@@ -77,3 +79,13 @@ def test_mistakes_are_config_errors_naming_the_file(tmp_path, text, message):
     with pytest.raises(ConfigError) as info:
         read_specs_file(path)
     assert message in str(info.value)
+
+
+def test_the_readme_example_is_a_valid_specs_file(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "specs.toml"
+    path.write_text(block)
+    specs = read_specs_file(path)
+    assert [s.name for s in specs.backtests] == ["topk_dropout"] and specs.targets_spec().recorded_loop[1] == 3
+    assert [s.name for s in specs.factor_sets] == ["alpha158_factors"]
