@@ -75,3 +75,12 @@ def test_each_listed_help_line_is_the_commands_own():
         command = load_command(name)
         assert command.name == name
         assert (command.help or "").strip().splitlines()[0] == entry.help, name
+
+
+def test_a_mistyped_command_is_refused_with_a_suggestion():
+    from typer.testing import CliRunner
+
+    from aistock_pipelines.cli.main import app
+
+    result = CliRunner().invoke(app, ["backtst"])
+    assert result.exit_code == 2 and "Did you mean 'backtest'?" in result.output

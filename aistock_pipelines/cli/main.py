@@ -80,17 +80,14 @@ class AistockGroup(TyperGroup):
     """The root group: loads commands lazily (`COMMANDS`) and turns an `AistockError` raised anywhere below it
     into `report_error` + exit 2."""
 
-    def list_commands(self, ctx: Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: Context, cmd_name: str) -> TyperCommand | None:
-        """A stand-in carrying only the name and one-line help: enough to list commands without importing them."""
-        if cmd_name not in COMMANDS:
-            return None
-        return TyperCommand(cmd_name, help=COMMANDS[cmd_name].help)
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # Stand-ins carrying only the name and the one-line help: enough to list the commands (and suggest one
+        # for a typo) without importing them.
+        self.commands.update({name: TyperCommand(name, help=entry.help) for name, entry in COMMANDS.items()})
 
     def resolve_command(self, ctx: Context, args: list[str]):
-        """The real command, imported now that it is about to run (``get_command`` only lists stand-ins)."""
+        """The real command, imported now that it is about to run (``self.commands`` holds stand-ins)."""
         name, _, rest = super().resolve_command(ctx, args)
         return name, load_command(name), rest
 
