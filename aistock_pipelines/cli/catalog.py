@@ -20,7 +20,6 @@ from aistock_core.research.defaults import blob_root
 from aistock_core.research.marks import CANDIDATES, KINDS, clear_mark, set_mark
 from aistock_core.research.source import open_source
 from aistock_core.research.sync import sync as run_sync
-from aistock_core.specs import research_source
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
 
 app = typer.Typer(help="Research catalogs from RD-Agent: sync, browse, mark candidates.", no_args_is_help=True)
@@ -60,6 +59,8 @@ def sync(
     timeout: Annotated[float, typer.Option(help="HTTP timeout per request, seconds.")] = 30.0,
 ) -> None:
     """Sync the catalogs, KPIs, artifacts, bundles and SOTA factor code (one transaction)."""
+    from aistock_core.specs import research_source  # imported here: it reaches the strategy and factor engines
+
     settings = get_settings()
     spec = source or research_source(settings)
     db = _db()
