@@ -1,4 +1,4 @@
-"""A-share mode: the rules a real account meets, in real shares and raw (unadjusted) prices.
+"""A-share mode: the rules a real account meets (DESIGN §7), in real shares and raw (unadjusted) prices.
 
 * T+1: only shares owned at the open can be sold; cash from sales is usable for buys the same day.
 * Price limits against the previous raw close (the provider's ``limit_up``/``limit_down`` when it has them,
