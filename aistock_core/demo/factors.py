@@ -16,7 +16,7 @@ Semantics are Qlib's on all three. RD-Agent's factor prompt targets Qlib-compati
 with ``min_periods=1`` over calendar rows, a suspension being a NaN row inside the window. Code
 written either way is legitimate RD-Agent output, but a migration can only be *exactly* equal to one of them,
 so the demo's code uses ``.rolling(N, min_periods=1)``: then script and expression agree cell for cell, warm-up
-and suspensions included (tests/aistock_core/factors/test_demo_factor_parity.py). ``Ref``/``pct_change`` shift
+and suspensions included (tests/aistock_core/demo/test_factor_parity.py). ``Ref``/``pct_change`` shift
 by rows, and daily_pv.h5 holds one row per listed session (suspended ones as NaN), so both count sessions.
 """
 
