@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=None, description="Last day of the synthetic market; default: the last session before today."
     )
     rdagent_source: str | None = Field(default=None, description="RD-Agent results URL or export dir; None: demo.")
+    specs_file: Path | None = Field(
+        default=None, description="TOML file of the backtests and factor sets the pipelines run; None: the demo's."
+    )
     calendar_start: str = Field(default="2005-01-04", description="First XSHG session the calendar knows.")
     calendar_holidays: Path | None = Field(
         default=None,

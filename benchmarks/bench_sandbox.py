@@ -23,8 +23,8 @@ from timing import best_of
 from aistock_core.data.h5 import write_daily_pv
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
+from aistock_core.demo.factors import FACTORS_BY_NAME
 from aistock_core.factors.sandbox import _input_index, run_factor_file
-from aistock_core.research.demo_factors import FACTORS_BY_NAME
 
 ATTACKS = Path(__file__).resolve().parents[1] / "tests" / "aistock_core" / "factors" / "test_sandbox_attacks.py"
 

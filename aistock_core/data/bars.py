@@ -1,6 +1,6 @@
 """One trading day's bars as stored in the Parquet store, the instrument table, and their summary figures.
 
-Stored bars are *raw* prices plus the cumulative ``factor`` (DESIGN §2): orders, limits and lots need raw
+Stored bars are *raw* prices plus the cumulative ``factor``: orders, limits and lots need raw
 prices, and every adjusted view can be rebuilt from raw × factor. ``change``, ``limit_up``, ``limit_down`` and
 ``suspended`` are taken from the provider when it knows them and derived from the previous session otherwise,
 so downstream code (the Qlib ``|change| ≥ 0.095`` rule, pre-trade limit checks) always finds them.

@@ -1,4 +1,4 @@
-"""`DataService`: the one door all computation reads market data through (contract §12)."""
+"""`DataService`: the one door all computation reads market data through (rdagent.md §12)."""
 
 from __future__ import annotations
 

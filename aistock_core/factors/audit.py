@@ -1,4 +1,4 @@
-"""Static audit of RD-Agent factor code before anything runs it (contract §7 REQ-SEC-P3-005, §8).
+"""Static audit of RD-Agent factor code before anything runs it (rdagent.md §7 REQ-SEC-P3-005, §8).
 
 RD-Agent factor code is written by an LLM and reaches us as plain source. Before it is executed (and even then
 only inside `aistock_core.factors.sandbox`), its syntax tree is checked for what a factor never needs and an
@@ -33,7 +33,7 @@ BANNED_MODULES = frozenset({
 #: Private (C) modules such as ``_posixsubprocess``, ``_socket``, ``_pickle``, ``_posixshmem`` are banned as a
 #: class: any module whose name starts with an underscore, except this one.
 ALLOWED_PRIVATE = frozenset({"__future__"})
-#: ML libraries: banned by contract §8 ("no ML libraries in factor code").
+#: ML libraries: banned by rdagent.md §8 ("no ML libraries in factor code").
 ML_MODULES = frozenset({
     "sklearn", "torch", "tensorflow", "keras", "lightgbm", "xgboost", "catboost", "jax", "mxnet", "paddle",
     "transformers", "statsmodels",
@@ -62,7 +62,7 @@ RETURNS_TEXT_WITHOUT_PATH = frozenset({
 })
 #: Path-taking keyword names across pandas/numpy/pathlib writers.
 PATH_KEYWORDS = ("path_or_buf", "path", "excel_writer", "fname", "file", "buf", "name", "con", "target")
-#: Methods whose negative ``periods`` reads the future (contract §8 bans ``shift(-1)``).
+#: Methods whose negative ``periods`` reads the future (rdagent.md §8 bans ``shift(-1)``).
 LOOKAHEAD_METHODS = frozenset({"shift", "diff", "pct_change"})
 RESULT_FILE = "result.h5"
 
@@ -86,7 +86,7 @@ class Finding:
 class AuditReport:
     """The verdict on one factor file plus what the sandbox needs to call it.
 
-    ``style`` follows contract §7: ``class`` when a ``factor_<name>(df)`` wrapper (or a class with
+    ``style`` follows rdagent.md §7: ``class`` when a ``factor_<name>(df)`` wrapper (or a class with
     ``fit_transform``/``compute``) exists, ``function`` for the raw LLM ``calculate_<name>()`` (no parameters,
     reads ``daily_pv.h5``, writes ``result.h5``), else ``script`` (module-level code writing ``result.h5``).
     """
@@ -163,7 +163,7 @@ class _Auditor(ast.NodeVisitor):
             self._flag(node, "banned-import", f"imports {module!r}: process/filesystem/network/interpreter "
                                               "modules are not allowed in factor code")
         elif root in ML_MODULES:
-            self._flag(node, "ml-library", f"imports {module!r}: factor code must not use ML libraries (§8)")
+            self._flag(node, "ml-library", f"imports {module!r}: factor code must not use ML libraries (rdagent.md §8)")
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -213,7 +213,7 @@ class _Auditor(ast.NodeVisitor):
             periods = node.args[0] if node.args else next(
                 (k.value for k in node.keywords if k.arg == "periods"), None)
             if periods is not None and _is_negative(periods):
-                self._flag(node, "look-ahead", f"{name}() with negative periods reads future rows (contract §8 "
+                self._flag(node, "look-ahead", f"{name}() with negative periods reads future rows (rdagent.md §8 "
                                                "bans shift(-k)); use a non-negative lag")
         self.generic_visit(node)
 
@@ -268,7 +268,7 @@ class _Auditor(ast.NodeVisitor):
 
 
 def _entrypoints(tree: ast.Module) -> tuple[FactorStyle, str | None, str | None, tuple[str, ...]]:
-    """Which of the three contract §7 styles the module follows, its entry point and the factor name it implies."""
+    """Which of the three rdagent.md §7 styles the module follows, its entry point and the factor name it implies."""
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     classes = tuple(
         n.name for n in tree.body if isinstance(n, ast.ClassDef)

@@ -7,7 +7,7 @@ current directory, inside the OS sandbox, which sets the resource limits. It imp
 
 Order matters: (1) import the libraries the factor needs (before the hook, so their own start-up is not
 second-guessed), (2) install a ``sys.addaudithook`` hook that refuses writes outside the work dir, process
-creation and sockets, (3) run the factor in its contract §7 style, (4) map its output onto the input index and
+creation and sockets, (3) run the factor in its rdagent.md §7 style, (4) map its output onto the input index and
 leave positions + float32 values as a pickle-free ``.npy`` pair and a status JSON. The hook lives in the
 factor's own interpreter, so the factor can undo it: it exists to turn a blocked operation into a readable
 message, not to stop anyone (the OS sandbox does that), and the parent re-validates every output file.

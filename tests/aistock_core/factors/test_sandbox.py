@@ -1,4 +1,4 @@
-"""Sandboxed execution of RD-Agent factor code: the three contract §7 styles, and every way code can misbehave."""
+"""Sandboxed execution of RD-Agent factor code: the three rdagent.md §7 styles, and every way code can misbehave."""
 
 from __future__ import annotations
 

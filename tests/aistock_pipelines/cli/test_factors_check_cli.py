@@ -11,8 +11,8 @@ from aistock_core.config import get_settings
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.db import Database
+from aistock_core.demo.factors import FACTORS_BY_NAME
 from aistock_core.factors.registry import alignment_results, factor_status
-from aistock_core.research.demo_factors import FACTORS_BY_NAME
 from aistock_pipelines.cli.main import app
 
 START, END = "2023-03-01", "2023-03-10"
@@ -100,7 +100,6 @@ def test_parquet_reference(synthetic_env, tmp_path):
 
 @pytest.mark.qlib
 def test_qlib_reference_on_a_qlib_directory(synthetic_env, tmp_path):
-    pytest.importorskip("qlib")
     from aistock_core.data.qlib_bin import write_qlib_dir
 
     service = DataService(SyntheticMarket(seed=5, n_instruments=6, start="2022-10-10", end="2023-04-28"))

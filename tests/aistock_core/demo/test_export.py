@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import filecmp
-import importlib.util
 import json
 import sqlite3
 import subprocess
@@ -16,14 +15,14 @@ import pytest
 from aistock_core.data.h5 import write_daily_pv
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.research.demo_export import (
+from aistock_core.demo.export import (
     REPLAY_BACKTEST,
     REPLAY_LOOP,
     REPLAY_STRATEGY,
     REPLAY_TAG,
     write_demo_export,
 )
-from aistock_core.research.demo_factors import DEMO_FACTORS
+from aistock_core.demo.factors import DEMO_FACTORS
 from aistock_core.research.export_dir import ExportDirSource
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market
@@ -104,7 +103,7 @@ def _loops(export) -> list[dict]:
     return json.loads((export / "RDagentDB/aistock/loop_catalog.json").read_text())["loops"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("qlib") is None, reason="pyqlib (research's engine) not installed")
+@pytest.mark.qlib
 def test_replay_loop_records_qlibs_own_backtest_which_our_replay_matches(demo_service, demo_export_master):
     (ref,) = [lp for lp in _loops(demo_export_master) if "replay_reference" in lp]
     info = ref["replay_reference"]

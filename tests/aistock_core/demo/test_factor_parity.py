@@ -3,7 +3,7 @@ its migrated Qlib expression, within rtol 1e-5 / atol 1e-6 and with identical Na
 
 Data: 40 synthetic instruments, the last 120 sessions of 2020-01 … 2021-06 (seed 2): the window holds late
 listings, delistings, multi-day suspensions and ex-rights days (asserted below, from the data). Both sides see
-the same qfq window (contract §8: the code reads daily_pv.h5, so `run_check` computes ours on the qfq view).
+the same qfq window (rdagent.md §8: the code reads daily_pv.h5, so `run_check` computes ours on the qfq view).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import pytest
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.factors.alignment import CheckOutcome, compare, run_check
+from aistock_core.demo.export import write_demo_export
+from aistock_core.demo.factors import DEMO_FACTORS, FACTORS_BY_NAME
+from aistock_core.factors.alignment import compare
 from aistock_core.factors.engine import compute_frame
-from aistock_core.research.demo_export import write_demo_export
-from aistock_core.research.demo_factors import DEMO_FACTORS, FACTORS_BY_NAME
+from aistock_core.factors.verify import CheckOutcome, run_check
 
 SESSIONS = 120
 EXPRESSIONS = {f.name: f.expression for f in DEMO_FACTORS}
@@ -118,6 +119,5 @@ def test_the_export_ships_the_same_code_and_expressions(service, tmp_path):
 def test_the_expressions_are_qlibs_and_qlib_agrees(service, start):
     """The migrations are real Qlib expressions (no unary minus, which Qlib cannot parse) and pyqlib 0.9.7 gives
     the same values on the same data: code = our engine = Qlib."""
-    pytest.importorskip("qlib")
     report = run_check(service, "all", EXPRESSIONS, "qlib", start=start).report
     assert report.ok, report.frame()[["factor", "max_abs_err", "nan_mismatches", "note"]]

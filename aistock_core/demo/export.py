@@ -1,11 +1,11 @@
 """A demo RD-Agent export generated from the synthetic market: what a research shop's RDagentDB looks like.
 
 It lets the whole research side (sync, catalogs, bundles, factor sandbox, model rebuild) run end to end
-without RD-Agent: catalogs (contract §3), ``registry.sqlite`` with the contract's tables (§5), production
-bundles with LLM-style ``factor.py`` code (§6, §7), per-loop workspaces (qlib_res.csv, factor_perf.json,
+without RD-Agent: catalogs (rdagent.md §3), ``registry.sqlite`` with the contract's tables (rdagent.md §5), production
+bundles with LLM-style ``factor.py`` code (rdagent.md §6, §7), per-loop workspaces (qlib_res.csv, factor_perf.json,
 feedback.json, factor_meta.json, model_meta.json, conf.yaml, model.py for GeneralPTNN), and task snapshots
 for the task endpoints (see `export_dir`). Ids follow RD-Agent's formats; metrics are computed from the
-market data (`demo_factors.loop_metrics`), so they are deterministic in (market, seed) and not constants.
+market data (`aistock_core.demo.factors.loop_metrics`), so they are deterministic in (market, seed) and not constants.
 
 One loop, `REPLAY_LOOP`, is the *replay reference*: when Qlib is importable its backtest KPIs are produced the
 way research produces them — by Qlib 0.9.7's own TopkDropout backtest (`reconcile.qlib_backtest_kpis`) of the
@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aistock_core.config import Settings
 from aistock_core.data.service import DataService
 from aistock_core.data.store import atomic_path
+from aistock_core.demo.factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
 from aistock_core.errors import DataError
-from aistock_core.factors.alignment import qlib_available
-from aistock_core.research.demo_factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
+from aistock_core.factors.references import qlib_available
 from aistock_core.strategy.reconcile import qlib_backtest_kpis, replay_window
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
@@ -45,7 +46,7 @@ ARTIFACT_NS = uuid.UUID("3e36bb8a-2a9b-4c56-8f50-6312f0d89c42")
 DEMO_BARS = 260
 #: Marks the loop whose KPIs come from Qlib's own backtest of the default signal (catalog ``replay_reference``).
 REPLAY_TAG = "aistock/replay-reference"
-#: RD-Agent's plain Qlib template (contract §9): the strategy and backtest blocks of the reference run, which
+#: RD-Agent's plain Qlib template (rdagent.md §9): the strategy and backtest blocks of the reference run, which
 #: the strategy box's default backtest spec reuses so that both sides run the same configuration.
 REPLAY_STRATEGY: dict[str, Any] = {"class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
                                    "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}}
@@ -510,7 +511,7 @@ def _task_snapshot(folder: Path, task: int, loops: list[dict[str, Any]], ids: _I
 
 
 class _Registry:
-    """RD-Agent's registry.sqlite with the contract's tables (§5)."""
+    """RD-Agent's registry.sqlite with the contract's tables (rdagent.md §5)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -585,6 +586,20 @@ class _Registry:
     def close(self) -> None:
         self.conn.commit()
         self.conn.close()
+
+
+def demo_export_dir(settings: Settings) -> Path:
+    return settings.resolved_home / "demo_export"
+
+
+def ensure_demo_export(settings: Settings) -> Path:
+    """The demo export under AISTOCK_HOME, generated from the configured market on first use."""
+    path = demo_export_dir(settings)
+    if not (path / "RDagentDB").is_dir():
+        from aistock_core.data.factory import build_service
+
+        write_demo_export(build_service(settings), path, seed=settings.synthetic_seed)
+    return path
 
 
 __all__ = ["DEMO_FACTORS", "LOOPS", "write_demo_export"]

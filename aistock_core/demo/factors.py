@@ -4,7 +4,7 @@ formulas on wide frames.
 Each factor exists three times on purpose:
 
 * ``source``: the LLM-style script RD-Agent ships (reads ``daily_pv.h5`` from the working directory, writes
-  ``result.h5`` with one float32 column named after the factor, contract §7/§8), which the factor sandbox runs;
+  ``result.h5`` with one float32 column named after the factor, rdagent.md §7/§8), which the factor sandbox runs;
 * ``expression``: its migration to a Qlib expression, what our factor engine computes in production and what
   the demo export's factor catalog carries (``expression``; the prose stays in ``formula_hint``). The
   ``rdagent_factors`` asset's blocking check compares the two on every partition;
@@ -13,10 +13,10 @@ Each factor exists three times on purpose:
 
 Semantics are Qlib's on all three. RD-Agent's factor prompt targets Qlib-compatible data, but pandas'
 ``rolling(N)`` defaults to ``min_periods=N`` (NaN warm-up; one suspended day voids N rows) while Qlib rolls
-with ``min_periods=1`` over calendar rows, a suspension being a NaN row inside the window (DESIGN §8). Code
+with ``min_periods=1`` over calendar rows, a suspension being a NaN row inside the window. Code
 written either way is legitimate RD-Agent output, but a migration can only be *exactly* equal to one of them,
 so the demo's code uses ``.rolling(N, min_periods=1)``: then script and expression agree cell for cell, warm-up
-and suspensions included (tests/aistock_core/factors/test_demo_factor_parity.py). ``Ref``/``pct_change`` shift
+and suspensions included (tests/aistock_core/demo/test_factor_parity.py). ``Ref``/``pct_change`` shift
 by rows, and daily_pv.h5 holds one row per listed session (suspended ones as NaN), so both count sessions.
 """
 
@@ -29,33 +29,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aistock_core.factors.alpha158 import alpha158_expressions
 from aistock_core.strategy.backtest.risk import risk_analysis
 
 Wide = dict[str, pd.DataFrame]
 
-#: The Alpha158 20-factor baseline of this integration (contract §3.5), in YAML order, with Qlib expressions.
-ALPHA158_BASELINE: dict[str, str] = {
-    "RESI5": "Resi($close, 5)/$close",
-    "WVMA5": "Std(Abs($close/Ref($close, 1)-1)*$volume, 5)/(Mean(Abs($close/Ref($close, 1)-1)*$volume, 5)+1e-12)",
-    "RSQR5": "Rsquare($close, 5)",
-    "KLEN": "($high-$low)/$open",
-    "RSQR10": "Rsquare($close, 10)",
-    "CORR5": "Corr($close, Log($volume+1), 5)",
-    "CORD5": "Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 5)",
-    "CORR10": "Corr($close, Log($volume+1), 10)",
-    "ROC60": "Ref($close, 60)/$close",
-    "RESI10": "Resi($close, 10)/$close",
-    "VSTD5": "Std($volume, 5)/($volume+1e-12)",
-    "RSQR60": "Rsquare($close, 60)",
-    "CORR60": "Corr($close, Log($volume+1), 60)",
-    "WVMA60": "Std(Abs($close/Ref($close, 1)-1)*$volume, 60)/(Mean(Abs($close/Ref($close, 1)-1)*$volume, 60)+1e-12)",
-    "STD5": "Std($close, 5)/$close",
-    "RSQR20": "Rsquare($close, 20)",
-    "CORD60": "Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 60)",
-    "CORD10": "Corr($close/Ref($close,1), Log($volume/Ref($volume, 1)+1), 10)",
-    "CORR20": "Corr($close, Log($volume+1), 20)",
-    "KLOW": "(Less($open, $close)-$low)/$open",
-}
+#: The Alpha158 20-factor baseline of this integration (rdagent.md §3.5), in the YAML's order; the expressions
+#: are Alpha158's own (`alpha158_expressions`), not retyped.
+ALPHA158_BASELINE_NAMES = (
+    "RESI5", "WVMA5", "RSQR5", "KLEN", "RSQR10", "CORR5", "CORD5", "CORR10", "ROC60", "RESI10",
+    "VSTD5", "RSQR60", "CORR60", "WVMA60", "STD5", "RSQR20", "CORD60", "CORD10", "CORR20", "KLOW",
+)
+_ALPHA158 = alpha158_expressions()
+ALPHA158_BASELINE: dict[str, str] = {name: _ALPHA158[name] for name in ALPHA158_BASELINE_NAMES}
 
 
 @dataclass(frozen=True)

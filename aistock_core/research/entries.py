@@ -1,4 +1,4 @@
-"""Pydantic shapes of what RD-Agent serves (contract §1, §3–§6), normalised on the way in.
+"""Pydantic shapes of what RD-Agent serves (rdagent.md §1, §3–§6), normalised on the way in.
 
 Every model tolerates extra fields (RD-Agent adds keys between versions; they are kept in the stored payload)
 and is strict on the fields AIstock keys or joins on. `parse_entries` turns a validation failure into a
@@ -49,7 +49,8 @@ class _Entry(BaseModel):
 
 
 class FactorEntry(_Entry):
-    """factor_catalog.json item (§3.1): an alpha-meta entry or a factor_meta item, plus ``best_performance``."""
+    """factor_catalog.json item (rdagent.md §3.1): an alpha-meta entry or a factor_meta item, plus
+    ``best_performance``."""
 
     name: str = Field(min_length=1)
     source: str = "rdagent_generated"
@@ -76,7 +77,7 @@ class FactorEntry(_Entry):
 
 
 class AlphaFactor(_Entry):
-    """alpha158/alpha360 meta item (§3.5): a Qlib expression over ``$close`` etc. (kept as Qlib syntax)."""
+    """alpha158/alpha360 meta item (rdagent.md §3.5): a Qlib expression over ``$close`` etc. (kept as Qlib syntax)."""
 
     name: str = Field(min_length=1)
     expression: str = Field(min_length=1)
@@ -86,7 +87,8 @@ class AlphaFactor(_Entry):
 
 
 class StrategyEntry(_Entry):
-    """strategy_catalog.json item (§3.2). ``portfolio_config`` is the Qlib strategy block; benchmark in backtest."""
+    """strategy_catalog.json item (rdagent.md §3.2). ``portfolio_config`` is the Qlib strategy block; benchmark
+    in backtest."""
 
     strategy_id: str = Field(min_length=1)
     step_name: str | None = None
@@ -117,7 +119,7 @@ class StrategyEntry(_Entry):
 
 
 class LoopEntry(_Entry):
-    """loop_catalog.json item (§3.3): the catalog's view of one solidified loop and its KPIs."""
+    """loop_catalog.json item (rdagent.md §3.3): the catalog's view of one solidified loop and its KPIs."""
 
     task_run_id: str = Field(min_length=1)
     loop_id: int
@@ -140,7 +142,8 @@ class LoopEntry(_Entry):
 
 
 class ModelEntry(_Entry):
-    """model_catalog.json item (§3.4). ``model_type`` may be an nn.Module name: rebuild from ``model_config``."""
+    """model_catalog.json item (rdagent.md §3.4). ``model_type`` may be an nn.Module name: rebuild from
+    ``model_config``."""
 
     model_id: str = Field(min_length=1)
     task_run_id: str | None = None
@@ -156,7 +159,7 @@ class ModelEntry(_Entry):
 
 
 class RegistryFactor(_Entry):
-    """A ``factor_registry`` row as returned inside ``/catalog/incremental`` (§5)."""
+    """A ``factor_registry`` row as returned inside ``/catalog/incremental`` (rdagent.md §5)."""
 
     factor_name: str = Field(min_length=1)
     asset_bundle_id: str = Field(min_length=1)
@@ -178,7 +181,7 @@ class RegistryFactor(_Entry):
 
 
 class IncrementalLoop(_Entry):
-    """A raw ``loops`` row from ``/catalog/incremental``: 0/1 ints, ``metrics_json`` a string (§1.C)."""
+    """A raw ``loops`` row from ``/catalog/incremental``: 0/1 ints, ``metrics_json`` a string (rdagent.md §1.C)."""
 
     task_run_id: str = Field(min_length=1)
     loop_id: int
@@ -238,7 +241,7 @@ class TaskSummary(_Entry):
 
 
 class TaskLoop(_Entry):
-    """``/tasks/{id}/loops`` item. Its return/drawdown/IR are **with cost** first (§1.D ⚠)."""
+    """``/tasks/{id}/loops`` item. Its return/drawdown/IR are **with cost** first (rdagent.md §1.D ⚠)."""
 
     loop_id: int
     exp_type: str | None = None
@@ -254,7 +257,7 @@ class TaskLoop(_Entry):
 
 
 class AlignedFactor(_Entry):
-    """``/api/extractors/sota_factors/v2/{id}/aligned`` item: the authoritative factor.py source (§7)."""
+    """``/api/extractors/sota_factors/v2/{id}/aligned`` item: the authoritative factor.py source (rdagent.md §7)."""
 
     factor_name: str = Field(min_length=1)
     source_code: str = Field(min_length=1)
