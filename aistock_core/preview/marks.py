@@ -1,0 +1,75 @@
+"""Marking many instances' positions at once: one statement per quote batch, then one roll-up of the accounts.
+
+Why by symbol and not by row: 1,000 instances × 50 holdings are 50,000 position rows but only a few hundred
+distinct symbols, so the price of each symbol is sent once and the database applies it to every holding of it
+(PostgreSQL: one ``UPDATE … FROM (VALUES …)``; SQLite: one executemany). Only running instances are touched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Float, String, and_, bindparam, column, func, select, update, values
+from sqlalchemy.orm import Session
+
+from aistock_core.db.models.preview import PreviewAccount, PreviewPosition, PreviewStrategy
+
+#: Advisory-lock key shared by refresh and settlement (PostgreSQL): one of them at a time.
+MARK_LOCK = 0x50_52_45_56_49_45_57  # "PREVIEW"
+
+
+def _running():
+    return select(PreviewStrategy.id).where(PreviewStrategy.status == "running").scalar_subquery()
+
+
+def held_symbols(session: Session, day: pd.Timestamp) -> list[str]:
+    """Distinct symbols held by running instances on ``day``."""
+    return list(session.scalars(select(PreviewPosition.symbol).distinct().where(
+        PreviewPosition.trading_day == day.date(), PreviewPosition.volume > 0,
+        PreviewPosition.preview_id.in_(_running())).order_by(PreviewPosition.symbol)))
+
+
+def mark_positions(session: Session, day: pd.Timestamp, prices: pd.Series, when: datetime) -> tuple[int, int]:
+    """Set ``last_price``/``market_value`` of every running holding of ``day`` whose symbol has a finite price in
+    ``prices``; holdings without one keep their last price and are flagged ``stale``. Returns (marked, stale)
+    holdings."""
+    ok = prices[np.isfinite(prices.to_numpy(float)) & (prices.to_numpy(float) > 0)]
+    missing = prices.index.difference(ok.index)
+    where = and_(PreviewPosition.trading_day == day.date(), PreviewPosition.preview_id.in_(_running()))
+    marked = 0
+    if len(ok):
+        if session.get_bind().dialect.name == "postgresql":
+            quotes = values(column("symbol", String), column("price", Float), name="q").data(
+                list(zip(ok.index, ok.to_numpy(float).tolist(), strict=True)))
+            result = session.execute(update(PreviewPosition).where(where, PreviewPosition.symbol == quotes.c.symbol)
+                                     .values(last_price=quotes.c.price, market_value=PreviewPosition.volume
+                                             * quotes.c.price, quote_time=when, stale=False))
+            marked = result.rowcount
+        else:
+            stmt = update(PreviewPosition).where(where, PreviewPosition.symbol == bindparam("sym")).values(
+                last_price=bindparam("price"), market_value=PreviewPosition.volume * bindparam("price"),
+                quote_time=when, stale=False)
+            result = session.connection().execute(stmt, [{"sym": s, "price": p} for s, p in
+                                                         zip(ok.index, ok.to_numpy(float).tolist(), strict=True)])
+            marked = result.rowcount
+    stale = 0
+    if len(missing):
+        stale = session.execute(update(PreviewPosition).where(where, PreviewPosition.symbol.in_(list(missing)))
+                                .values(stale=True)).rowcount
+    return marked, stale
+
+
+def roll_up_accounts(session: Session, day: pd.Timestamp, when: datetime) -> int:
+    """Each running instance's ``market_value``, ``total_value`` and stale count on ``day`` from its positions."""
+    pos = PreviewPosition.__table__.alias("p")
+    same = and_(pos.c.preview_id == PreviewAccount.preview_id, pos.c.trading_day == PreviewAccount.trading_day)
+    where = and_(PreviewAccount.trading_day == day.date(), PreviewAccount.preview_id.in_(_running()))
+    value = func.coalesce(select(func.sum(pos.c.market_value)).where(same).scalar_subquery(), 0.0)
+    session.execute(update(PreviewAccount).where(where).values(
+        market_value=value,
+        stale_positions=select(func.count()).where(same, pos.c.stale).scalar_subquery(),
+        refreshed_at=when))
+    return session.execute(update(PreviewAccount).where(where).values(
+        total_value=PreviewAccount.cash + PreviewAccount.market_value)).rowcount
