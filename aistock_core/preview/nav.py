@@ -36,7 +36,8 @@ def nav_frame(db: Database, service: DataService, ids: Sequence[int], benchmark:
                                      .where(PreviewStrategy.id.in_(ids))).all())
         unknown = [i for i in ids if i not in names]
         if unknown:
-            raise PreviewError(f"no preview instance with id {', '.join(map(str, unknown))}; see `aistock preview list`")
+            raise PreviewError(f"no preview instance with id {', '.join(map(str, unknown))}; "
+                               f"see `aistock preview list`")
         query = select(PreviewAccount.preview_id, PreviewAccount.trading_day, PreviewAccount.nav).where(
             PreviewAccount.preview_id.in_(ids), PreviewAccount.settled)
         if start is not None:
