@@ -20,35 +20,59 @@ from aistock_core.db.models.preview import PreviewAccount, PreviewPosition, Prev
 MARK_LOCK = 0x50_52_45_56_49_45_57  # "PREVIEW"
 
 
-def _running():
-    return select(PreviewStrategy.id).where(PreviewStrategy.status == "running").scalar_subquery()
+def _frozen(day: pd.Timestamp):
+    """Instances with an account row on ``day`` that are no longer running (stopped during the day: rare)."""
+    return select(PreviewAccount.preview_id).where(
+        PreviewAccount.trading_day == day.date(),
+        PreviewAccount.preview_id.in_(select(PreviewStrategy.id).where(PreviewStrategy.status != "running")))
+
+
+def _day_scope(session: Session, model, day: pd.Timestamp):
+    """Rows of ``model`` on ``day`` that belong to running instances.
+
+    Written as "the day, minus the few frozen instances" rather than "IN (running instances)": the latter makes
+    the planner probe the positions once per instance, the former is one scan of the day's rows.
+    """
+    scope = model.trading_day == day.date()
+    if session.scalar(_frozen(day).limit(1)) is None:
+        return scope
+    return and_(scope, model.preview_id.not_in(_frozen(day).scalar_subquery()))
+
+
+def count_positions(session: Session, day: pd.Timestamp) -> int:
+    """Holdings of running instances on ``day``."""
+    return int(session.scalar(select(func.count()).select_from(PreviewPosition).where(
+        _day_scope(session, PreviewPosition, day))))
 
 
 def held_symbols(session: Session, day: pd.Timestamp) -> list[str]:
     """Distinct symbols held by running instances on ``day``."""
     return list(session.scalars(select(PreviewPosition.symbol).distinct().where(
-        PreviewPosition.trading_day == day.date(), PreviewPosition.volume > 0,
-        PreviewPosition.preview_id.in_(_running())).order_by(PreviewPosition.symbol)))
+        _day_scope(session, PreviewPosition, day), PreviewPosition.volume > 0).order_by(PreviewPosition.symbol)))
 
 
 def mark_positions(session: Session, day: pd.Timestamp, prices: pd.Series, when: datetime) -> tuple[int, int]:
     """Set ``last_price``/``market_value`` of every running holding of ``day`` whose symbol has a finite price in
-    ``prices``; holdings without one keep their last price and are flagged ``stale``. Returns (marked, stale)
-    holdings."""
+    ``prices``; holdings without one keep their last price and are flagged ``stale``. Rows whose mark did not move
+    are left alone (nothing to write). Returns (rows re-marked, rows flagged stale)."""
     ok = prices[np.isfinite(prices.to_numpy(float)) & (prices.to_numpy(float) > 0)]
     missing = prices.index.difference(ok.index)
-    where = and_(PreviewPosition.trading_day == day.date(), PreviewPosition.preview_id.in_(_running()))
+    where = _day_scope(session, PreviewPosition, day)
     marked = 0
     if len(ok):
         if session.get_bind().dialect.name == "postgresql":
             quotes = values(column("symbol", String), column("price", Float), name="q").data(
                 list(zip(ok.index, ok.to_numpy(float).tolist(), strict=True)))
-            result = session.execute(update(PreviewPosition).where(where, PreviewPosition.symbol == quotes.c.symbol)
+            result = session.execute(update(PreviewPosition).where(
+                where, PreviewPosition.symbol == quotes.c.symbol,
+                PreviewPosition.last_price.is_distinct_from(quotes.c.price) | PreviewPosition.stale)
                                      .values(last_price=quotes.c.price, market_value=PreviewPosition.volume
                                              * quotes.c.price, quote_time=when, stale=False))
             marked = result.rowcount
         else:
-            stmt = update(PreviewPosition).where(where, PreviewPosition.symbol == bindparam("sym")).values(
+            stmt = update(PreviewPosition).where(
+                where, PreviewPosition.symbol == bindparam("sym"),
+                PreviewPosition.last_price.is_distinct_from(bindparam("price")) | PreviewPosition.stale).values(
                 last_price=bindparam("price"), market_value=PreviewPosition.volume * bindparam("price"),
                 quote_time=when, stale=False)
             result = session.connection().execute(stmt, [{"sym": s, "price": p} for s, p in
@@ -65,7 +89,7 @@ def roll_up_accounts(session: Session, day: pd.Timestamp, when: datetime) -> int
     """Each running instance's ``market_value``, ``total_value`` and stale count on ``day`` from its positions."""
     pos = PreviewPosition.__table__.alias("p")
     same = and_(pos.c.preview_id == PreviewAccount.preview_id, pos.c.trading_day == PreviewAccount.trading_day)
-    where = and_(PreviewAccount.trading_day == day.date(), PreviewAccount.preview_id.in_(_running()))
+    where = _day_scope(session, PreviewAccount, day)
     value = func.coalesce(select(func.sum(pos.c.market_value)).where(same).scalar_subquery(), 0.0)
     session.execute(update(PreviewAccount).where(where).values(
         market_value=value,

@@ -17,7 +17,7 @@ from aistock_core.data.service import DataService
 from aistock_core.db import Database
 from aistock_core.errors import PreviewError
 from aistock_core.preview.book import day_of, open_day, running_ids, try_advisory_lock
-from aistock_core.preview.marks import MARK_LOCK, held_symbols, mark_positions, roll_up_accounts
+from aistock_core.preview.marks import MARK_LOCK, count_positions, held_symbols, mark_positions, roll_up_accounts
 
 
 @dataclass
@@ -56,6 +56,7 @@ def refresh(db: Database, service: DataService, at) -> RefreshResult:
         symbols = held_symbols(session, day)
         quotes = service.get_realtime_snapshot(symbols, at=at)["close"] if symbols else pd.Series(dtype=float)
         prices = quotes.reindex(symbols).astype(float)
-        marked, stale = mark_positions(session, day, prices, at.to_pydatetime())
+        _, stale = mark_positions(session, day, prices, at.to_pydatetime())
         roll_up_accounts(session, day, at.to_pydatetime())
-    return RefreshResult(len(ids), marked + stale, int(prices.notna().sum()), stale, time.perf_counter() - started)
+        positions = count_positions(session, day)
+    return RefreshResult(len(ids), positions, int(prices.notna().sum()), stale, time.perf_counter() - started)

@@ -23,7 +23,7 @@ from aistock_core.db.models.preview import PreviewAccount, PreviewStrategy
 from aistock_core.db.upsert import upsert
 from aistock_core.errors import PreviewError
 from aistock_core.preview.book import advisory_lock, day_of, open_day, running_ids
-from aistock_core.preview.marks import MARK_LOCK, held_symbols, mark_positions, roll_up_accounts
+from aistock_core.preview.marks import MARK_LOCK, count_positions, held_symbols, mark_positions, roll_up_accounts
 
 #: Sessions looked back for the last close of a suspended name.
 CLOSE_LOOKBACK = 60
@@ -62,10 +62,11 @@ def settle(db: Database, service: DataService, day) -> SettleResult:
         ids = running_ids(session)
         open_day(session, service, day, ids)
         symbols = held_symbols(session, day)
-        marked, stale = mark_positions(session, day, closes_on(service, symbols, day), close_time)
+        _, stale = mark_positions(session, day, closes_on(service, symbols, day), close_time)
         roll_up_accounts(session, day, close_time)
         _performance(session, day, ids)
-    return SettleResult(day, len(ids), marked + stale, stale, time.perf_counter() - started)
+        positions = count_positions(session, day)
+    return SettleResult(day, len(ids), positions, stale, time.perf_counter() - started)
 
 
 def settle_range(db: Database, service: DataService, start, end) -> list[SettleResult]:

@@ -77,13 +77,13 @@ class PreviewTrade(Base):
 
 
 class PreviewPosition(Base):
-    """A holding on one trading day (carried from the previous day, then traded and marked)."""
+    """A holding on one trading day (carried from the previous day, then traded and marked).
+
+    ``quote_time`` is when the mark last changed (a refresh skips rows whose price did not move); on PostgreSQL
+    the table is created with fillfactor 40 so the minute refresh updates rows in place (see the migration)."""
 
     __tablename__ = "preview_position"
-    __table_args__ = (
-        UniqueConstraint("preview_id", "trading_day", "symbol"),
-        Index("ix_preview_position_day_symbol", "trading_day", "symbol"),
-    )
+    __table_args__ = (UniqueConstraint("preview_id", "trading_day", "symbol"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     preview_id: Mapped[int] = mapped_column(ForeignKey("preview_strategy.id", ondelete="CASCADE"))

@@ -118,6 +118,20 @@ def test_refresh_marks_every_holding_and_flags_missing_quotes_stale(db, service,
         assert account["stale_positions"] == 1
 
 
+def test_refresh_leaves_an_instance_stopped_during_the_day_alone(db, service):
+    a = create_instance(db, "a", 1e6)
+    b = create_instance(db, "b", 1e6)
+    SignalPreviewEngine(db, service, rotating_targets(service)).run(DAYS[0])
+    stop_instance(db, b.id)
+    frozen = [_table(db, m, b.id) for m in (PreviewPosition, PreviewAccount)]
+    before = _table(db, PreviewPosition, a.id)
+    result = refresh(db, service, DAYS[0] + pd.Timedelta(hours=14, minutes=30))
+    assert result.instances == 1 and result.positions == len(before)
+    for old, model in zip(frozen, (PreviewPosition, PreviewAccount), strict=True):
+        pd.testing.assert_frame_equal(old, _table(db, model, b.id))
+    assert not np.allclose(before["last_price"], _table(db, PreviewPosition, a.id)["last_price"])
+
+
 def test_refresh_skips_while_another_holds_the_lock(db, service, db_url):
     if db.is_sqlite:
         pytest.skip("SQLite serialises refreshes on its write lock; the advisory lock is PostgreSQL's")

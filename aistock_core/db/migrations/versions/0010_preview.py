@@ -70,7 +70,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("preview_id", "trading_day", "symbol",
                             name=op.f("uq_preview_position_preview_id_trading_day_symbol")),
     )
-    op.create_index("ix_preview_position_day_symbol", "preview_position", ["trading_day", "symbol"])
+    if op.get_bind().dialect.name == "postgresql":
+        # Refreshes rewrite every holding's mark each minute: free room on each page lets PostgreSQL update in
+        # place (HOT, no index writes), which is most of the refresh's cost at 50,000 holdings.
+        op.execute("ALTER TABLE preview_position SET (fillfactor = 40)")
     op.create_table(
         "preview_account",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -99,7 +102,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_preview_account_day", table_name="preview_account")
     op.drop_table("preview_account")
-    op.drop_index("ix_preview_position_day_symbol", table_name="preview_position")
     op.drop_table("preview_position")
     op.drop_table("preview_trade")
     op.drop_table("preview_strategy")
