@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import numpy as np
@@ -208,3 +209,54 @@ def test_settling_a_holiday_is_refused(db, service):
     create_instance(db, "a", 1e6)
     with pytest.raises(PreviewError, match="not an XSHG session"):
         settle(db, service, date(2024, 4, 4))
+
+
+@pytest.mark.parametrize("dividend", [0.0, 0.5])
+def test_corporate_actions_are_credited_when_the_day_opens(db, market, dividend):
+    """601004.SH has a factor step (bonus shares) on 2024-04-09 in this market; a dividend comes from a table."""
+    from aistock_core.data.service import DataService
+
+    actions = None
+    if dividend:
+        index = pd.MultiIndex.from_tuples([(pd.Timestamp("2024-04-09"), "601004.SH")], names=["datetime", "instrument"])
+        actions = pd.DataFrame({"cash": [dividend], "bonus": [0.1]}, index=index)
+    service = DataService(market, quotes=market, actions=actions)
+    bonus = 0.1 if dividend else float(service.corporate_actions(["601004.SH"], start="2024-04-09",
+                                                                 end="2024-04-09")["bonus"].iloc[0])
+    a = create_instance(db, "a", 1e6, params={"fees": False})
+    engine = SignalPreviewEngine(db, service, lambda instance, day: pd.Series({"601004.SH": 0.9}))
+    engine.run("2024-04-08")
+    settle(db, service, "2024-04-08")
+    held = _table(db, PreviewPosition, a.id).set_index("symbol").loc["601004.SH", "volume"]
+    cash = _table(db, PreviewAccount, a.id)["cash"].iloc[0]
+    settle(db, service, "2024-04-09")  # opens the day: bonus shares and the dividend are credited first
+    trades = _table(db, PreviewTrade, a.id)
+    credits = trades[trades["trading_day"] == date(2024, 4, 9)].set_index("side")
+    extra = math.floor(held * bonus + 1e-9)
+    assert credits.loc["bonus", "volume"] == extra and credits.loc["bonus", "slot"] == "open"
+    positions = _table(db, PreviewPosition, a.id)
+    position = positions[positions["trading_day"] == date(2024, 4, 9)].iloc[0]
+    assert position["volume"] == held + extra and position["sellable"] == held + extra
+    account = _table(db, PreviewAccount, a.id).iloc[-1]
+    assert account["cash"] == pytest.approx(cash + held * dividend)
+    if dividend:
+        assert credits.loc["dividend", "amount"] == pytest.approx(held * dividend)
+    assert reconcile_values(db, service, "2024-04-09")["ok"].all()
+
+
+def test_two_concurrent_trades_of_one_slot_apply_once(db, service):
+    if db.is_sqlite:
+        pytest.skip("SQLite lets one writer in at a time; the concurrent path under test is PostgreSQL's row lock")
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = create_instance(db, "a", 1e6)
+    engine = SignalPreviewEngine(db, service, rotating_targets(service))
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(lambda _: engine.run(DAYS[0], "10:00", ids=[a.id]), range(2)))
+    filled = [s.instances.get(a.id, {}).get("filled", 0) for s in summaries]
+    assert sorted(filled)[0] == 0 and sorted(filled)[1] > 0
+    trades = _table(db, PreviewTrade, a.id)
+    assert (trades["status"] == "filled").sum() == max(filled)
+    bought = trades[trades["side"] == "buy"].groupby("symbol")["volume"].sum()
+    held = _table(db, PreviewPosition, a.id).set_index("symbol")["volume"]
+    pd.testing.assert_series_equal(held.sort_index(), bought[bought > 0].sort_index(), check_names=False)
