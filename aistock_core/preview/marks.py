@@ -11,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, and_, bindparam, column, func, select, update, values
+from sqlalchemy import Float, String, and_, bindparam, case, column, exists, func, select, update, values
 from sqlalchemy.orm import Session
 
 from aistock_core.db.models.preview import PreviewAccount, PreviewPosition, PreviewStrategy
@@ -86,14 +86,19 @@ def mark_positions(session: Session, day: pd.Timestamp, prices: pd.Series, when:
 
 
 def roll_up_accounts(session: Session, day: pd.Timestamp, when: datetime) -> int:
-    """Each running instance's ``market_value``, ``total_value`` and stale count on ``day`` from its positions."""
-    pos = PreviewPosition.__table__.alias("p")
-    same = and_(pos.c.preview_id == PreviewAccount.preview_id, pos.c.trading_day == PreviewAccount.trading_day)
+    """Each running instance's ``market_value``, ``total_value`` and stale count on ``day`` from its positions:
+    one aggregate pass over the day's positions joined into one update of the accounts (instances holding
+    nothing get zero)."""
+    scope = _day_scope(session, PreviewPosition, day)
+    agg = (select(PreviewPosition.preview_id.label("pid"), func.sum(PreviewPosition.market_value).label("mv"),
+                  func.sum(case((PreviewPosition.stale, 1), else_=0)).label("n"))
+           .where(scope).group_by(PreviewPosition.preview_id).subquery("agg"))
     where = _day_scope(session, PreviewAccount, day)
-    value = func.coalesce(select(func.sum(pos.c.market_value)).where(same).scalar_subquery(), 0.0)
-    session.execute(update(PreviewAccount).where(where).values(
-        market_value=value,
-        stale_positions=select(func.count()).where(same, pos.c.stale).scalar_subquery(),
-        refreshed_at=when))
-    return session.execute(update(PreviewAccount).where(where).values(
-        total_value=PreviewAccount.cash + PreviewAccount.market_value)).rowcount
+    has_positions = exists().where(PreviewPosition.preview_id == PreviewAccount.preview_id,
+                                   PreviewPosition.trading_day == PreviewAccount.trading_day)
+    empty = session.execute(update(PreviewAccount).where(where, ~has_positions).values(
+        market_value=0.0, total_value=PreviewAccount.cash, stale_positions=0, refreshed_at=when)).rowcount
+    held = session.execute(update(PreviewAccount).where(where, PreviewAccount.preview_id == agg.c.pid).values(
+        market_value=agg.c.mv, total_value=PreviewAccount.cash + agg.c.mv, stale_positions=agg.c.n,
+        refreshed_at=when)).rowcount
+    return empty + held
