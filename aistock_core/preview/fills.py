@@ -16,14 +16,15 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.trading.fees import AshareFees
-from aistock_core.trading.orders import REASONS, STATUSES
+from aistock_core.trading.orders import REASONS, STATUS_CODE, STATUSES
 from aistock_core.trading.prices import at_or_beyond, limit_prices, reference_price
 from aistock_core.trading.rules import limit_rates, lot_rules, round_buy_shares, round_sell_shares
 
 FILLED_REASON = REASONS[1]  # "rebalance"
-_SUSPENDED, _LIMIT_UP, _LIMIT_DOWN = "refused: suspended", "refused: limit up", "refused: limit down"
-_T_PLUS_1, _NO_CASH = "refused: T+1 (shares bought today)", "refused: not enough cash"
-assert {_SUSPENDED, _LIMIT_UP, _LIMIT_DOWN, _T_PLUS_1, _NO_CASH} <= set(STATUSES)
+# Refusal reasons are the trading package's status texts (a KeyError at import if one is ever renamed there).
+_SUSPENDED, _LIMIT_UP, _LIMIT_DOWN, _T_PLUS_1, _NO_CASH = (STATUSES[STATUS_CODE[text]] for text in (
+    "refused: suspended", "refused: limit up", "refused: limit down", "refused: T+1 (shares bought today)",
+    "refused: not enough cash"))
 
 
 @dataclass
