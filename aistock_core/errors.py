@@ -55,3 +55,7 @@ class RiskRejected(AistockError):
 
 class GatewayError(AistockError):
     """The broker gateway failed or rejected an order."""
+
+
+class PreviewError(AistockError):
+    """A preview instance or request is invalid (unknown id, capital ≤ 0, stopped instance, non-session day)."""

@@ -62,6 +62,8 @@ COMMANDS: dict[str, LazyCommand] = {
                         "local instance."),
     "backtest": LazyCommand("aistock_pipelines.cli.backtest", "backtest",
                             "Backtest a score file; print the KPIs and write the outputs."),
+    "preview": LazyCommand("aistock_pipelines.cli.preview", "app",
+                           "Strategy preview: virtual accounts, minute marks, settlement, NAV reports."),
 }
 
 
