@@ -14,6 +14,7 @@ lost trade report, and a re-push of every report after a reconnect (what some br
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -86,6 +87,8 @@ class SimulatedBroker(Gateway):
         self.minute = 0
         self._connected = False
         self._seq = 0
+        #: Faults injected so far, by kind (the harness reports them).
+        self.injected: Counter[str] = Counter()
 
     # -- session -------------------------------------------------------------------------------------------
     @property
@@ -95,7 +98,8 @@ class SimulatedBroker(Gateway):
     def connect(self) -> None:
         was_down = not self._connected
         self._connected = True
-        if was_down and self.faults.repush_on_reconnect:
+        if was_down and self.faults.repush_on_reconnect and (self.orders or self.trades):
+            self.injected["repush"] += 1
             for order in self.orders.values():
                 self.handler.on_order(order.report)
             for trade in self.trades:
@@ -133,11 +137,15 @@ class SimulatedBroker(Gateway):
             raise GatewayError("simulated broker has no session; call start_day(day) first")
         draw = self.rng.random(3)
         if draw[0] < self.faults.disconnect:
+            self.injected["disconnect"] += 1
             self.disconnect()
             raise OrderNotSent(f"account {self.account_id}: disconnected; order {request.remark} not sent")
         self._seq += 1
         oid = f"{self.account_id}-{self.day:%Y%m%d}-{self._seq:06d}"
-        reason = "injected reject" if draw[1] < self.faults.reject else self._reject_reason(request)
+        reason = self._reject_reason(request)
+        if reason is None and draw[1] < self.faults.reject:
+            self.injected["reject"] += 1
+            reason = "injected reject"
         report = BrokerOrder(oid, request.remark, request.symbol, request.side, request.volume, request.price,
                              57 if reason else 50, 0, reason or "")
         order = _Order(report, start_minute=self.minute + 1)
@@ -145,6 +153,7 @@ class SimulatedBroker(Gateway):
         if not reason:
             self._freeze(order)
         if draw[2] < self.faults.lost_ack:
+            self.injected["lost_ack"] += 1
             raise AckLost(f"account {self.account_id}: no acknowledgement for order {request.remark}")
         self.handler.on_order(report)
         return oid
@@ -266,9 +275,12 @@ class SimulatedBroker(Gateway):
         order.fills.append(trade)
         self.trades.append(trade)
         draw = self.rng.random(2)
-        if draw[0] >= self.faults.lost_trade:
+        if draw[0] < self.faults.lost_trade:
+            self.injected["lost_trade"] += 1
+        else:
             self.handler.on_trade(trade)
             if draw[1] < self.faults.duplicate_trade:
+                self.injected["duplicate_trade"] += 1
                 self.handler.on_trade(trade)
         self.handler.on_order(order.report)
 

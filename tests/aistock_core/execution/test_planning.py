@@ -71,7 +71,7 @@ def test_sells_first_and_their_cash_funds_the_buys():
     # buy 500 at 20 = 10000 + 5 + 0.1 fits; 600 = 12000 does not
     assert buy.volume == 500
     assert 500 * 20 + fees.cost(np.array([10_000.0]), DAY, sell=False)[0] <= cash
-    assert 600 * 20 > cash
+    assert cash < 600 * 20
 
 
 def test_buy_sizing_counts_the_minimum_commission():
