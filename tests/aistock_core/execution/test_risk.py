@@ -107,7 +107,7 @@ def test_policy_files(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"max_daily_loss_ratio": 0.03}))
     assert load_policy(tmp_path / "p.json").max_daily_loss_ratio == 0.03
     (tmp_path / "typo.yaml").write_text("max_postion_ratio: 0.2\n")
-    with pytest.raises(ConfigError, match="malformed risk policy .*typo.yaml: max_postion_ratio"):
+    with pytest.raises(ConfigError, match=r"malformed risk policy .*typo\.yaml: max_postion_ratio"):
         load_policy(tmp_path / "typo.yaml")
     (tmp_path / "neg.yaml").write_text("max_order_value: -1\n")
     with pytest.raises(ConfigError, match="max_order_value"):
