@@ -18,6 +18,7 @@ import pandas as pd
 
 from aistock_core.data.service import DataService
 from aistock_core.execution.feed import MinuteFeed
+from aistock_core.execution.gateway import GatewayHandler
 from aistock_core.execution.quotes import market_quotes
 from aistock_core.execution.reconcile import reconcile
 from aistock_core.execution.risk import RiskPolicy
@@ -107,6 +108,7 @@ def _run(store, broker, instance, day, slot, weights, quotes, now, point, result
                                                                              mode="paper")
     except SimulatedCrash as exc:
         result.faults[f"crash_{exc}"] += 1
+        broker.set_handler(GatewayHandler())  # the dead process's unwritten reports die with it
 
 
 def _figures(store: ExecutionStore, broker: SimulatedBroker, instance: str, capital: float, orders, trades,
