@@ -59,6 +59,13 @@ class MinuteFeed:
             known[code] = (close[:, j], volume[:, j], float(quotes["limit_up"].iloc[j]),
                            float(quotes["limit_down"].iloc[j]))
 
+    def band(self, day: pd.Timestamp, symbol: str) -> tuple[float, float]:
+        """(limit up, limit down) of one symbol on ``day``."""
+        day = pd.Timestamp(day).normalize()
+        self.preload(day, [symbol])
+        _, _, up, down = self._cache[day][symbol]
+        return up, down
+
     def day(self, day: pd.Timestamp, symbols: Sequence[str]) -> DayBook:
         day = pd.Timestamp(day).normalize()
         codes = list(dict.fromkeys(symbols))

@@ -60,19 +60,20 @@ def limit_order_price(last: float, side: str, bps: float, up: float, down: float
 
 class _Planner:
     def __init__(self, instance: str, day: pd.Timestamp, slot: str, quotes: pd.DataFrame, params: PlanParams):
-        self.instance, self.day, self.slot, self.quotes, self.params = instance, day, slot, quotes, params
+        self.instance, self.day, self.slot, self.params = instance, day, slot, params
+        self.quotes: dict[str, dict] = quotes.to_dict("index")  # row lookups on a dict: 100x faster than .loc
         self.orders: list[PlannedOrder] = []
         self.skipped: list[Skipped] = []
 
     def skip(self, symbol: str, side: str, reason: str) -> None:
         self.skipped.append(Skipped(symbol, side, reason))
 
-    def tradable(self, symbol: str, side: str) -> pd.Series | None:
+    def tradable(self, symbol: str, side: str) -> dict | None:
         """The name's quote row when it can trade on ``side`` now, else None (the skip is recorded)."""
-        if symbol not in self.quotes.index:
+        q = self.quotes.get(symbol)
+        if q is None:
             self.skip(symbol, side, "no quote")
             return None
-        q = self.quotes.loc[symbol]
         if bool(q["suspended"]) or not np.isfinite(q["last"]):
             self.skip(symbol, side, "suspended")
             return None
@@ -84,14 +85,14 @@ class _Planner:
             return None
         return q
 
-    def capped(self, symbol: str, volume: float, q: pd.Series) -> tuple[float, str]:
+    def capped(self, symbol: str, volume: float, q: dict) -> tuple[float, str]:
         cap = self.params.participation
         base = q["recent_volume"]
         if cap is None or not np.isfinite(base) or volume <= cap * base:
             return volume, "rebalance"
         return cap * base, "rebalance (clipped by participation cap)"
 
-    def add(self, symbol: str, side: str, volume: float, q: pd.Series, reason: str) -> PlannedOrder:
+    def add(self, symbol: str, side: str, volume: float, q: dict, reason: str) -> PlannedOrder:
         price = limit_order_price(q["last"], side, self.params.price_offset_bps, q["limit_up"], q["limit_down"])
         key = intent_key(self.instance, self.day, self.slot, symbol, side)
         order = PlannedOrder(key, remark_of(key), symbol, side, int(volume), price, float(q["limit_up"]),
@@ -114,12 +115,12 @@ def plan_orders(
     day = pd.Timestamp(day).normalize()
     p = _Planner(instance, day, slot, quotes, params)
     symbols = sorted(set(targets.index) | set(account.positions))
-    target = targets.reindex(symbols).fillna(0).astype(np.int64)
+    target = {s: int(v) for s, v in targets.reindex(symbols).fillna(0).items()}
     cash = account.cash - params.reserve_cash
 
     for symbol in symbols:  # sells first: they free the cash the buys use
         held, sellable = account.volume(symbol), account.sellable(symbol)
-        want = held - int(target[symbol])
+        want = held - target[symbol]
         if want <= 0:
             continue
         if sellable <= 0:
@@ -137,9 +138,9 @@ def plan_orders(
         order = p.add(symbol, "sell", volume, q, reason)
         cash += order.value - float(params.fees.cost(np.array([order.value]), day, sell=True)[0])
 
-    buys = [(int(target[s]) - account.volume(s), s) for s in symbols if int(target[s]) > account.volume(s)]
-    for _, symbol in sorted(buys, key=lambda b: (-b[0] * _last(quotes, b[1]), b[1])):
-        want = int(target[symbol]) - account.volume(symbol)
+    buys = [(target[s] - account.volume(s), s) for s in symbols if target[s] > account.volume(s)]
+    for _, symbol in sorted(buys, key=lambda b: (-b[0] * _last(p.quotes, b[1]), b[1])):
+        want = target[symbol] - account.volume(symbol)
         q = p.tradable(symbol, "buy")
         if q is None:
             continue
@@ -154,8 +155,8 @@ def plan_orders(
     return Plan(p.orders, p.skipped)
 
 
-def _last(quotes: pd.DataFrame, symbol: str) -> float:
-    value = quotes["last"].get(symbol, np.nan)
+def _last(quotes: dict[str, dict], symbol: str) -> float:
+    value = quotes.get(symbol, {}).get("last", np.nan)
     return float(value) if np.isfinite(value) else 0.0
 
 

@@ -105,12 +105,10 @@ class RiskContext:
         self.cash = self.account.cash
         self.volume = {s: p.volume for s, p in self.account.positions.items()}
         self.sellable = {s: p.sellable for s, p in self.account.positions.items()}
-
-    def equity(self) -> float:
-        return self.account.equity(self.prices)
-
-    def positions_value(self) -> float:
-        return sum(v * self.prices.get(s, 0.0) for s, v in self.volume.items())
+        #: Equity at the batch's marks: the base of every ratio in the batch (orders do not change it but by fees).
+        self.equity = self.account.equity(self.prices)
+        #: Positions value at the marks, updated as orders are allowed (at their limit prices).
+        self.exposure = self.equity - self.account.cash
 
 
 class RiskEngine:
@@ -121,7 +119,7 @@ class RiskEngine:
 
     def daily_loss_breached(self, ctx: RiskContext) -> bool:
         base = ctx.day_open_equity
-        return base > 0 and (ctx.equity() - base) / base <= -self.policy.max_daily_loss_ratio
+        return base > 0 and (ctx.equity - base) / base <= -self.policy.max_daily_loss_ratio
 
     def check_batch(self, orders: list[PlannedOrder], ctx: RiskContext, now: pd.Timestamp) -> list[Verdict]:
         """One verdict per order, in order; allowed orders update ``ctx`` (cash, positions, counts, rate)."""
@@ -168,7 +166,7 @@ class RiskEngine:
 
     def _buy_failure(self, o: PlannedOrder, ctx: RiskContext) -> tuple[str, str] | None:
         pol = self.policy
-        equity = ctx.equity()
+        equity = ctx.equity
         cost = o.value + float(ctx.fees.cost(np.array([o.value]), ctx.day, sell=False)[0])
         if cost > ctx.cash + 1e-6:
             return "cash", f"order costs {cost:,.2f} > cash {ctx.cash:,.2f}"
@@ -178,7 +176,7 @@ class RiskEngine:
                                           f"(limit {pol.max_position_ratio:.0%})")
         if (ctx.cash - cost) / equity < pol.min_cash_reserve_ratio - 1e-12:
             return "cash_reserve", f"cash after the buy below {pol.min_cash_reserve_ratio:.1%} of equity"
-        if (ctx.positions_value() + o.value) / equity > pol.max_total_exposure + 1e-12:
+        if (ctx.exposure + o.value) / equity > pol.max_total_exposure + 1e-12:
             return "total_exposure", f"exposure after the buy above {pol.max_total_exposure:.0%} of equity"
         return None
 
@@ -197,6 +195,7 @@ class RiskEngine:
         fee = float(ctx.fees.cost(np.array([o.value]), ctx.day, sell=sell)[0])
         ctx.cash += o.value - fee if sell else -(o.value + fee)
         ctx.volume[o.symbol] = ctx.volume.get(o.symbol, 0) + (-o.volume if sell else o.volume)
+        ctx.exposure += -o.value if sell else o.value
         if sell:
             ctx.sellable[o.symbol] = ctx.sellable.get(o.symbol, 0) - o.volume
         ctx.active_orders += 1

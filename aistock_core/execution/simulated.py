@@ -159,8 +159,7 @@ class SimulatedBroker(Gateway):
         return oid
 
     def _reject_reason(self, r: OrderRequest) -> str | None:
-        book = self.feed.day(self.day, [r.symbol])
-        up, down = book.limit_up[0], book.limit_down[0]
+        up, down = self.feed.band(self.day, r.symbol)
         if not (to_cents(down) <= to_cents(r.price) <= to_cents(up)):
             return f"price {r.price} outside [{down}, {up}]"
         min_lot, step = (np.array([float(x)]) for x in lot_rule(r.symbol))

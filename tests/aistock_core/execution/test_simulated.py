@@ -35,6 +35,9 @@ class FakeFeed:
     def preload(self, day, symbols) -> None:
         pass
 
+    def band(self, day, symbol) -> tuple[float, float]:
+        return self.up, self.down
+
     def day(self, day, symbols) -> DayBook:
         codes = list(dict.fromkeys(symbols))
         close = np.column_stack([self.paths[c] for c in codes])
