@@ -14,8 +14,10 @@ lost trade report, and a re-push of every report after a reconnect (what some br
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -304,3 +306,42 @@ class SimulatedBroker(Gateway):
     def query_trades(self) -> list[BrokerTrade]:
         self._require()
         return list(self.trades)
+
+
+# -- paper account state across processes -------------------------------------------------------------------
+def save_state(broker: SimulatedBroker, path: Path) -> None:
+    """Write the paper account (cash, holdings, today's orders and trades, clock, generator) as JSON, atomically:
+    a CLI `run` and a later `status`/`reconcile` are separate processes talking to the same paper broker."""
+    state = {
+        "account_id": broker.account_id, "cash": broker.cash, "frozen_cash": broker.frozen_cash,
+        "holdings": {s: asdict(h) for s, h in broker.holdings.items()},
+        "orders": [{"report": asdict(o.report), "frozen_cash": o.frozen_cash, "start_minute": o.start_minute,
+                    "fills": [asdict(t) for t in o.fills]} for o in broker.orders.values()],
+        "day": None if broker.day is None else f"{broker.day:%Y-%m-%d}", "minute": broker.minute, "seq": broker._seq,
+        "rng": broker.rng.bit_generator.state,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+
+
+def load_state(path: Path, feed: MinuteFeed, **kwargs) -> SimulatedBroker:
+    """The paper broker saved by `save_state` (disconnected, reports going nowhere until a handler is set)."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GatewayError(f"cannot read the paper account {path}: {exc}; delete it to start the account over") from exc
+    broker = SimulatedBroker(feed, account_id=state["account_id"], cash=state["cash"], **kwargs)
+    broker.frozen_cash = state["frozen_cash"]
+    broker.holdings = {s: _Holding(**h) for s, h in state["holdings"].items()}
+    for o in state["orders"]:
+        fills = [BrokerTrade(**t) for t in o["fills"]]
+        order = _Order(BrokerOrder(**o["report"]), o["frozen_cash"], o["start_minute"], fills)
+        broker.orders[order.report.broker_order_id] = order
+        broker.trades.extend(fills)
+    broker.trades.sort(key=lambda t: (t.traded_at, t.trade_id))
+    broker.day = None if state["day"] is None else pd.Timestamp(state["day"])
+    broker.minute, broker._seq = state["minute"], state["seq"]
+    broker.rng.bit_generator.state = state["rng"]
+    return broker

@@ -25,6 +25,7 @@ from aistock_pipelines.cli import catalog as catalog_cli
 from aistock_pipelines.cli import data as data_cli
 from aistock_pipelines.cli import demo as demo_cli
 from aistock_pipelines.cli import factors as factors_cli
+from aistock_pipelines.cli import trade as trade_cli
 from aistock_pipelines.cli.render import make_console
 
 #: Exit status of a command stopped by an `AistockError` (bad input or environment, not a crash).
@@ -77,6 +78,7 @@ app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(factors_cli.app, name="factors")
 app.command("demo")(demo_cli.demo)
 app.command("backtest")(backtest_cli.backtest)
+app.add_typer(trade_cli.app, name="trade")
 
 if __name__ == "__main__":
     app()
