@@ -75,13 +75,6 @@ def _emit(payload: dict[str, Any], as_json: bool, title: str, table: pd.DataFram
         print_frame(table, console=console, index=False)
 
 
-def _now(day: pd.Timestamp, slot: str) -> pd.Timestamp:
-    from aistock_core.execution.intents import normalise_slot
-
-    hhmm = normalise_slot(slot)
-    return pd.Timestamp(f"{day:%Y-%m-%d} {hhmm[:2]}:{hhmm[2:]}", tz="Asia/Shanghai")
-
-
 @instance_app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="Unique instance name.")],
@@ -134,10 +127,11 @@ def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights
     from aistock_core.execution.quotes import market_quotes
     from aistock_core.execution.risk import TradingState
     from aistock_core.execution.runner import OrderRunner
+    from aistock_core.execution.session import slot_time
 
     inst = ctx.store.instance(instance)
     targets = _targets(ctx, day, weights)
-    now = _now(day, slot)
+    now = slot_time(day, slot)
     gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
     universe = sorted(set(targets.index) | set(gateway.snapshot().positions))
     quotes = market_quotes(ctx.data, universe, now)
@@ -177,22 +171,12 @@ def run(
     if not submit:
         plan(instance, date, slot, weights, as_json)
         return
-    from aistock_core.execution.instances import close_gateway, require_can_submit
-    from aistock_core.execution.reconcile import reconcile
-    from aistock_core.execution.simulated import SimulatedBroker
+    from aistock_core.execution.session import run_slot
 
     ctx = _Context()
     day = ctx.day(date)
-    inst = ctx.store.instance(instance)
-    require_can_submit(ctx.store, instance, day, ctx.data.calendar, ctx.settings.trading_mode)
-    _, targets, quotes, now, gateway, runner, _ = _prepare(ctx, instance, day, slot, weights)
-    result = runner.run(day, slot, targets, quotes, now, mode=inst.mode)
-    if isinstance(gateway, SimulatedBroker):
-        gateway.advance(now + pd.Timedelta(minutes=wait))
-        gateway.handler.flush()
-        result.end = reconcile(ctx.store, gateway, instance, day, now + pd.Timedelta(minutes=wait))
-        result.orders = ctx.store.orders(instance, day, result.slot)
-    close_gateway(gateway, ctx.home)
+    result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, day, weights),
+                      trading_mode=ctx.settings.trading_mode, wait_minutes=wait)
     payload = result.as_dict()
     _emit(payload, as_json, f"run {instance} {day:%Y-%m-%d} {slot}", pd.DataFrame(payload["orders"]))
 
