@@ -120,10 +120,16 @@ class OrderRunner:
                             self.portfolio.cash_reserve * equity, self.plan_params.fees)
         plan = plan_orders(self.instance, day, slot, account, targets, quotes, params)
         ctx = RiskContext(state, account, prices, day_open_equity or equity, pd.Timestamp(day),
-                          active_orders=self.store.active_order_count(self.instance),
+                          active_orders=self.store.active_order_count(self.instance, day),
                           st=frozenset(quotes.index[quotes["st"]]), fees=self.plan_params.fees)
         verdicts = self.risk.check_batch(plan.orders, ctx, now)
         return Prepared(plan, verdicts, ctx.state, equity)
+
+    def opening_equity(self, day: pd.Timestamp, quotes: pd.DataFrame) -> float | None:
+        """The daily-loss base: the day's opening book at the reference closes (the day's P&L starts there);
+        None before the day's first reconciliation."""
+        opening = self.store.opening(self.instance, day)
+        return opening.equity(quotes["prev_close"].dropna().to_dict()) if opening is not None else None
 
     def run(self, day: pd.Timestamp, slot: str, weights: pd.Series, quotes: pd.DataFrame, now: pd.Timestamp,
             *, mode: str) -> SlotResult:
@@ -144,7 +150,7 @@ class OrderRunner:
         if not self.store.orders(self.instance, day, slot):
             inst = self.store.instance(self.instance)
             prepared = self.prepare(day, slot, weights, quotes, now, TradingState(inst.trading_state),
-                                    self.store.opening_equity(self.instance, day))
+                                    self.opening_equity(day, quotes))
             if prepared.state is TradingState.HALTED and inst.trading_state != "halted":
                 self.store.record_halt(self.instance, "risk engine", now.to_pydatetime(),
                                        f"daily loss above {self.risk.policy.max_daily_loss_ratio:.0%} of opening "

@@ -208,10 +208,12 @@ class ExecutionStore:
                     changed += 1
         return changed
 
-    def active_order_count(self, instance: str) -> int:
+    def active_order_count(self, instance: str, day) -> int:
+        """Orders of ``day`` still open at the broker (A-share orders do not outlive their session)."""
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(TradeOrder).where(
-                TradeOrder.instance == instance, TradeOrder.state.in_([str(x) for x in OPEN_STATES]))))
+                TradeOrder.instance == instance, TradeOrder.trading_day == _day(day),
+                TradeOrder.state.in_([str(x) for x in OPEN_STATES]))))
 
     # -- fills ---------------------------------------------------------------------------------------------
     def add_fills(self, instance: str, account_id: str, day, trades: Iterable[BrokerTrade],
@@ -270,14 +272,15 @@ class ExecutionStore:
             upsert(s, AccountSnapshotRow, [{"instance": instance, "trading_day": d, "kind": "open",
                                             "cash": snapshot.cash, "equity": equity, "positions": positions}],
                    update=())
+        return self.opening(instance, day)
+
+    def opening(self, instance: str, day) -> AccountSnapshot | None:
+        """The day's opening snapshot, if the day's first reconciliation has stored it."""
+        with self.db.session() as s:
             row = s.scalar(select(AccountSnapshotRow).where(AccountSnapshotRow.instance == instance,
-                                                            AccountSnapshotRow.trading_day == d,
+                                                            AccountSnapshotRow.trading_day == _day(day),
                                                             AccountSnapshotRow.kind == "open"))
+        if row is None:
+            return None
         return AccountSnapshot(row.cash, {k: Position(k, int(v[0]), int(v[1]), float(v[2]))
                                           for k, v in row.positions.items()})
-
-    def opening_equity(self, instance: str, day) -> float | None:
-        with self.db.session() as s:
-            return s.scalar(select(AccountSnapshotRow.equity).where(
-                AccountSnapshotRow.instance == instance, AccountSnapshotRow.trading_day == _day(day),
-                AccountSnapshotRow.kind == "open"))

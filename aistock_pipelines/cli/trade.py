@@ -146,7 +146,7 @@ def plan(instance: InstanceOpt, date: DateOpt = None, slot: SlotOpt = "09:35", w
     ctx = _Context()
     day = ctx.day(date)
     _, targets, quotes, now, _, runner, state = _prepare(ctx, instance, day, slot, weights)
-    prepared = runner.prepare(day, slot, targets, quotes, now, state, ctx.store.opening_equity(instance, day))
+    prepared = runner.prepare(day, slot, targets, quotes, now, state, runner.opening_equity(day, quotes))
     verdicts = {v.intent_key: v for v in prepared.verdicts}
     rows = [{"intent_key": o.intent_key, "symbol": o.symbol, "side": o.side, "volume": o.volume, "price": o.price,
              "allowed": verdicts[o.intent_key].allowed, "rule": verdicts[o.intent_key].rule,

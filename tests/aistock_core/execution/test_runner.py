@@ -146,3 +146,31 @@ def test_halt_cancels_and_blocks_until_resume(setup):
     assert store.instance("alpha").trading_state == "active"
     [halt] = store.halts("alpha")
     assert (halt.halted_by, halt.reason, halt.resumed_by) == ("ops", "manual test", "ops")
+
+
+def test_daily_loss_halts_the_instance_and_records_it(setup):
+    store, broker, quotes, weights = setup
+    from aistock_core.execution.simulated import _Holding
+
+    held = weights.index[0]
+    last = float(quotes.at[held, "last"])
+    broker.holdings[held] = _Holding(volume=50_000, sellable=50_000, cost=50_000 * last)
+    fell = quotes.copy()
+    fell.loc[held, "prev_close"] = last * 1.5  # the holding opened the day 50% higher: a loss well above 5%
+    result = OrderRunner(store, broker, "alpha", RiskPolicy()).run(DAY, "09:35", weights, fell, NOW, mode="paper")
+    assert result.submitted == 0 and {o.state for o in result.orders} == {OrderState.DENIED}
+    assert store.instance("alpha").trading_state == "halted"
+    [halt] = store.halts("alpha")
+    assert halt.halted_by == "risk engine" and "daily loss" in halt.reason
+
+
+def test_a_book_mismatch_blocks_trading(setup):
+    store, broker, quotes, weights = setup
+    from aistock_core.execution.domain import AccountSnapshot
+
+    store.opening_snapshot("alpha", DAY, AccountSnapshot(cash=2e6), 2e6)  # our book says 2m, the broker 1m
+    result = run(store, broker, quotes, weights)
+    assert result.blocked and result.orders == [] and broker.orders == {}
+    assert [(m.kind, m.local, m.broker) for m in result.start.blocking] == [("cash", 2e6, 1e6)]
+    unresolved = [e for e in store.events("alpha", "reconcile") if not e.resolved]
+    assert [e.rule for e in unresolved] == ["cash"]
