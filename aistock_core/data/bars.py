@@ -18,8 +18,8 @@ from aistock_core.data.fields import DAILY_FIELDS, EXTRA_FIELDS
 from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
-from aistock_core.trading.prices import limit_prices, reference_price
-from aistock_core.trading.rules import limit_rates
+from aistock_core.trading.prices import price_band
+from aistock_core.trading.rules import no_trade
 
 #: The two indexes the end-of-day pipeline keeps (benchmark and the composite).
 DEFAULT_INDEXES: tuple[str, ...] = ("000300.SH", "000001.SH")
@@ -71,18 +71,15 @@ def _derive(panel: Panel, actions: pd.DataFrame | None) -> dict[str, np.ndarray]
     close = row["close"]
     prev_close = panel["close"][-2].astype(np.float64) if len(panel.dates) > 1 else np.full_like(close, np.nan)
     if "suspended" not in row:
-        volume = row.get("volume")
-        no_trade = np.isnan(close) if volume is None else np.isnan(close) | (np.nan_to_num(volume) <= 0)
-        row["suspended"] = no_trade
+        row["suspended"] = no_trade(close, row.get("volume"))
     if "change" not in row:
         with np.errstate(invalid="ignore", divide="ignore"):
             row["change"] = close / prev_close - 1.0
     if actions is not None:
-        rates = limit_rates(panel.instruments, row.get("st"))
         today = actions.droplevel("datetime").reindex(panel.instruments, fill_value=0.0)
-        ref = reference_price(prev_close, today["cash"].to_numpy(), today["bonus"].to_numpy())
         # No previous close (an IPO's first day): no limit, NaN, as the exchange has none.
-        up, down = limit_prices(ref, rates)
+        _, up, down = price_band(list(panel.instruments), prev_close, st=row.get("st"),
+                                 cash=today["cash"].to_numpy(), bonus=today["bonus"].to_numpy())
         row.setdefault("limit_up", up)
         row.setdefault("limit_down", down)
     return row

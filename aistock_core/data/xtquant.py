@@ -21,8 +21,7 @@ from aistock_core.calendar import SESSION_TZ
 from aistock_core.codes import to_internal_many
 from aistock_core.data.provider import QuoteSource
 from aistock_core.errors import ConfigError, DataError
-from aistock_core.trading.prices import limit_prices
-from aistock_core.trading.rules import limit_rates
+from aistock_core.trading.prices import price_band
 
 _REQUIRED = ("timetag", "lastPrice", "open", "high", "low", "lastClose", "volume", "amount")
 SHARES_PER_LOT = 100
@@ -67,7 +66,7 @@ def ticks_to_frame(ticks: Mapping[str, Mapping[str, Any]], instruments: Sequence
             raise DataError(f"bad quote for {code}: violates '{rule}' ({dict(frame.loc[code, list(_REQUIRED)])})")
     prev_close = prices[:, 4]
     # The quote's lastClose is already the exchange's reference price (adjusted on an ex-date).
-    limit_up, limit_down = limit_prices(prev_close, limit_rates(frame.index))
+    _, limit_up, limit_down = price_band(list(frame.index), prev_close)
     out = pd.DataFrame(
         {
             "datetime": stamps.dt.tz_localize(SESSION_TZ),

@@ -8,10 +8,12 @@ Modules and what the next boxes take from them:
 
 * `rules` — per-board rule set: ``limit_rate(s)`` (main 10%, ChiNext/STAR 20%, BJ 30%, ST 5% on the main
   boards), ``ipo_free_sessions`` (no limit on an IPO's first session(s)), ``lot_rule(s)`` (100; STAR 200 then 1),
-  ``round_buy_shares``/``round_sell_shares`` (odd lots only leave as a whole holding), ``TICK``.
+  ``round_buy_shares``/``round_sell_shares`` (odd lots only leave as a whole holding), ``no_trade``
+  (suspended: no valid close or no volume), ``TICK``.
   *Order planner*: size target shares with ``round_buy_shares``; *risk engine*: reject an order whose shares
   are not what ``round_*_shares`` would give.
-* `prices` — ``reference_price(prev_close, cash, bonus)`` (previous close adjusted for the day's corporate
+* `prices` — ``price_band(codes, prev_close, st=, cash=, bonus=)`` → (reference, up, down) for a day or a
+  grid; its parts ``reference_price(prev_close, cash, bonus)`` (previous close adjusted for the day's corporate
   action, on the tick) and ``limit_prices(ref, rate)`` = ``round_half_up(ref × (1 ± rate), 0.01)`` exact in
   cents; ``at_or_beyond(price, limit)``. *Simulated broker*: refuse fills at or beyond a limit; *risk engine*:
   deny limit orders priced outside the day's band; *planner*: skip names sealed at a limit.

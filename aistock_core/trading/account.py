@@ -36,8 +36,9 @@ class Account:
     A-share venues hold real shares. ``held`` mirrors Qlib's "the code is a key of the position dict" (a code
     stays held with a stale price while suspended or after delisting). ``count`` = bars held (Qlib's
     ``count_day``), ``sellable`` = shares that may be sold today (T+1: owned at the open and listed).
-    ``opened`` is the day the position was opened (dividend tax by holding period) and ``dividend`` the cash
-    dividends received on the current holding whose tax is still due on sale.
+    ``opened`` is the day the position was opened (dividend tax by holding period; adding to a position does not
+    restart it, a simplification of the first-in-first-out rule) and ``dividend`` the cash dividends received on
+    the current holding whose tax is still due on sale (a sale takes its pro-rata share).
     """
 
     cash: float

@@ -3,9 +3,9 @@ share receives on its ex-date.
 
 Two sources (the data service's ``corporate_actions`` view picks one):
 
-* **A table** (xtquant's dividend data, a CSV/Parquet of ex-date, cash per share, bonus and transfer shares per
-  share): real entitlements. Bonus shares are credited in whole shares and list (become sellable) the next
-  session; cash dividends are taxed on sale.
+* **A table** (a CSV/Parquet of ex-date, cash per share, bonus and transfer shares per share, e.g. xtquant's
+  dividend data exported to those columns): real entitlements. Bonus shares are credited in whole shares and
+  list (become sellable) the next session; cash dividends are taxed on sale.
 * **The adjustment factor**, where that is all a source has. Convention: a factor step ``r = f_t / f_prev`` on
   day t is read as ``r − 1`` bonus shares per share, no cash. The holding then becomes ``shares × r`` and the
   reference price ``prev_close / r`` — the position's value is continuous at the ex-rights reference price, and
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from aistock_core.trading.prices import previous_valid
+
 #: Columns of the corporate-actions view, per share of the old holding.
 ACTION_COLUMNS = ("cash", "bonus")
 #: A factor ratio closer to 1 than this is float noise, not an action.
@@ -34,15 +36,9 @@ def bonus_from_factor(factor: np.ndarray) -> np.ndarray:
     first row has no previous factor, so no action.
     """
     factor = np.asarray(factor, dtype=np.float64)
-    valid = np.isfinite(factor)
-    rows = np.where(valid, np.arange(factor.shape[0])[:, None], -1)
-    last = np.maximum.accumulate(rows, axis=0)
-    prev_row = np.vstack([np.full((1, factor.shape[1]), -1), last[:-1]])
-    prev = np.take_along_axis(factor, np.maximum(prev_row, 0), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        bonus = factor / prev - 1.0
-    keep = valid & (prev_row >= 0) & (np.abs(bonus) > _FACTOR_NOISE)
-    return np.where(keep, bonus, 0.0)
+        bonus = factor / previous_valid(factor) - 1.0
+    return np.where(np.abs(bonus) > _FACTOR_NOISE, bonus, 0.0)  # NaN (no factor, or none before) compares False
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,8 @@ class QlibExchangeConfig:
                 f"deal_price {self.deal_price!r} is not supported: the backtest deals at the close "
                 f"(RD-Agent's templates use deal_price: close)"
             )
+
+
+#: The costs RD-Agent's Qlib templates set (``exchange_kwargs`` of its ``conf_*.yaml``: open 0.05%, close
+#: 0.15%, minimum 5 yuan; limit threshold and trade unit left at Qlib's defaults): what research KPIs assume.
+RDAGENT_EXCHANGE = QlibExchangeConfig(open_cost=0.0005, close_cost=0.0015, min_cost=5.0)

@@ -35,6 +35,15 @@ LOT_RULE = {Board.STAR: (200, 1)}
 DEFAULT_LOT = (100, 100)
 
 
+def no_trade(close: np.ndarray, volume: np.ndarray | None = None) -> np.ndarray:
+    """Cells that do not trade: no valid close, or (where volume is known) nothing traded. Suspended stocks take
+    no orders at all, and a holding keeps its last price while suspended."""
+    out = ~np.isfinite(np.asarray(close, dtype=np.float64))
+    if volume is not None:
+        out |= np.nan_to_num(np.asarray(volume, dtype=np.float64)) <= 0
+    return out
+
+
 def limit_rate(code: str, *, st: bool = False) -> float:
     """Daily price-limit rate of one stock (indexes have none: `InstrumentError`)."""
     board = board_of(code)

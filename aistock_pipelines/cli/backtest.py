@@ -21,10 +21,10 @@ from aistock_core.strategy.backtest.ashare_mode import AshareConfig
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import load_market
 from aistock_core.strategy.backtest.outputs import write_outputs
-from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
 from aistock_core.strategy.backtest.risk import HEADLINE_KPIS
 from aistock_core.strategy.config import strategy_by_name
 from aistock_core.strategy.scores import read_score_file
+from aistock_core.trading.qlib_rules import RDAGENT_EXCHANGE, QlibExchangeConfig
 from aistock_pipelines.cli.render import kv_table, make_console
 
 
@@ -48,9 +48,9 @@ def backtest(
     end: Annotated[str | None, typer.Option(help="Last trade day (default: the data's last session).")] = None,
     account: Annotated[float, typer.Option(help="Initial cash.")] = 1e8,
     universe: Annotated[str, typer.Option(help="Market (instruments file) to trade.")] = "all",
-    open_cost: Annotated[float, typer.Option(help="Qlib mode buy cost rate.")] = 0.0005,
-    close_cost: Annotated[float, typer.Option(help="Qlib mode sell cost rate.")] = 0.0015,
-    min_cost: Annotated[float, typer.Option(help="Qlib mode minimum cost per order.")] = 5.0,
+    open_cost: Annotated[float, typer.Option(help="Qlib mode buy cost rate.")] = RDAGENT_EXCHANGE.open_cost,
+    close_cost: Annotated[float, typer.Option(help="Qlib mode sell cost rate.")] = RDAGENT_EXCHANGE.close_cost,
+    min_cost: Annotated[float, typer.Option(help="Qlib mode minimum cost per order.")] = RDAGENT_EXCHANGE.min_cost,
 ) -> None:
     """Backtest a score file; print the KPIs and write the outputs."""
     if not provider_uri.is_dir():

@@ -28,8 +28,14 @@ from aistock_core.trading.account import Account
 from aistock_core.trading.corporate_actions import CorporateActions
 from aistock_core.trading.fees import AshareFees, dividend_tax_rate
 from aistock_core.trading.orders import REASON_CODE, STATUS_CODE, Fills
-from aistock_core.trading.prices import at_or_beyond, limit_prices, reference_price
-from aistock_core.trading.rules import ipo_free_sessions, limit_rates, lot_rules, round_buy_shares, round_sell_shares
+from aistock_core.trading.prices import at_or_beyond, previous_valid, price_band
+from aistock_core.trading.rules import (
+    ipo_free_sessions,
+    lot_rules,
+    no_trade,
+    round_buy_shares,
+    round_sell_shares,
+)
 
 
 @dataclass(frozen=True)
@@ -42,16 +48,6 @@ class AshareConfig:
             raise StrategyError(f"participation cap must be in (0, 1], got {self.participation}")
 
 
-def previous_close(price: np.ndarray) -> np.ndarray:
-    """Previous session's last valid price per column (NaN before the first)."""
-    valid = np.isfinite(price)
-    rows = np.where(valid, np.arange(price.shape[0])[:, None], -1)
-    last = np.maximum.accumulate(rows, axis=0)
-    prev = np.vstack([np.full((1, price.shape[1]), -1), last[:-1]])
-    cols = np.arange(price.shape[1])[None, :]
-    return np.where(prev >= 0, price[np.maximum(prev, 0), cols], np.nan)
-
-
 class AshareExchange(RuleGrids):
     """Fills orders in real shares at the raw close under A-share rules (see module doc)."""
 
@@ -60,14 +56,14 @@ class AshareExchange(RuleGrids):
         self.cfg = config
         codes = list(market.instruments)
         self.price = market.raw_close
-        self._susp = market.suspended | ~np.isfinite(self.price)
+        self._susp = market.suspended | no_trade(self.price)
         self.actions = market.actions if market.actions is not None else CorporateActions.from_factor(
             np.where(market.listed, market.factor, np.nan))
         self._action_day = np.zeros(len(market.dates), dtype=bool)
         self._action_day[self.actions.rows()] = True
-        self.reference = reference_price(previous_close(self.price), self.actions.cash, self.actions.bonus)
         st = market.st if market.st is not None else np.zeros(self.price.shape, dtype=bool)
-        up, down = limit_prices(self.reference, limit_rates(codes, st))
+        self.reference, up, down = price_band(codes, previous_valid(self.price), st=st, cash=self.actions.cash,
+                                              bonus=self.actions.bonus)
         if market.limit_up is not None:
             up = np.where(np.isnan(market.limit_up), up, market.limit_up)
         if market.limit_down is not None:

@@ -107,7 +107,8 @@ def load_market(
 
     Missing ``change`` is derived as close/prev_close - 1 in float32 (what Qlib's dump writes). A benchmark
     the provider does not have is a `DataError` (pass ``benchmark=None`` for a zero benchmark). Corporate
-    actions come from the service's view (its table, else derived from the factor).
+    actions come from the service's table when it has one; otherwise ``actions`` stays None and A-share mode
+    derives them from the factor already loaded here (the view's convention, without a second read).
     """
     cal = service.calendar
     sessions = cal.sessions_in_range(start, end)
@@ -155,8 +156,8 @@ def load_market(
         limit_up=arr("limit_up") if "limit_up" in panel.fields else None,
         limit_down=arr("limit_down") if "limit_down" in panel.fields else None,
         st=np.asarray(panel["st"], dtype=float) > 0.5 if "st" in panel.fields else None,
-        actions=CorporateActions.from_frame(service.corporate_actions(codes, start=warm, end=last), panel.dates,
-                                            pd.Index(codes), from_table=service.actions is not None),
+        actions=None if service.actions is None else CorporateActions.from_frame(
+            service.corporate_actions(codes, start=warm, end=last), panel.dates, pd.Index(codes), from_table=True),
         benchmark=benchmark,
         first_trade_row=1 if warm < first else 0,
     )

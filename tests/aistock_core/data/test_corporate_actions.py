@@ -54,3 +54,21 @@ def test_stored_limits_on_an_ex_date_are_around_the_reference_price(bars_frame):
     # 10-for-10 bonus: reference 10.00, band 9.00–11.00 (against the raw 20.00 it would be 18.00–22.00).
     assert (row["limit_down"], row["limit_up"]) == (9.00, 11.00)
     assert np.isclose(row["close"], 10.10)
+
+
+def test_settings_table_reaches_the_service_and_a_backtest(tmp_path, aistock_home):
+    from aistock_core.config import Settings
+    from aistock_core.data.factory import build_service
+    from aistock_core.strategy.backtest.market import load_market
+
+    path = tmp_path / "actions.parquet"
+    pd.DataFrame({"instrument": ["600001.SH"], "ex_date": [pd.Timestamp("2024-02-05")], "cash": [0.2],
+                  "bonus": [0.0]}).to_parquet(path)
+    settings = Settings(data_source="synthetic", synthetic_seed=11, synthetic_instruments=12,
+                        synthetic_start="2024-01-02", synthetic_end="2024-03-29", corporate_actions=path)
+    service = build_service(settings)
+    assert service.actions is not None and service.actions["cash"].tolist() == [0.2]
+    market = load_market(service, "all", "2024-01-10", "2024-03-29", benchmark=None)
+    t, i = market.dates.get_loc(pd.Timestamp("2024-02-05")), market.instruments.get_loc("600001.SH")
+    assert market.actions.cash[t, i] == 0.2 and market.actions.from_table
+    assert market.actions.cash.sum() == pytest.approx(0.2) and not market.actions.bonus.any()

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pytest
 
-from aistock_core.trading.prices import at_or_beyond, limit_prices, reference_price
+from aistock_core.trading.prices import at_or_beyond, limit_prices, price_band, reference_price
 
 
 def _decimal_limit(ref_cents: int, rate_bp: int, sign: int) -> float:
@@ -74,3 +74,14 @@ def test_no_reference_no_limit():
     up, down = limit_prices(np.array([np.nan]), 0.1)
     assert np.isnan(up[0]) and np.isnan(down[0])
     assert not at_or_beyond(np.array([5.0]), up, upper=True)[0]
+
+
+def test_price_band_over_a_grid_with_st_days_and_an_action():
+    codes = ["600000.SH", "300750.SZ"]
+    prev = np.array([[10.0, 10.0], [10.0, 10.0]])
+    st = np.array([[False, False], [True, True]])  # ST: 5% on the main board, ChiNext keeps 20%
+    bonus = np.array([[0.0, 0.0], [0.0, 1.0]])
+    ref, up, down = price_band(codes, prev, st=st, bonus=bonus)
+    np.testing.assert_array_equal(ref, [[10.0, 10.0], [10.0, 5.0]])
+    np.testing.assert_array_equal(up, [[11.0, 12.0], [10.5, 6.0]])
+    np.testing.assert_array_equal(down, [[9.0, 8.0], [9.5, 4.0]])

@@ -13,6 +13,7 @@ from aistock_core.trading.rules import (
     limit_rates,
     lot_rule,
     lot_rules,
+    no_trade,
     round_buy_shares,
     round_sell_shares,
 )
@@ -74,3 +75,9 @@ def test_lot_rounding_star_steps_of_one_above_200_others_lots_of_100():
     held = np.array([150.0, 150.0, 230.0])
     np.testing.assert_array_equal(round_sell_shares(np.array([150.0, 120.0, 201.0]), held, step[[0, 3, 1]]),
                                   [150.0, 100.0, 201.0])
+
+
+def test_no_trade_without_a_close_or_without_volume():
+    close = np.array([10.0, np.nan, 10.0, 10.0])
+    np.testing.assert_array_equal(no_trade(close), [False, True, False, False])
+    np.testing.assert_array_equal(no_trade(close, np.array([100.0, 100.0, 0.0, np.nan])), [False, True, True, True])
