@@ -1,8 +1,9 @@
 """The market view an order run trades on: latest price, the day's exact limit band, suspension, ST, volume.
 
-Limit prices are recomputed from the reference price with `aistock_core.trading` (``reference_price`` ×
-``limit_rate`` → ``limit_prices``, exact in cents) rather than trusted from a quote feed, so the planner, the
-risk engine and the simulated broker all use the same band to the cent.
+Limit prices are recomputed from the reference close with `aistock_core.trading.prices.price_band` (exact in
+cents, board and ST rates from `trading.rules`) rather than trusted from a quote feed, so the planner, the risk
+engine and the simulated broker all use the same band to the cent. A name without a valid last price takes no
+orders (`trading.rules.no_trade`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import pandas as pd
 
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
-from aistock_core.trading.prices import limit_prices, reference_price
-from aistock_core.trading.rules import limit_rates
+from aistock_core.trading.prices import price_band
+from aistock_core.trading.rules import no_trade
 
 QUOTE_COLUMNS = ("last", "prev_close", "limit_up", "limit_down", "suspended", "st", "recent_volume")
 
@@ -35,10 +36,9 @@ def build_quotes(
     """
     n = len(symbols)
     st = np.zeros(n, bool) if st is None else np.asarray(st, bool)
-    rate = limit_rates(symbols, st)
-    up, down = limit_prices(reference_price(np.asarray(prev_close, float)), rate)
+    _, up, down = price_band(list(symbols), np.asarray(prev_close, float), st=st)
     last = np.asarray(last, float)
-    susp = np.isnan(last) if suspended is None else (np.asarray(suspended, bool) | np.isnan(last))
+    susp = no_trade(last) if suspended is None else (np.asarray(suspended, bool) | no_trade(last))
     return pd.DataFrame(
         {"last": last, "prev_close": np.asarray(prev_close, float), "limit_up": up, "limit_down": down,
          "suspended": susp, "st": st,
