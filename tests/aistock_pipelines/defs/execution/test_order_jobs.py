@@ -88,3 +88,19 @@ def test_schedules_request_one_run_per_instance_on_trading_days(env):
     assert weekend.run_requests == [] and "not a trading day" in weekend.skip_message
     live = _evaluate("live_orders_0935", datetime(2024, 7, 1, 9, 35, tzinfo=SH))
     assert "no live instance" in live.skip_message
+
+
+def test_a_failed_order_run_raises_an_alert(env):
+    from aistock_pipelines.defs.execution.sensors import order_run_failed
+
+    instance = dg.DagsterInstance.ephemeral()
+    failed = paper_orders.execute_in_process(run_config=config(now="2024-07-01 11:00"), resources=resources(),
+                                             instance=instance, raise_on_error=False)
+    assert not failed.success
+    with dg.build_run_status_sensor_context(
+        sensor_name="order_run_failed", dagster_instance=instance, dagster_run=failed.dagster_run,
+        dagster_event=failed.get_run_failure_event(), resources={"database": DatabaseResource()},
+    ) as context:
+        order_run_failed(context.for_run_failure())
+    [alert] = env.events("demo", "alert")
+    assert alert.rule == "run_failed" and not alert.resolved and failed.run_id in alert.message
