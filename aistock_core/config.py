@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     )
     market: str = Field(default="all", description="Default universe (a Qlib instruments file name).")
     benchmark: str = Field(default="000300.SH", description="Benchmark index code.")
+    trading_mode: Literal["paper", "live"] = Field(
+        default="paper", description="Highest order mode this machine may run; 'live' also needs a recorded approval."
+    )
     synthetic_seed: int = Field(default=7, description="Seed of the embedded synthetic market.")
     synthetic_instruments: int = Field(default=300, description="Stocks in the synthetic market.")
     synthetic_start: str = Field(default="2020-01-02", description="First day of the synthetic market.")
