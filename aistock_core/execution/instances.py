@@ -60,15 +60,6 @@ def instance_policy(store: ExecutionStore, name: str) -> RiskPolicy:
     return policy_from_mapping(store.instance(name).policy, where=f"of instance {name!r}")
 
 
-def require_authoritative_day(calendar: TradingCalendar, day: pd.Timestamp) -> None:
-    """HOOK for real orders: refuse a provisional calendar day. Uses `TradingCalendar.require_authoritative`
-    (being added on main by the calendar work); until that method is on this branch, a session check is all
-    this can do, so the hook only requires a session."""
-    check = getattr(calendar, "require_authoritative", None)
-    if check is not None:
-        check(day, "send live orders")
-
-
 def require_can_submit(store: ExecutionStore, name: str, day: pd.Timestamp, calendar: TradingCalendar,
                        trading_mode: str) -> None:
     """Every guard in front of a paper or live submission (see the module docstring)."""
@@ -78,7 +69,7 @@ def require_can_submit(store: ExecutionStore, name: str, day: pd.Timestamp, cale
                             f"sends orders on sessions only")
     if inst.mode != "live":
         return
-    require_authoritative_day(calendar, day)
+    calendar.require_authoritative(day, "send live orders")  # an estimated (provisional) day never moves money
     if trading_mode != "live":
         raise ConfigError(f"instance {name!r} is live but AISTOCK_TRADING_MODE is {trading_mode!r}; set "
                           f"AISTOCK_TRADING_MODE=live on the trading machine to allow real orders")

@@ -107,3 +107,14 @@ def test_halt_blocks_and_resume_lifts(home):
     assert run["submitted"] == 0 and run["denied"] == 10
     assert ok_json("trade", "resume", "--instance", "demo")["halts_closed"] == 1
     assert ok_json("trade", "status", "--instance", "demo", "--date", DAY)["trading_state"] == "active"
+
+
+def test_live_refuses_a_provisional_day_and_sends_nothing(home, monkeypatch):
+    create("real", "--mode", "live")
+    ok_json("trade", "approve", "--instance", "real", "--by", "risk-officer")
+    for key, value in {"AISTOCK_TRADING_MODE": "live", "AISTOCK_CALENDAR_PROVISIONAL": "weekdays"}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    message = refused("trade", "run", "--instance", "real", "--date", "2027-01-04", "--submit")
+    assert "2027-01-04 is a provisional session" in message and "send live orders" in message
+    assert ok_json("trade", "status", "--instance", "real", "--date", "2027-01-04")["orders"] == []
