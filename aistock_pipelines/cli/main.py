@@ -25,6 +25,7 @@ from aistock_pipelines.cli import catalog as catalog_cli
 from aistock_pipelines.cli import data as data_cli
 from aistock_pipelines.cli import demo as demo_cli
 from aistock_pipelines.cli import factors as factors_cli
+from aistock_pipelines.cli import models as models_cli
 from aistock_pipelines.cli.render import make_console
 
 #: Exit status of a command stopped by an `AistockError` (bad input or environment, not a crash).
@@ -75,6 +76,7 @@ app.add_typer(data_cli.app, name="data")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(factors_cli.app, name="factors")
+app.add_typer(models_cli.app, name="models")
 app.command("demo")(demo_cli.demo)
 app.command("backtest")(backtest_cli.backtest)
 
