@@ -8,6 +8,7 @@ import dagster as dg
 
 from aistock_pipelines.defs import data
 from aistock_pipelines.defs import factors as factor_defs
+from aistock_pipelines.defs import models as model_defs
 from aistock_pipelines.defs import research as research_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
@@ -16,6 +17,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(resources=default_resources()),
     data.defs,
     factor_defs.defs,
+    model_defs.defs,
     research_defs.defs,
     strategy_defs.defs,
 )

@@ -50,8 +50,13 @@ def session(uri: str) -> Iterator:
         yield client(uri)
 
 
-def champion_checks(result: TrainResult, min_valid_ic: float | None = None) -> dict[str, str]:
-    """Failed check → why; empty when the model may become champion."""
+def champion_checks(result: TrainResult, min_valid_ic: float | None = None, research_ic: float | None = None,
+                    ic_tolerance: float = 0.05) -> dict[str, str]:
+    """Failed check → why; empty when the model may become champion.
+
+    ``research_ic``: the loop's recorded IC; a retrain whose valid IC is further than ``ic_tolerance`` from it
+    did not reproduce the research and must not replace the champion.
+    """
     failed = {}
     for seg, scores in result.predictions.items():
         values = scores.to_numpy()
@@ -62,6 +67,9 @@ def champion_checks(result: TrainResult, min_valid_ic: float | None = None) -> d
     valid_ic = result.metrics.get("valid", {}).get("IC")
     if min_valid_ic is not None and not (valid_ic is not None and valid_ic >= min_valid_ic):
         failed["valid_ic"] = f"valid IC {valid_ic} is below the required {min_valid_ic}"
+    if research_ic is not None and not (valid_ic is not None and abs(valid_ic - research_ic) <= ic_tolerance):
+        failed["research_ic"] = (f"valid IC {valid_ic} is not within {ic_tolerance} of the research loop's "
+                                 f"recorded IC {research_ic}")
     return failed
 
 
@@ -115,7 +123,9 @@ def experiment_id(c, name: str, artifact_root: str | None) -> str:
 
 
 def log_training(result: TrainResult, *, uri: str, experiment: str, model_name: str | None = None,
-                 min_valid_ic: float | None = None, artifact_root: str | None = None) -> Logged:
+                 min_valid_ic: float | None = None, artifact_root: str | None = None,
+                 research_ic: float | None = None, ic_tolerance: float = 0.05,
+                 tags: dict[str, str] | None = None) -> Logged:
     """Log ``result`` as one run; register it as ``model_name`` (alias champion) when its checks pass.
 
     Nothing reaches the registry when a check fails: the run is kept (tagged with the failures) for diagnosis.
@@ -124,7 +134,7 @@ def log_training(result: TrainResult, *, uri: str, experiment: str, model_name: 
     import mlflow.lightgbm
     from mlflow.models import infer_signature
 
-    failed = champion_checks(result, min_valid_ic)
+    failed = champion_checks(result, min_valid_ic, research_ic, ic_tolerance)
     sample = result.dataset.prepare(next(iter(result.predictions)), "feature", "infer").head(50)
     with session(uri) as c:
         with mlflow.start_run(experiment_id=experiment_id(c, experiment, artifact_root)) as run:
@@ -132,7 +142,7 @@ def log_training(result: TrainResult, *, uri: str, experiment: str, model_name: 
             c.log_batch(run_id, metrics=_metrics(result),
                         params=[mlflow.entities.Param(k, v) for k, v in _params(result).items()])
             mlflow.set_tags({"data_fingerprint": result.data_fingerprint, "window": json.dumps(result.window),
-                             "checks": json.dumps(failed) if failed else "passed"})
+                             "checks": json.dumps(failed) if failed else "passed", **(tags or {})})
             mlflow.log_dict(result.spec.raw, "workflow.json")
             mlflow.log_dict(result.model.feature_importance(), "feature_importance.json")
             mlflow.log_dict(result.metrics, "metrics.json")
