@@ -80,3 +80,30 @@ class ServedModel:
         features = self.features_for(service, start, end, instruments)
         scores = pd.Series(self.booster.predict(features.to_numpy()), index=features.index, name="score")
         return scores.sort_index()
+
+
+def last_bar_read(calendar, meta: dict[str, Any]) -> pd.Timestamp:
+    """The last session a model's training read: its last labelled day plus the label's look-ahead."""
+    from aistock_core.factors.engine import lookback_of, parse_all
+
+    horizon = lookback_of(parse_all(meta["label"]).values())[1]
+    last_labelled = pd.Timestamp(max(end for _, end in meta["window"].values()))
+    return calendar.offset(last_labelled, horizon)
+
+
+def model_for_day(uri: str, name: str, day, calendar) -> ServedModel:
+    """The model that may score ``day``: the champion when its training read only bars before ``day``, else
+    the newest registered version that did (walk-forward: a later retrain never scores an earlier day)."""
+    from aistock_core.models.tracking import CHAMPION, client
+
+    day = pd.Timestamp(day)
+    champion = ServedModel.load(uri, f"{name}@{CHAMPION}")
+    if last_bar_read(calendar, champion.meta) < day:
+        return champion
+    versions = sorted((int(v.version) for v in client(uri).search_model_versions(f"name='{name}'")), reverse=True)
+    for version in versions:
+        served = champion if str(version) == champion.version else ServedModel.load(uri, f"{name}/{version}")
+        if last_bar_read(calendar, served.meta) < day:
+            return served
+    raise ModelError(f"every version of {name} was trained on bars from {day:%Y-%m-%d} or later; retrain one "
+                     "before that day (walk-forward) to score it")

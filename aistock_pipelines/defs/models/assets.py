@@ -4,7 +4,8 @@
 §9) retrained on a rolling window at the first session of each month (`walkforward.retrain`: nothing from
 that session on is read). Each retrain is an MLflow run; a version that passes its checks (finite, varying
 scores; valid IC within tolerance of the research loop's recorded IC when one is given) becomes ``champion``.
-``model_scores`` scores one day with the champion and refuses a champion trained on data from that day on.
+``model_scores`` scores one day with the champion, or the newest version whose training read only earlier bars
+(`scoring.model_for_day`): no day is ever scored by a model that saw it.
 """
 
 from dataclasses import dataclass, field
@@ -103,30 +104,18 @@ def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
     return _trained
 
 
-def last_bar_read(service, meta: dict[str, Any]) -> pd.Timestamp:
-    """The last session a model's training read: its last labelled day plus the label's look-ahead."""
-    from aistock_core.factors.engine import lookback_of, parse_all
-
-    horizon = lookback_of(parse_all(meta["label"]).values())[1]
-    last_labelled = pd.Timestamp(max(end for _, end in meta["window"].values()))
-    return service.calendar.offset(last_labelled, horizon)
-
-
 def build_model_scores(spec: RetrainSpec) -> dg.AssetsDefinition:
     @dg.asset(name=SCORES, partitions_def=trading_days, group_name=GROUP, kinds={"parquet"},
               deps=[dg.AssetDep("trained_model", partition_mapping=dg.TimeWindowPartitionMapping())],
-              description=f"The {spec.name}@champion scores of the day's universe (store {SCORES}).")
+              description=f"The day's scores of the {spec.name} champion (or the newest version trained before "
+                          f"the day) over the universe (store {SCORES}).")
     def _scores(context: dg.AssetExecutionContext, data: DataServiceResource,
                 store: StoreResource) -> dg.MaterializeResult:
-        from aistock_core.models.scoring import ServedModel
+        from aistock_core.models.scoring import model_for_day
 
         day = trade_date(context.partition_key)
-        served = ServedModel.load(get_settings().tracking_uri, spec.name)
         service = data.get_service()
-        last_bar = last_bar_read(service, served.meta)
-        if last_bar >= day:
-            raise ModelError(f"{spec.name} v{served.version} was trained on bars up to {last_bar:%Y-%m-%d}, not "
-                             f"before {day:%Y-%m-%d}: promote a version retrained before that day")
+        served = model_for_day(get_settings().tracking_uri, spec.name, day, service.calendar)
         scores = served.score(service, day, day, spec.universe or data.settings().market)
         frame = scores.reset_index().assign(model=spec.name, version=served.version)
         path, sha256, rows = store.get_store().write_partition(SCORES, day, frame)

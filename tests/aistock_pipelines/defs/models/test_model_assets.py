@@ -28,10 +28,10 @@ def resources(aistock_home, tmp_path, monkeypatch):
             "store": StoreResource(root=str(tmp_path / "store"))}
 
 
-def _retrain(spec, resources):
+def _retrain(spec, resources, month=MONTH):
     asset = build_trained_model(spec)
     result = dg.materialize([asset, build_trained_model_check(spec, asset)], resources=resources,
-                            partition_key=MONTH, raise_on_error=False)
+                            partition_key=month, raise_on_error=False)
     return result, result.get_asset_check_evaluations()[0]
 
 
@@ -70,14 +70,19 @@ def test_target_positions_fall_back_with_a_warning(resources):
     assert md["score_source"].value.startswith("fallback")
 
 
-def test_scoring_a_day_the_champion_trained_on_is_refused(resources):
-    assert _retrain(RETRAIN, resources)[0].success
-    # the valid segment ends 2021-01-27, its labels read the closes of 01-28 and 01-29
-    result = dg.materialize([build_model_scores(RETRAIN)], resources=resources, partition_key="2021-01-29",
+def test_each_day_is_scored_by_a_model_that_never_saw_it(resources):
+    """Walk-forward: January's retrain (v1) then February's (v2, champion). A January day is scored by v1 (v2
+    read bars up to 2021-01-29); a day before every retrain's data end is refused."""
+    assert _retrain(RETRAIN, resources, "2021-01-01")[0].success
+    assert _retrain(RETRAIN, resources, MONTH)[0].success
+    result = dg.materialize([build_model_scores(RETRAIN)], resources=resources, partition_key="2021-01-20")
+    assert result.success
+    assert set(resources["store"].get_store().read_partition("model_scores", "2021-01-20")["version"]) == {"1"}
+    result = dg.materialize([build_model_scores(RETRAIN)], resources=resources, partition_key="2020-12-31",
                             raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "trained on bars up to 2021-01-29" in failure.step_failure_data.error.to_string()
+    assert "trained on bars from 2020-12-31 or later" in failure.step_failure_data.error.to_string()
 
 
 def test_retrain_far_from_research_ic_is_blocked_and_not_registered(resources):
