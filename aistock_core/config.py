@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         default=None, validation_alias="DAGSTER_HOME",
         description="Dagster instance dir (Dagster's own DAGSTER_HOME); `aistock demo` defaults it to home/dagster.",
     )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias="MLFLOW_TRACKING_URI",
+        description="MLflow tracking store (MLflow's own MLFLOW_TRACKING_URI); default: SQLite DB under `home`.",
+    )
 
     @field_validator("now")
     @classmethod
@@ -109,6 +113,16 @@ class Settings(BaseSettings):
         if self.calendar_holidays is not None:
             return self.calendar_holidays.expanduser().resolve()
         return self.resolved_home / "xshg_holidays.yaml"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking store: a SQLite DB under ``home`` unless overridden (the registry needs a DB store)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.resolved_home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str | None:
+        """Where new experiments keep artifacts: under ``home`` for the default store, the server's choice else."""
+        return None if self.mlflow_tracking_uri else (self.resolved_home / "mlartifacts").as_uri()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -10,6 +10,7 @@ from aistock_pipelines.defs import data
 from aistock_pipelines.defs import execution as execution_defs
 from aistock_pipelines.defs import factors as factor_defs
 from aistock_pipelines.defs import preview as preview_defs
+from aistock_pipelines.defs import models as model_defs
 from aistock_pipelines.defs import research as research_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
@@ -20,6 +21,7 @@ defs = dg.Definitions.merge(
     execution_defs.defs,
     factor_defs.defs,
     preview_defs.defs,
+    model_defs.defs,
     research_defs.defs,
     strategy_defs.defs,
 )

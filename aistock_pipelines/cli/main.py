@@ -64,6 +64,8 @@ COMMANDS: dict[str, LazyCommand] = {
                             "Backtest a score file; print the KPIs and write the outputs."),
     "preview": LazyCommand("aistock_pipelines.cli.preview", "app",
                            "Strategy preview: virtual accounts, minute marks, settlement, NAV reports."),
+    "models": LazyCommand("aistock_pipelines.cli.models", "app",
+                          "Models: train Qlib workflow configs, predict, the MLflow registry."),
     "trade": LazyCommand("aistock_pipelines.cli.trade", "app",
                          "Paper and live trading: instances, plans, order runs, reconciliation, kill switch."),
 }

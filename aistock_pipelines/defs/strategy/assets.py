@@ -16,6 +16,7 @@ from aistock_core.strategy.backtest.risk import HEADLINE_KPIS
 from aistock_core.strategy.config import strategy_from_config
 from aistock_core.strategy.spec import BacktestSpec, run_and_write, spec_scores
 from aistock_core.strategy.targets import next_day_targets
+from aistock_pipelines.defs.models.assets import stored_model_scores
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 
@@ -56,8 +57,9 @@ def build_target_positions(spec: BacktestSpec, lookback: int = 60) -> dg.AssetsD
     """Trading-day asset: the next session's target weights from the day's scores (store ``target_positions``)."""
 
     @dg.asset(name="target_positions", partitions_def=trading_days, group_name=GROUP, kinds={"parquet"},
-              description=f"Next session's target weights of {spec.strategy.get('class')} "
-                          f"(holdings replayed over {lookback} sessions).")
+              deps=["model_scores"],
+              description=f"Next session's target weights of {spec.strategy.get('class')} from the champion "
+                          f"model's scores (holdings replayed over {lookback} sessions).")
     def _targets(context: dg.AssetExecutionContext, data: DataServiceResource,
                  store: StoreResource) -> dg.MaterializeResult:
         day = trade_date(context.partition_key)
@@ -66,8 +68,18 @@ def build_target_positions(spec: BacktestSpec, lookback: int = 60) -> dg.AssetsD
         universe = spec.universe or data.settings().market
         start = cal.offset(day, -lookback)
         settings = spec.settings()
+        # The champion's scores (models box); the replay starts at its first scored day. Without them, the
+        # documented fallback signal (`aistock_core.strategy.signals`), loudly.
+        scores = stored_model_scores(store, start, day)
+        from_model = scores is not None
+        if scores is None:
+            context.log.warning(f"no model_scores for {day:%Y-%m-%d}: target weights use the fallback signal "
+                                f"{spec.signal!r}, not a model; materialize model_scores first")
+        else:
+            start = scores.index.get_level_values("datetime").min()
         market = load_market(service, universe, start, day, benchmark=None)
-        scores = spec_scores(spec, service, universe, market.dates[0], day)
+        if scores is None:
+            scores = spec_scores(spec, service, universe, market.dates[0], day)
         targets = next_day_targets(market, scores, strategy_from_config(spec.strategy), cal.next(day),
                                    account=settings.account)
         frame = targets.assign(next_session=cal.next(day))
@@ -76,6 +88,7 @@ def build_target_positions(spec: BacktestSpec, lookback: int = 60) -> dg.AssetsD
         return dg.MaterializeResult(
             metadata={
                 "names": dg.MetadataValue.int(int((targets["weight"] > 0).sum())),
+                "score_source": dg.MetadataValue.text("model_scores" if from_model else f"fallback {spec.signal}"),
                 "next_session": dg.MetadataValue.text(f"{cal.next(day):%Y-%m-%d}"),
                 "one_way_turnover": dg.MetadataValue.float(turnover),
                 "invested": dg.MetadataValue.float(float(targets["weight"].sum())),
