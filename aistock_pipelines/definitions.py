@@ -9,8 +9,8 @@ import dagster as dg
 from aistock_pipelines.defs import data
 from aistock_pipelines.defs import execution as execution_defs
 from aistock_pipelines.defs import factors as factor_defs
-from aistock_pipelines.defs import preview as preview_defs
 from aistock_pipelines.defs import models as model_defs
+from aistock_pipelines.defs import preview as preview_defs
 from aistock_pipelines.defs import research as research_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
