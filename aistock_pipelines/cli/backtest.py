@@ -16,6 +16,7 @@ import typer
 from aistock_core.codes import to_internal
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
+from aistock_core.data.store import check_output_target
 from aistock_core.errors import DataError, InstrumentError, StrategyError
 from aistock_core.strategy.backtest.ashare_mode import AshareConfig
 from aistock_core.strategy.backtest.engine import run_backtest
@@ -36,7 +37,7 @@ class Mode(StrEnum):
 def backtest(
     provider_uri: Annotated[Path, typer.Option("--provider-uri", help="Qlib data directory.")],
     score: Annotated[Path, typer.Option("--score", help="Scores (Parquet/CSV): datetime, instrument, score.")],
-    out: Annotated[Path, typer.Option("--out", help="Output directory (replaced atomically).")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (new, empty, or an earlier backtest's).")],
     strategy: Annotated[str, typer.Option(help="topk-dropout | enhanced-topk-dropout | topk-equal | topk-score")] = (
         "topk-dropout"
     ),
@@ -51,8 +52,11 @@ def backtest(
     open_cost: Annotated[float, typer.Option(help="Qlib mode buy cost rate.")] = 0.0005,
     close_cost: Annotated[float, typer.Option(help="Qlib mode sell cost rate.")] = 0.0015,
     min_cost: Annotated[float, typer.Option(help="Qlib mode minimum cost per order.")] = 5.0,
+    force: Annotated[bool, typer.Option(help="Replace --out even if aistock did not write it.")] = False,
 ) -> None:
     """Backtest a score file; print the KPIs and write the outputs."""
+    out = out.expanduser().resolve()
+    check_output_target(out, folder=True, force=force)  # before the work, not after it
     if not provider_uri.is_dir():
         raise DataError(f"--provider-uri {provider_uri} is not a directory (expected a Qlib data dir)")
     scores = read_score_file(score)
@@ -76,7 +80,7 @@ def backtest(
     meta = {"strategy": strategy, "topk": topk, "n_drop": n_drop, "benchmark": bench,
             "start": str(pd.Timestamp(market.dates[market.first_trade_row]).date()),
             "end": str(pd.Timestamp(market.dates[-1]).date()), "account": account}
-    written = write_outputs(result, out, account, meta=meta)
+    written = write_outputs(result, out, account, meta=meta, force=force)
     console = make_console()
     figures = {k: result.risk.get(k) for _, k in HEADLINE_KPIS} | result.trade_counts()
     console.print(kv_table(figures, title=f"{strategy} ({mode.value} mode) {meta['start']}..{meta['end']}"))
