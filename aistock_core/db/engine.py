@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, literal_column, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -167,7 +167,8 @@ class Database:
         ours = [t for t in reversed(Base.metadata.sorted_tables) if t.name in present]
         if not ours:
             return
-        filled = [t.name for t in ours if connection.execute(select(t).limit(1)).first() is not None]
+        filled = [t.name for t in ours
+                  if connection.execute(select(literal_column("1")).select_from(t).limit(1)).first() is not None]
         if filled:
             raise ConfigError(
                 f"database {self._safe_url()!r} holds aistock tables ({', '.join(sorted(filled))}) with rows but no "
