@@ -5,11 +5,12 @@ Everything else receives a `Settings` (or values taken from it); nothing else re
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aistock_core.errors import ConfigError
@@ -47,6 +48,24 @@ class Settings(BaseSettings):
         default=None, validation_alias="DAGSTER_HOME",
         description="Dagster instance dir (Dagster's own DAGSTER_HOME); `aistock demo` defaults it to home/dagster.",
     )
+
+    @field_validator("home")
+    @classmethod
+    def _home_is_a_folder(cls, value: Path) -> Path:
+        """Everything lives under home; a file there would fail each command later with a confusing error."""
+        if value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError(f"{value} exists and is not a directory; point it at a folder (created if missing)")
+        return value
+
+    @field_validator("calendar_start")
+    @classmethod
+    def _calendar_start_is_a_date(cls, value: str) -> str:
+        """Checked here so a typo stops every command with one line naming the variable."""
+        try:
+            date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
+        return value.strip()
 
     @property
     def resolved_home(self) -> Path:

@@ -105,7 +105,8 @@ def atomic_path(target: Path, *, force: bool = False, magic: bytes | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create the folder of output {target}: {exc.strerror}") from None
+        raise DataError(f"cannot create the folder {target.parent} for output {target}: {exc.strerror} (is a part of "
+                        f"that path a file?)") from None
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         try:

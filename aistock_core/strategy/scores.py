@@ -96,11 +96,12 @@ def _score_rows(frame: pd.DataFrame | pd.Series) -> _ScoreRows:
         values=pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64),
         order=None,
     )
-    bad = np.isnan(rows.values)
+    bad = ~np.isfinite(rows.values)  # ±inf would rank first/last for ever, as wrong as NaN
     if bad.any():
         where = rows.series().index[np.flatnonzero(bad)[0]]
         raise StrategyError(
-            f"score frame has {int(bad.sum())} NaN/non-numeric score(s), e.g. {where[1]} on {where[0]:%Y-%m-%d}; "
+            f"score frame has {int(bad.sum())} NaN/infinite/non-numeric score(s), e.g. {where[1]} on "
+            f"{where[0]:%Y-%m-%d}; "
             f"drop those rows (a missing score means 'not ranked') or fill them"
         )
     # Sorting and duplicate detection on one int64 key per row (levels are sorted, so key order = index order):

@@ -26,6 +26,7 @@ from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
 from aistock_core.strategy.backtest.risk import HEADLINE_KPIS
 from aistock_core.strategy.config import strategy_by_name
 from aistock_core.strategy.scores import read_score_file
+from aistock_pipelines.cli.calendar import parse_day
 from aistock_pipelines.cli.render import kv_table, make_console
 
 
@@ -57,6 +58,11 @@ def backtest(
     """Backtest a score file; print the KPIs and write the outputs."""
     out = out.expanduser().resolve()
     check_output_target(out, folder=True, force=force)  # before the work, not after it
+    if n_drop > topk:
+        raise StrategyError(f"--n-drop {n_drop} is larger than --topk {topk}: a day cannot replace more names than "
+                            f"it holds; use --n-drop <= --topk")
+    first_day = parse_day(start, "--start") if start else None
+    last_day = parse_day(end, "--end") if end else None
     if not provider_uri.is_dir():
         raise DataError(f"--provider-uri {provider_uri} is not a directory (expected a Qlib data dir)")
     scores = read_score_file(score)
@@ -66,11 +72,11 @@ def backtest(
         raise StrategyError(f"--benchmark: {exc}") from exc
     service = DataService(QlibBinProvider(provider_uri))
     cal = service.calendar
-    if start is None:
+    if first_day is None:
         first_score = scores.index.get_level_values("datetime").min()
-        start = cal.next(cal.last_session_on_or_before(first_score)) if first_score >= cal.first else cal.first
-    end = end or service.provider.data_range()[1]
-    market = load_market(service, universe, start, end, benchmark=bench)
+        first_day = cal.next(cal.last_session_on_or_before(first_score)) if first_score >= cal.first else cal.first
+    last_day = last_day if last_day is not None else service.provider.data_range()[1]
+    market = load_market(service, universe, first_day, last_day, benchmark=bench)
     strat = strategy_by_name(strategy, topk=topk, n_drop=n_drop)
     exchange = (
         QlibExchangeConfig(open_cost=open_cost, close_cost=close_cost, min_cost=min_cost)

@@ -55,8 +55,8 @@ def test_backtest_writes_all_outputs(qlib_env, mode):
     res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
                               "--topk", "3", "--n-drop", "1", "--mode", mode, "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["nav.png", "positions.parquet", "report.parquet", "risk.json",
-                                                     "trades.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [".aistock-output", "nav.png", "positions.parquet",
+                                                     "report.parquet", "risk.json", "trades.parquet"]
     risk = json.loads((out / "risk.json").read_text())
     assert risk["mode"] == mode and risk["trade_counts"]["buys"] > 0
     report = pd.read_parquet(out / "report.parquet")
