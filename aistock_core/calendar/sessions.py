@@ -189,7 +189,7 @@ def qlib_calendar(provider_uri: str | Path, freq: str = "day") -> TradingCalenda
     if not path.is_file():
         raise CalendarError(f"Qlib calendar file not found: {path}")
     try:
-        days = pd.to_datetime(pd.read_csv(path, header=None, dtype=str)[0].str.strip())
+        days = pd.to_datetime(pd.read_csv(path, header=None, dtype=str)[0].str.strip(), format="ISO8601")
     except (ValueError, pd.errors.ParserError) as exc:
         raise CalendarError(f"cannot parse Qlib calendar {path}: {exc}") from exc
     return TradingCalendar(pd.DatetimeIndex(days), name=f"qlib:{path.parent.parent}")

@@ -115,14 +115,16 @@ class QlibBinProvider(BarProvider):
             raw = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1, 2], names=list(SPAN_COLUMNS), dtype=str)
             spans = pd.DataFrame({
                 "instrument": to_internal_many(raw["instrument"].str.strip()),
-                "start": pd.to_datetime(raw["start"].str.strip()),
-                "end": pd.to_datetime(raw["end"].str.strip()),
+                "start": pd.to_datetime(raw["start"].str.strip(), format="ISO8601"),
+                "end": pd.to_datetime(raw["end"].str.strip(), format="ISO8601"),
             })
         except (ValueError, InstrumentError, pd.errors.ParserError) as exc:
             raise DataError(
                 f"cannot parse Qlib instruments file {path}: {exc}; expected lines like "
                 f"'SH600000<TAB>2008-01-02<TAB>2020-12-31'"
             ) from exc
+        if spans.empty:
+            raise DataError(f"Qlib instruments file {path} lists no instrument; re-export the directory")
         bad = spans["start"] > spans["end"]
         if bad.any():
             row = spans[bad].iloc[0]

@@ -76,9 +76,9 @@ def test_a_slow_server_is_bounded_by_the_timeout_per_request(slow):
 
 def test_the_sync_deadline_bounds_all_requests_together(slow):
     began = time.monotonic()
-    with HttpSource(slow.url, timeout=30.0, deadline=1.5, retries=5, backoff=0.1) as src:
-        with pytest.raises(CatalogError) as err:
-            src.catalog("factors")
+    with (HttpSource(slow.url, timeout=30.0, deadline=1.5, retries=5, backoff=0.1) as src,
+          pytest.raises(CatalogError) as err):
+        src.catalog("factors")
     elapsed = time.monotonic() - began
     assert elapsed < 4.0, elapsed
     assert "deadline of 1.5 s" in str(err.value) and "--deadline" in str(err.value)
