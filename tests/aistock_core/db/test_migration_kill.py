@@ -22,7 +22,7 @@ from aistock_core.db.models import Instrument
 from aistock_core.errors import ConfigError
 
 #: Kill points per sweep, spread evenly over the time an unkilled first migration takes on this machine.
-KILLS = 24
+KILLS = 16
 
 
 def _fork_migration(url: str) -> int:
