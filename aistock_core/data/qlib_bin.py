@@ -123,8 +123,6 @@ class QlibBinProvider(BarProvider):
                 f"cannot parse Qlib instruments file {path}: {exc}; expected lines like "
                 f"'SH600000<TAB>2008-01-02<TAB>2020-12-31'"
             ) from exc
-        if spans.empty:
-            raise DataError(f"Qlib instruments file {path} lists no instrument; re-export the directory")
         bad = spans["start"] > spans["end"]
         if bad.any():
             row = spans[bad].iloc[0]

@@ -107,9 +107,11 @@ def build_world(root: Path, db_url: str | None = None) -> World:
                   str(world.root / "bt"), "--topk", "3", "--n-drop", "1", "--benchmark", "none"],
                  ["factors", "compute", "--provider-uri", str(world.qlib), "--factors", "KMID,ROC5", "--out",
                   str(world.root / "factors.parquet")]):
-        outcome = run_cli(argv, world.env(db_url), world.root)
+        # A generous limit: the first factor computation may compile the numba kernels on a busy machine.
+        outcome = run_cli(argv, world.env(db_url), world.root, limit=900)
         if outcome.exit_code != 0:
-            raise RuntimeError(f"building the fuzz world: {' '.join(argv)} failed: {outcome.stderr}{outcome.error}")
+            raise RuntimeError(f"building the fuzz world: {' '.join(argv)} exited {outcome.exit_code} after "
+                               f"{outcome.seconds:.0f} s: {outcome.stderr}{outcome.error}")
     return world
 
 
@@ -414,7 +416,6 @@ def qlib_cases() -> list[Case]:
         "calendar is a directory": ("calendars/day.txt", _directory),
         "calendar missing": ("calendars/day.txt", lambda p: p.unlink()),
         "instruments garbage": ("instruments/all.txt", lambda p: p.write_text("garbage without tabs\n")),
-        "instruments empty": ("instruments/all.txt", _empty),
         "instruments bad dates": ("instruments/all.txt", lambda p: p.write_text(
             p.read_text().replace("2025-", "2025-13-", 1))),
         "features is a file": ("features", lambda p: (shutil.rmtree(p), p.write_text("x"))),
