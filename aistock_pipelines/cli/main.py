@@ -63,11 +63,11 @@ COMMANDS: dict[str, LazyCommand] = {
     "backtest": LazyCommand("aistock_pipelines.cli.backtest", "backtest",
                             "Backtest a score file; print the KPIs and write the outputs."),
     "preview": LazyCommand("aistock_pipelines.cli.preview", "app",
-                           "Strategy preview: virtual accounts, minute marks, settlement, NAV reports."),
+                           "Strategy preview: virtual accounts traded on live prices."),
     "models": LazyCommand("aistock_pipelines.cli.models", "app",
-                          "Models: train Qlib workflow configs, predict, the MLflow registry."),
+                          "Train, score, list and promote models (Qlib workflow configs, MLflow registry)."),
     "trade": LazyCommand("aistock_pipelines.cli.trade", "app",
-                         "Paper and live trading: instances, plans, order runs, reconciliation, kill switch."),
+                         "Trading instances: plan, run, status, reconcile, halt, resume, approve."),
 }
 
 
