@@ -22,6 +22,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+# The fuzz and fault harnesses fork the test process to run commands; numba's default OpenMP layer (GNU libgomp)
+# aborts a forked child once the parent has run a parallel kernel, so tests use numba's fork-safe workqueue layer
+# (same kernels, same results). Set before anything imports numba.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
 #: "Now" for every test unless it pins its own: a Monday session, well inside the package's XSHG horizon.
 PINNED_NOW = os.environ.get("AISTOCK_TEST_NOW", "2026-11-16 10:00")
 PG_URL = os.environ.get("AISTOCK_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")

@@ -395,7 +395,7 @@ def test_attack_through_the_dagster_asset(host, no_audit, aistock_home, tmp_path
     """The code-checked factor asset and its blocking check, materialized by Dagster."""
     import dagster as dg
 
-    from aistock_pipelines.defs.factors.assets import code_factor_set
+    from aistock_core.factors.sets import code_factor_set
     from aistock_pipelines.defs.factors.checks import build_factor_set
     from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 

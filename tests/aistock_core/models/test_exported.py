@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aistock_core.errors import ModelError
-from aistock_core.factors.alignment import qlib_available
+from aistock_core.factors.references import qlib_available
 from aistock_core.models.config import parse_workflow
 from aistock_core.models.exported import expected_features, load_booster, score_exported
 from aistock_core.models.train import train

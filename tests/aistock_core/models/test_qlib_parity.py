@@ -22,7 +22,7 @@ from aistock_core.codes import to_internal_many
 from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.factors.alignment import qlib_available
+from aistock_core.factors.references import qlib_available
 from aistock_core.models.config import parse_dataset, parse_model
 from aistock_core.models.dataset import Dataset
 from aistock_core.models.lgb import LGBModel
