@@ -8,10 +8,10 @@ the same key inside the window are the same incident (the second is counted, not
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """Ordered: a channel with ``min_severity: warning`` gets warnings and criticals."""
 
     INFO = "info"
@@ -60,7 +60,7 @@ class Alert:
                 "title": self.title, "text": self.text, "fields": dict(self.fields)}
 
 
-class DeliveryStatus(str, Enum):
+class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     RATE_LIMITED = "rate_limited"

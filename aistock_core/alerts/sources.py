@@ -25,12 +25,12 @@ def _heartbeat(kind: str, component: str, last_beat: datetime | None, now: datet
     if last_beat is not None and (now - last_beat).total_seconds() <= max_age_seconds:
         return None
     age = "never" if last_beat is None else f"{(now - last_beat).total_seconds():.0f} s ago"
+    last = "never" if last_beat is None else f"{last_beat:%Y-%m-%d %H:%M:%S}"
     return Alert(
         kind=kind, severity=Severity.CRITICAL, key=f"{kind}:{component}",
         title=f"{component}: no heartbeat for over {max_age_seconds:.0f} s",
         text=f"The last heartbeat of {component} was {age}. {what}",
-        fields={"component": component, "last_heartbeat": "never" if last_beat is None else f"{last_beat:%Y-%m-%d %H:%M:%S}",
-                "max_age_s": f"{max_age_seconds:.0f}"},
+        fields={"component": component, "last_heartbeat": last, "max_age_s": f"{max_age_seconds:.0f}"},
     )
 
 

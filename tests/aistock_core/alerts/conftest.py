@@ -70,7 +70,7 @@ class SmtpSink:
         self.messages: list[tuple[str, list[str], object]] = []
         self.logins: list[tuple[str, str]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802  (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
         return "250 OK"
 
