@@ -74,6 +74,17 @@ class Settings(BaseSettings):
         default=3600, ge=0, description="An alert with the same key is sent once per this many seconds."
     )
 
+    executor: Literal["multiprocess", "celery"] = Field(
+        default="multiprocess",
+        description="Default Dagster executor for asset jobs: 'multiprocess' (one machine) or 'celery' (steps on "
+        "Celery workers; needs the celery extra and a broker).",
+    )
+    celery_broker: str | None = Field(
+        default=None, description="Celery broker URL, e.g. pyamqp://guest@127.0.0.1:5672// or redis://127.0.0.1:6379/0."
+    )
+    celery_backend: str | None = Field(default=None, description="Celery result backend; default: rpc://.")
+    celery_queue: str = Field(default="aistock", description="Celery queue the steps go to and the workers consume.")
+
     @field_validator("now")
     @classmethod
     def _iso_moment(cls, value: str | None) -> str | None:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from aistock_pipelines.defs import data
 from aistock_pipelines.defs import factors as factor_defs
+from aistock_pipelines.defs import ops as ops_defs
 from aistock_pipelines.defs import research as research_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
@@ -18,4 +19,5 @@ defs = dg.Definitions.merge(
     factor_defs.defs,
     research_defs.defs,
     strategy_defs.defs,
+    ops_defs.defs,
 )
