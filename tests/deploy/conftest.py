@@ -125,6 +125,12 @@ class Deployment:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+    def wait_for(self, what: str, probe: Callable[[], object], limit_s: float = STARTUP_LIMIT_S):
+        return wait_for(what, probe, self, limit_s)
+
+    def wait_for_log(self, name: str, needle: str, limit_s: float = STARTUP_LIMIT_S) -> None:
+        self.wait_for(f"{needle!r} in the log of {name}", lambda: needle in self.log(name), limit_s)
+
     def start_core(self) -> GraphQL:
         """Start code server, daemon and webserver; return a GraphQL client once the code location has loaded."""
         self.start("code")
@@ -249,3 +255,18 @@ def deployment(tmp_path, pg_databases, monkeypatch) -> Iterator[Deployment]:
         yield deployment
     finally:
         deployment.stop()
+
+
+@pytest.fixture
+def celery_broker() -> tuple[str, str]:
+    """(broker, backend) URLs: the machine's RabbitMQ (with the rpc:// backend), else its Redis."""
+    try:
+        import dagster_celery  # noqa: F401
+    except ImportError:
+        require_service("dagster-celery not installed (pip install -e '.[celery]')")
+    if port_answers("127.0.0.1", 5672):
+        return "pyamqp://guest:guest@127.0.0.1:5672//", "rpc://"
+    if port_answers("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"
+    require_service("no Celery broker: neither RabbitMQ (127.0.0.1:5672) nor Redis (127.0.0.1:6379) answers")
+    raise AssertionError("unreachable")
