@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from aistock_core.calendar import exchange_today, xshg_calendar
 from aistock_core.errors import AistockError, CalendarError
+from aistock_pipelines.cli import alerts as alerts_cli
 from aistock_pipelines.cli import backtest as backtest_cli
 from aistock_pipelines.cli import calendar as calendar_cli
 from aistock_pipelines.cli import catalog as catalog_cli
@@ -81,6 +82,7 @@ app.add_typer(data_cli.app, name="data")
 app.add_typer(calendar_cli.app, name="calendar")
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(factors_cli.app, name="factors")
+app.add_typer(alerts_cli.app, name="alerts")
 app.command("demo")(demo_cli.demo)
 app.command("backtest")(backtest_cli.backtest)
 
