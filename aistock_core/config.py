@@ -74,10 +74,10 @@ class Settings(BaseSettings):
         default=3600, ge=0, description="An alert with the same key is sent once per this many seconds."
     )
 
-    executor: Literal["multiprocess", "celery"] = Field(
+    executor: Literal["multiprocess", "celery", "k8s"] = Field(
         default="multiprocess",
-        description="Default Dagster executor for asset jobs: 'multiprocess' (one machine) or 'celery' (steps on "
-        "Celery workers; needs the celery extra and a broker).",
+        description="Default Dagster executor for asset jobs: 'multiprocess' (one machine), 'celery' (steps on "
+        "Celery workers; the celery extra and a broker) or 'k8s' (one Kubernetes pod per step; the k8s extra).",
     )
     celery_broker: str | None = Field(
         default=None, description="Celery broker URL, e.g. pyamqp://guest@127.0.0.1:5672// or redis://127.0.0.1:6379/0."

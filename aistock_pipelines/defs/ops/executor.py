@@ -1,4 +1,5 @@
-"""The project's default executor, chosen by ``AISTOCK_EXECUTOR``: Dagster's multiprocess one, or Celery.
+"""The project's default executor, chosen by ``AISTOCK_EXECUTOR``: Dagster's multiprocess one, Celery, or
+Kubernetes (``k8s``: `dagster_k8s.k8s_job_executor`, one pod per step, for the Helm deployment in deploy/k8s/).
 
 With ``celery`` every asset job without an executor of its own (factors, training, backfills) sends its steps to
 Celery workers (`dagster-celery`, the ``celery`` extra) over the broker in ``AISTOCK_CELERY_BROKER``: RabbitMQ
@@ -14,7 +15,13 @@ from aistock_core.errors import ConfigError
 
 
 def executor_from_settings(settings: Settings) -> dg.ExecutorDefinition | None:
-    """The Celery executor when ``settings.executor == "celery"``; None: Dagster's default (multiprocess)."""
+    """The Celery or Kubernetes executor the settings ask for; None: Dagster's default (multiprocess)."""
+    if settings.executor == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as exc:
+            raise ConfigError("AISTOCK_EXECUTOR=k8s needs the k8s extra: pip install -e '.[k8s]'") from exc
+        return k8s_job_executor
     if settings.executor != "celery":
         return None
     try:
