@@ -50,3 +50,55 @@ def test_probe_steps_run_on_both_celery_workers(deployment, celery_broker):
     # And the workers' own: both ran execute_plan tasks.
     for i in (1, 2):
         assert "execute_plan" in deployment.log(f"worker#{i}") and "succeeded" in deployment.log(f"worker#{i}")
+
+
+BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+BACKFILL_STATUS = ("query($id: String!) { partitionBackfillOrError(backfillId: $id) { "
+                   "... on PartitionBackfill { status } } }")
+
+
+def test_market_backfill_runs_its_steps_on_both_workers(deployment, celery_broker, tmp_path):
+    broker, backend = celery_broker
+    queue = f"aistock_t_{uuid.uuid4().hex[:8]}"
+    deployment.env.update(AISTOCK_EXECUTOR="celery", AISTOCK_CELERY_BROKER=broker, AISTOCK_CELERY_BACKEND=backend,
+                          AISTOCK_CELERY_QUEUE=queue, AISTOCK_CELERY_CONCURRENCY="1",
+                          AISTOCK_SYNTHETIC_INSTRUMENTS="30", AISTOCK_SYNTHETIC_START="2026-01-05")
+    graphql = deployment.start_core()
+    names = [f"w1_{queue}@{socket.gethostname()}", f"w2_{queue}@{socket.gethostname()}"]
+    for i, name in enumerate(names, start=1):
+        deployment.start(f"worker#{i}", AISTOCK_CELERY_WORKER_NAME=name.split("@")[0])
+    for i, name in enumerate(names, start=1):
+        deployment.wait_for_log(f"worker#{i}", f"{name} ready")
+
+    days = ["2026-11-11", "2026-11-12", "2026-11-13"]
+    answer = graphql(BACKFILL, {"params": {
+        "partitionNames": days, "assetSelection": [{"path": ["market_bars"]}, {"path": ["index_bars"]}]}})
+    launched = answer["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    def finished() -> str | None:
+        status = graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+        return status if status not in ("REQUESTED", "IN_PROGRESS") else None
+
+    status = deployment.wait_for(f"the end of backfill {backfill_id}", finished, limit_s=480)
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        steps = {}
+        for run in runs:
+            for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
+                steps[(run.tags.get("dagster/partition"), record.dagster_event.step_key)] = run.run_id
+    assert status == "COMPLETED_SUCCESS", [(r.run_id, r.status) for r in runs]
+    assert {(day, asset) for day in days for asset in ("market_bars", "index_bars")} <= set(steps)
+    # Which worker ran each step, from the workers' own logs (Dagster logs each step inside the worker).
+    ran_on = {i: sum(f"{run_id} - " in line and "STEP_SUCCESS" in line
+                     for run_id in set(steps.values()) for line in deployment.log(f"worker#{i}").splitlines())
+              for i in (1, 2)}
+    assert ran_on[1] >= 1 and ran_on[2] >= 1 and ran_on[1] + ran_on[2] == len(steps), ran_on
