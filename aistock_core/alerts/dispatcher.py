@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from aistock_core.alerts.channels import Channel
 from aistock_core.alerts.config import load_channels
-from aistock_core.alerts.model import Alert, Delivery, DeliveryStatus, DispatchResult
+from aistock_core.alerts.model import Alert, Delivery, DeliveryStatus, DispatchResult, Severity
 from aistock_core.alerts.state import AlertLedger, Claim
 from aistock_core.config import Settings
 from aistock_core.db import Database
@@ -89,7 +89,7 @@ class AlertDispatcher:
 
     def _dispatch(self, alert: Alert) -> DispatchResult:
         now = self.clock()
-        log.log(logging.ERROR if alert.severity.rank >= 2 else logging.WARNING, "alert %s: %s", alert.key,
+        log.log(logging.ERROR if alert.severity is Severity.CRITICAL else logging.WARNING, "alert %s: %s", alert.key,
                 alert.title)
         claim = self._claim(alert, now)
         if not claim.send:
