@@ -1,4 +1,5 @@
-"""Instrument codes: one converter to the internal Tushare/xtquant form (``600000.SH``) and board rules.
+"""Instrument codes: one converter to the internal Tushare/xtquant form (``600000.SH``) and the board a code
+trades on (the rules per board live in `aistock_core.trading.rules`).
 
 Codes from outside (Qlib's ``SH600000``, files' ``sh600000`` or ``600000``, Wind/JQ ``600000.XSHG``) are
 converted at the edges with `to_internal`; everything inside uses the internal form.
@@ -10,7 +11,6 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-import numpy as np
 import pandas as pd
 
 from aistock_core.errors import InstrumentError
@@ -91,44 +91,6 @@ def board_of(code: str) -> Board:
     if digits[:3] in ("300", "301"):
         return Board.CHINEXT
     return Board.SZ_MAIN
-
-
-_LIMIT_RATE = {
-    Board.SH_MAIN: 0.10,
-    Board.SZ_MAIN: 0.10,
-    Board.CHINEXT: 0.20,
-    Board.STAR: 0.20,
-    Board.BJ: 0.30,
-}
-
-
-def limit_rate(code: str, *, st: bool = False) -> float:
-    """Daily price-limit rate against the previous close.
-
-    Main boards 10%, ChiNext and STAR 20%, Beijing 30%; ST stocks 5% on the main boards (ST stocks on ChiNext
-    and STAR keep 20% since the 2020 registration reform). IPO first days have no limit: callers handle that.
-    """
-    board = board_of(code)
-    if board is Board.INDEX:
-        raise InstrumentError(f"{code} is an index; indexes have no price limit")
-    if st and board in (Board.SH_MAIN, Board.SZ_MAIN):
-        return 0.05
-    return _LIMIT_RATE[board]
-
-
-def limit_rates(codes: Iterable[str], st: np.ndarray | None = None) -> np.ndarray:
-    """`limit_rate` for many codes at once (``st`` a boolean array of the same length, or None)."""
-    codes = list(codes)
-    base = np.array([_LIMIT_RATE.get(board_of(c), np.nan) for c in codes], dtype=float)
-    if st is not None:
-        main = np.array([board_of(c) in (Board.SH_MAIN, Board.SZ_MAIN) for c in codes])
-        base = np.where(np.asarray(st, dtype=bool) & main, 0.05, base)
-    return base
-
-
-def lot_rule(code: str) -> tuple[int, int]:
-    """(minimum buy, step) in shares: STAR ``688/689`` 200 then 1; everything else 100 then 100."""
-    return (200, 1) if board_of(code) is Board.STAR else (100, 100)
 
 
 def normalise_index(index: pd.MultiIndex | pd.Index) -> pd.Index:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aistock_core.errors import ConfigError
 
 DataSource = Literal["synthetic", "qlib", "h5", "parquet", "csv"]
+SandboxMode = Literal["bwrap", "unisolated"]
 
 
 class Settings(BaseSettings):
@@ -35,8 +36,16 @@ class Settings(BaseSettings):
     quote_source: Literal["auto", "xtquant"] = Field(
         default="auto", description="Live quotes: 'auto' (the provider's own, if any) or 'xtquant' (miniQMT, Windows)."
     )
+    corporate_actions: Path | None = Field(
+        default=None,
+        description="CSV/Parquet table of ex-dates, cash and bonus/transfer shares per share; None: derive them "
+        "from the adjustment factor.",
+    )
     market: str = Field(default="all", description="Default universe (a Qlib instruments file name).")
     benchmark: str = Field(default="000300.SH", description="Benchmark index code.")
+    trading_mode: Literal["paper", "live"] = Field(
+        default="paper", description="Highest order mode this machine may run; 'live' also needs a recorded approval."
+    )
     synthetic_seed: int = Field(default=7, description="Seed of the embedded synthetic market.")
     synthetic_instruments: int = Field(default=300, description="Stocks in the synthetic market.")
     synthetic_start: str = Field(default="2020-01-02", description="First day of the synthetic market.")
@@ -44,6 +53,9 @@ class Settings(BaseSettings):
         default=None, description="Last day of the synthetic market; default: the last session before today."
     )
     rdagent_source: str | None = Field(default=None, description="RD-Agent results URL or export dir; None: demo.")
+    specs_file: Path | None = Field(
+        default=None, description="TOML file of the backtests and factor sets the pipelines run; None: the demo's."
+    )
     calendar_start: str = Field(default="2005-01-04", description="First XSHG session the calendar knows.")
     calendar_holidays: Path | None = Field(
         default=None,
@@ -60,9 +72,19 @@ class Settings(BaseSettings):
         description="Pin the clock: 'YYYY-MM-DD[ HH:MM[:SS]]' in Shanghai time (tests, replays); default: the "
         "machine's clock.",
     )
+    sandbox: SandboxMode = Field(
+        default="bwrap",
+        description="How untrusted code (RD-Agent factor code, model.py, pickles) runs: 'bwrap' (OS sandbox; "
+        "refuses to run when bubblewrap or namespaces are missing) or 'unisolated' (a plain child process with "
+        "rlimits: ONLY for trusted code on a machine without namespaces).",
+    )
     dagster_home: Path | None = Field(
         default=None, validation_alias="DAGSTER_HOME",
         description="Dagster instance dir (Dagster's own DAGSTER_HOME); `aistock demo` defaults it to home/dagster.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias="MLFLOW_TRACKING_URI",
+        description="MLflow tracking store (MLflow's own MLFLOW_TRACKING_URI); default: SQLite DB under `home`.",
     )
 
     alert_channels: str | None = Field(
@@ -112,6 +134,16 @@ class Settings(BaseSettings):
         if self.calendar_holidays is not None:
             return self.calendar_holidays.expanduser().resolve()
         return self.resolved_home / "xshg_holidays.yaml"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking store: a SQLite DB under ``home`` unless overridden (the registry needs a DB store)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.resolved_home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str | None:
+        """Where new experiments keep artifacts: under ``home`` for the default store, the server's choice else."""
+        return None if self.mlflow_tracking_uri else (self.resolved_home / "mlartifacts").as_uri()
 
     @property
     def sqlalchemy_url(self) -> str:

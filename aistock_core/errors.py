@@ -37,6 +37,10 @@ class FactorError(AistockError):
     """A factor expression or factor code cannot be parsed, audited, run or aligned."""
 
 
+class SandboxError(AistockError):
+    """Untrusted code cannot be run safely here (no bubblewrap, no namespaces), or its sandbox broke down."""
+
+
 class ModelError(AistockError):
     """A model cannot be built, trained or reconciled."""
 
@@ -51,3 +55,7 @@ class RiskRejected(AistockError):
 
 class GatewayError(AistockError):
     """The broker gateway failed or rejected an order."""
+
+
+class PreviewError(AistockError):
+    """A preview instance or request is invalid (unknown id, capital ≤ 0, stopped instance, non-session day)."""

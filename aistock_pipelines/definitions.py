@@ -7,8 +7,11 @@ The shared resources (``data``, ``database``, ``store``: `default_resources`) ar
 import dagster as dg
 
 from aistock_pipelines.defs import data
+from aistock_pipelines.defs import execution as execution_defs
 from aistock_pipelines.defs import factors as factor_defs
+from aistock_pipelines.defs import models as model_defs
 from aistock_pipelines.defs import ops as ops_defs
+from aistock_pipelines.defs import preview as preview_defs
 from aistock_pipelines.defs import research as research_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
@@ -16,7 +19,10 @@ from aistock_pipelines.resources import default_resources
 defs = dg.Definitions.merge(
     dg.Definitions(resources=default_resources()),
     data.defs,
+    execution_defs.defs,
     factor_defs.defs,
+    preview_defs.defs,
+    model_defs.defs,
     research_defs.defs,
     strategy_defs.defs,
     ops_defs.defs,

@@ -136,15 +136,26 @@ def plan_stages(graph: BaseAssetGraph) -> list[Stage]:
 
 def stage_partition_keys(stage: Stage, days: int, last_day: pd.Timestamp) -> list[str | None]:
     """``[None]`` for an unpartitioned stage; the last ``days`` trading days up to ``last_day`` for trading-day
-    stages; for other time partitions the last ``days`` keys; for any other kind (static: a list of
-    strategies, accounts) every key."""
+    stages; for other time partitions the keys whose windows overlap those days; for any other kind (static:
+    a list of strategies, accounts) every key."""
     pdef = stage.partitions_def
     if pdef is None:
         return [None]
+    recent = list(recent_partition_keys(days, last_day))
     if pdef == trading_days:
-        return list(recent_partition_keys(days, last_day))
+        return recent
     keys = list(pdef.get_partition_keys())
-    return keys[-days:] if isinstance(pdef, dg.TimeWindowPartitionsDefinition) else keys
+    if not isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+        return keys
+    # coarser periods (a monthly retrain): those whose window overlaps the demo's trading days
+    first = pd.Timestamp(recent[0])
+
+    def overlaps(key: str) -> bool:
+        window = pdef.time_window_for_partition_key(key)
+        return pd.Timestamp(window.start).tz_localize(None) <= last_day and \
+            pd.Timestamp(window.end).tz_localize(None) > first
+
+    return [k for k in keys if overlaps(k)]
 
 
 def _failure(result: dg.ExecuteInProcessResult, stage: Stage, partition: str | None) -> DemoError:

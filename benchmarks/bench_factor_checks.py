@@ -16,12 +16,12 @@ from timing import best_of, timed
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
+from aistock_core.demo.factors import DEMO_FACTORS
 from aistock_core.factors.alignment import compare
 from aistock_core.factors.alpha158 import alpha158_expressions
 from aistock_core.factors.audit import audit_source
 from aistock_core.factors.engine import compute_frame
 from aistock_core.factors.sandbox import run_factor_code, run_factor_codes
-from aistock_core.research.demo_factors import DEMO_FACTORS
 
 
 def main() -> None:

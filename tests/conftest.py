@@ -1,16 +1,23 @@
-"""Shared fixtures: a pinned clock, isolated AISTOCK_HOME, and database URLs for SQLite and PostgreSQL.
+"""Shared fixtures and guards: a pinned clock, isolated AISTOCK_HOME, database URLs for SQLite and PostgreSQL, a
+demo research export with an HTTP peer serving it, and the ``qlib`` marker for tests whose reference is pyqlib.
 
 The clock: every test runs with ``AISTOCK_NOW`` pinned (``AISTOCK_TEST_NOW`` overrides the default), so no test
 depends on the machine's date; ``tests/test_clock_independence.py`` re-runs the date-sensitive tests (marked
-``clock``) under several faked machine dates and pinned "todays" to prove it.
+``clock``) with the machine's clock faked to other dates to prove it.
+
+A missing service or extra skips its tests on a laptop but fails them under ``CI`` (``CI=true``): a CI run
+that silently skipped every parity test would report green without having checked anything.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -33,6 +40,21 @@ def _pg_available() -> str | None:
 
 
 _PG_SKIP = _pg_available()
+_QLIB_MISSING = None if importlib.util.find_spec("qlib") else (
+    "pyqlib 0.9.7 (the 'qlib' extra, the reference) is not installed: pip install -e '.[qlib]'")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the running test for ``reason``; under CI fail it instead (nothing may go unchecked there)."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The guard behind ``@pytest.mark.qlib``: without pyqlib such a test skips, or fails under CI."""
+    if _QLIB_MISSING and item.get_closest_marker("qlib"):
+        skip_or_fail(_QLIB_MISSING)
 
 
 @pytest.fixture(autouse=True)
@@ -70,10 +92,7 @@ def faketime():
     """
     tool = shutil.which("faketime")
     if tool is None:
-        reason = "faketime not installed (apt-get install faketime)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("faketime not installed (apt-get install faketime)")
     return lambda moment: [tool, "-f", f"@{moment}"]
 
 
@@ -94,9 +113,7 @@ def aistock_home(tmp_path, monkeypatch) -> Iterator:
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL with a private schema (dropped afterwards), so parallel tests do not collide."""
     if _PG_SKIP:
-        if os.environ.get("CI"):
-            pytest.fail(_PG_SKIP)
-        pytest.skip(_PG_SKIP)
+        skip_or_fail(_PG_SKIP)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
@@ -115,3 +132,55 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'app.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def os_sandbox() -> None:
+    """Tests that run untrusted code need the OS sandbox: skipped here without it, a failure under CI=true."""
+    from aistock_core.untrusted import _isolation_problem
+
+    problem = _isolation_problem()
+    if problem is not None:
+        skip_or_fail(f"the OS sandbox is missing: {problem}")
+
+
+@pytest.fixture(scope="session")
+def demo_service():
+    """A small synthetic market (60 stocks, 2024-01-02..2025-03-31) the demo research export is built from."""
+    from aistock_core.data.service import DataService
+    from aistock_core.data.synthetic import SyntheticMarket
+
+    return DataService(SyntheticMarket(seed=11, n_instruments=60, start="2024-01-02", end="2025-03-31"))
+
+
+@pytest.fixture(scope="session")
+def demo_export_master(demo_service, tmp_path_factory) -> Path:
+    """The demo export of `demo_service`, written once per session (read-only: use `export_dir` to modify)."""
+    from aistock_core.demo.export import write_demo_export
+
+    return write_demo_export(demo_service, tmp_path_factory.mktemp("export") / "demo_export", seed=11)
+
+
+@pytest.fixture
+def export_dir(demo_export_master, tmp_path) -> Path:
+    """A private copy: tests may damage it (remove a catalog, add a loop)."""
+    return Path(shutil.copytree(demo_export_master, tmp_path / "export"))
+
+
+def load_peer_module():
+    """tests/ has no packages (importlib mode): load the HTTP peer (tests/aistock_core/research/peer.py) by path."""
+    name = "aistock_research_test_peer"
+    if name not in sys.modules:
+        path = Path(__file__).parent / "aistock_core" / "research" / "peer.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def peer(export_dir) -> Iterator:
+    """The RD-Agent results API served over HTTP from `export_dir`."""
+    with load_peer_module().Peer(export_dir) as server:
+        yield server

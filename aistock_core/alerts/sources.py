@@ -71,15 +71,16 @@ def position_mismatch_alert(account: str, day: date, expected: Mapping[str, int]
 
 def daily_loss_alert(account: str, day: date, pnl: float, start_equity: float,
                      limit_fraction: float) -> Alert | None:
-    """CRITICAL when the day's loss exceeds ``limit_fraction`` of the equity at the start of the day."""
+    """CRITICAL when the day's loss reaches ``limit_fraction`` of the equity at the start of the day (the point at
+    which the execution risk engine halts: ``max_daily_loss_ratio``)."""
     if start_equity <= 0:
         raise ValueError(f"start_equity of {account} must be positive, got {start_equity}")
     loss = -pnl / start_equity
-    if loss <= limit_fraction:
+    if loss < limit_fraction:
         return None
     return Alert(
         kind="daily_loss", severity=Severity.CRITICAL, key=f"daily_loss:{account}:{day:%Y-%m-%d}",
-        title=f"{account}: daily loss {loss:.2%} beyond the {limit_fraction:.2%} limit",
+        title=f"{account}: daily loss {loss:.2%} at or beyond the {limit_fraction:.2%} limit",
         text=f"P&L {pnl:,.2f} on a starting equity of {start_equity:,.2f}. New risk should stop for the day.",
         fields={"account": account, "trade_date": f"{day:%Y-%m-%d}", "pnl": f"{pnl:,.2f}",
                 "loss": f"{loss:.2%}", "limit": f"{limit_fraction:.2%}"},

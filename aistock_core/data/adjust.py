@@ -1,4 +1,4 @@
-"""Price-adjustment views over a native panel (DESIGN.md §2).
+"""Price-adjustment views over a native panel (``qlib``, ``qfq`` or raw; see `fields`).
 
 All adjusted views are ``price = raw × f_view`` and ``volume = raw_volume / f_view`` where ``f_view`` is the
 cumulative factor ("qlib") or the factor normalised to each instrument's last known value in the window

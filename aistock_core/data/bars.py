@@ -1,6 +1,6 @@
 """One trading day's bars as stored in the Parquet store, the instrument table, and their summary figures.
 
-Stored bars are *raw* prices plus the cumulative ``factor`` (DESIGN §2): orders, limits and lots need raw
+Stored bars are *raw* prices plus the cumulative ``factor``: orders, limits and lots need raw
 prices, and every adjusted view can be rebuilt from raw × factor. ``change``, ``limit_up``, ``limit_down`` and
 ``suspended`` are taken from the provider when it knows them and derived from the previous session otherwise,
 so downstream code (the Qlib ``|change| ≥ 0.095`` rule, pre-trade limit checks) always finds them.
@@ -13,18 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from aistock_core.codes import INDEXES, board_of, limit_rates
+from aistock_core.codes import INDEXES, board_of
 from aistock_core.data.fields import DAILY_FIELDS, EXTRA_FIELDS
 from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
+from aistock_core.trading.prices import price_band
+from aistock_core.trading.rules import no_trade
 
 #: The two indexes the end-of-day pipeline keeps (benchmark and the composite).
 DEFAULT_INDEXES: tuple[str, ...] = ("000300.SH", "000001.SH")
 #: Column order of a stored bars partition (only the columns the provider can supply or we can derive).
 BAR_COLUMNS: tuple[str, ...] = (*DAILY_FIELDS, *EXTRA_FIELDS)
-#: Limit prices are quoted to the tick.
-TICK = 0.01
 #: A close within this of the limit price counts as "at the limit" (float32 storage rounds by < 1e-4 yuan).
 _LIMIT_TOL = 1e-4
 
@@ -58,8 +58,12 @@ def _flag(values: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(values, dtype=np.float64)) > 0
 
 
-def _derive(panel: Panel, with_limits: bool) -> dict[str, np.ndarray]:
-    """The last row of every field, plus ``change/limit_up/limit_down/suspended`` where the panel lacks them."""
+def _derive(panel: Panel, actions: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """The last row of every field, plus ``change/limit_up/limit_down/suspended`` where the panel lacks them.
+
+    Limits (only when ``actions`` is given: stocks) are around the day's reference price: the previous close
+    adjusted for the day's corporate actions (``actions``: the service's view for the day).
+    """
     row = {name: arr[-1].astype(np.float64) for name, arr in panel.values.items()}
     for name in ("suspended", "st"):
         if name in row:
@@ -67,19 +71,17 @@ def _derive(panel: Panel, with_limits: bool) -> dict[str, np.ndarray]:
     close = row["close"]
     prev_close = panel["close"][-2].astype(np.float64) if len(panel.dates) > 1 else np.full_like(close, np.nan)
     if "suspended" not in row:
-        volume = row.get("volume")
-        no_trade = np.isnan(close) if volume is None else np.isnan(close) | (np.nan_to_num(volume) <= 0)
-        row["suspended"] = no_trade
+        row["suspended"] = no_trade(close, row.get("volume"))
     if "change" not in row:
         with np.errstate(invalid="ignore", divide="ignore"):
             row["change"] = close / prev_close - 1.0
-    if with_limits:
-        rates = limit_rates(panel.instruments, row.get("st"))
+    if actions is not None:
+        today = actions.droplevel("datetime").reindex(panel.instruments, fill_value=0.0)
         # No previous close (an IPO's first day): no limit, NaN, as the exchange has none.
-        if "limit_up" not in row:
-            row["limit_up"] = np.round(prev_close * (1.0 + rates) / TICK) * TICK
-        if "limit_down" not in row:
-            row["limit_down"] = np.round(prev_close * (1.0 - rates) / TICK) * TICK
+        _, up, down = price_band(list(panel.instruments), prev_close, st=row.get("st"),
+                                 cash=today["cash"].to_numpy(), bonus=today["bonus"].to_numpy())
+        row.setdefault("limit_up", up)
+        row.setdefault("limit_down", down)
     return row
 
 
@@ -103,7 +105,7 @@ def day_bars(service: DataService, day: pd.Timestamp, market: str = "all") -> pd
     if not codes:
         raise DataError(f"no stock of market {market!r} is listed on {day:%Y-%m-%d} in {service.provider.name}")
     panel = _load_raw(service, codes, day)
-    return _frame(day, panel.instruments, _derive(panel, with_limits=True))
+    return _frame(day, panel.instruments, _derive(panel, service.corporate_actions(codes, start=day, end=day)))
 
 
 def index_day_bars(service: DataService, day: pd.Timestamp, indexes: Sequence[str] = DEFAULT_INDEXES) -> pd.DataFrame:
@@ -111,7 +113,7 @@ def index_day_bars(service: DataService, day: pd.Timestamp, indexes: Sequence[st
     day = _session_in_data(service, day)
     codes = service.resolve_universe(list(indexes))
     panel = _load_raw(service, codes, day)
-    return _frame(day, panel.instruments, _derive(panel, with_limits=False))
+    return _frame(day, panel.instruments, _derive(panel, None))
 
 
 def bars_summary(frame: pd.DataFrame) -> dict[str, int]:

@@ -52,4 +52,9 @@ def build_service(settings: Settings) -> DataService:
         from aistock_core.data.xtquant import XtQuantQuoteSource
 
         quotes = XtQuantQuoteSource()
-    return DataService(provider, quotes=quotes)
+    actions = None
+    if settings.corporate_actions is not None:
+        from aistock_core.data.corporate_actions import read_actions_table
+
+        actions = read_actions_table(settings.corporate_actions)
+    return DataService(provider, quotes=quotes, actions=actions)

@@ -1,4 +1,5 @@
-"""Field names and adjustment views (DESIGN.md §2)."""
+"""Field names (bare lower-case: ``open high low close volume amount vwap factor`` …) and adjustment views
+(``qlib``: price × factor, volume ÷ factor; ``qfq``: factor normalised to the window's last day; None: raw)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RD-Agent's ``daily_pv.h5`` (contract §8): read it as a provider, and write one for RD-Agent's factor code.
+"""RD-Agent's ``daily_pv.h5`` (rdagent.md §8): read it as a provider, and write one for RD-Agent's factor code.
 
 The file: HDF key ``"data"``, ``format="fixed"``, ``MultiIndex(datetime, instrument)`` with ts_code
 instruments (``600000.SH``), sorted; float32 columns ``open high low close volume amount factor`` (bare

@@ -8,13 +8,16 @@ instrument, date and rule. NaN cells pass (a suspended day has no prices).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from aistock_core.data.panel import Panel
 from aistock_core.errors import SchemaError
+
+if TYPE_CHECKING:  # pandera costs a quarter second to import; only long-frame imports need it
+    import pandera.pandas as pa
 
 Arrays = Mapping[str, np.ndarray]
 _RTOL = 1e-6  # float32 storage may round high/low by an ulp
@@ -95,6 +98,8 @@ def check_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             f"bars from {source} violate rule 'unique (datetime, instrument)' at instrument {first[1]} on "
             f"{pd.Timestamp(first[0]):%Y-%m-%d} ({int(dup.sum())} duplicate rows); drop the duplicates"
         )
+    import pandera.pandas as pa
+
     try:
         return bars_schema(frame.columns).validate(frame, lazy=False)
     except pa.errors.SchemaError as exc:
@@ -124,6 +129,8 @@ def _frame_rule(frame: pd.DataFrame, rule: str) -> np.ndarray:
 
 def bars_schema(columns) -> pa.DataFrameSchema:
     """The pandera schema for a long bars frame with the given columns."""
+    import pandera.pandas as pa
+
     present = set(columns)
     checks = [
         pa.Check(lambda df, r=rule: pd.Series(_frame_rule(df, r), index=df.index), name=rule, error=rule)

@@ -1,4 +1,4 @@
-"""`DataService`: the one door all computation reads market data through (contract §12)."""
+"""`DataService`: the one door all computation reads market data through (rdagent.md §12)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aistock_core.data.fields import ADJUST_VIEWS, DAILY_FIELDS, Adjust
 from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.data.provider import BarProvider, QuoteSource
 from aistock_core.errors import DataError
+from aistock_core.trading.corporate_actions import bonus_from_factor
 
 Universe = str | Sequence[str]
 
@@ -26,9 +27,13 @@ class DataService:
     `aistock_core.codes.to_internal` accepts.
     """
 
-    def __init__(self, provider: BarProvider, quotes: QuoteSource | None = None) -> None:
+    def __init__(
+        self, provider: BarProvider, quotes: QuoteSource | None = None, actions: pd.DataFrame | None = None
+    ) -> None:
         self.provider = provider
         self.quotes = quotes
+        #: A corporate-actions table (`aistock_core.data.corporate_actions`), or None: derive from the factor.
+        self.actions = actions
 
     @property
     def calendar(self) -> TradingCalendar:
@@ -145,6 +150,37 @@ class DataService:
         return self.get_panel(
             universe, start=start, end=end, bars=bars, fields=fields, adjust=adjust
         ).to_frame()
+
+    def corporate_actions(self, universe: Universe, *, start=None, end=None) -> pd.DataFrame:
+        """Corporate actions per share of the sessions ``start..end``: index (datetime, instrument), columns
+        ``cash`` and ``bonus`` (see `aistock_core.trading.corporate_actions`), one row per action.
+
+        From the table this service was given when there is one (``attrs["source"] = "table"``), else derived
+        from the adjustment factor by the documented convention (``"factor"``: a factor step r is r − 1 bonus
+        shares per share). The factor view reads the session before ``start`` too, so a step on ``start`` counts.
+        """
+        dates = self.resolve_dates(start=start, end=end)
+        codes = self.resolve_universe(universe, at=None)
+        if self.actions is not None:
+            when = self.actions.index.get_level_values("datetime")
+            who = self.actions.index.get_level_values("instrument")
+            frame = self.actions[(when >= dates[0]) & (when <= dates[-1]) & who.isin(codes)]
+            frame.attrs["source"] = "table"
+            return frame
+        if "factor" not in self.provider.fields():
+            raise DataError(f"{self.provider.name} has no 'factor' and no corporate-actions table was given; "
+                            f"set AISTOCK_CORPORATE_ACTIONS to a table of ex-dates")
+        first = self.provider.data_range()[0]
+        begin = self.calendar.previous(dates[0]) if dates[0] > first else dates[0]
+        panel = self.get_panel(codes, start=begin, end=dates[-1], fields=["factor"], adjust=None)
+        bonus = bonus_from_factor(np.where(panel.listed, panel["factor"], np.nan))
+        t, i = np.nonzero(bonus)
+        keep = panel.dates[t] >= dates[0]
+        index = pd.MultiIndex.from_arrays([panel.dates[t[keep]], panel.instruments[i[keep]]],
+                                          names=["datetime", "instrument"])
+        frame = pd.DataFrame({"cash": 0.0, "bonus": bonus[t[keep], i[keep]]}, index=index).sort_index()
+        frame.attrs["source"] = "factor"
+        return frame
 
     # -- snapshots ----------------------------------------------------------------------------------------
     def get_realtime_snapshot(self, universe: Universe, at: pd.Timestamp | str | None = None) -> pd.DataFrame:

@@ -12,7 +12,10 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
+from aistock_core.codes import Board
 from aistock_core.errors import DataError
+from aistock_core.trading.prices import limit_prices
+from aistock_core.trading.rules import LIMIT_RATE, ST_LIMIT_RATE
 
 INDEX_CODES = ("000300.SH", "000001.SH")
 _INDEX_BASE = (4000.0, 3000.0)
@@ -22,12 +25,14 @@ CSI300_SIZE = 300
 
 #: Boards: (prefixes, exchange, limit %, price multiplier, volatility multiplier); 20-slot mix 7/6/4/2/1.
 _BOARDS = (
-    (("600", "601", "603", "605"), "SH", 10, 1.0, 1.0),
-    (("000", "001", "002"), "SZ", 10, 1.0, 1.0),
-    (("300", "301"), "SZ", 20, 1.3, 1.3),
-    (("688",), "SH", 20, 2.5, 1.35),
-    (("430", "830", "870"), "BJ", 30, 0.8, 1.5),
+    (("600", "601", "603", "605"), "SH", Board.SH_MAIN, 1.0, 1.0),
+    (("000", "001", "002"), "SZ", Board.SZ_MAIN, 1.0, 1.0),
+    (("300", "301"), "SZ", Board.CHINEXT, 1.3, 1.3),
+    (("688",), "SH", Board.STAR, 2.5, 1.35),
+    (("430", "830", "870"), "BJ", Board.BJ, 0.8, 1.5),
 )
+#: Each board's daily limit rate (the exchange rules of `aistock_core.trading.rules`).
+_BOARD_RATE = np.array([LIMIT_RATE[b[2]] for b in _BOARDS])
 #: Newer prefixes of each board, used only once its classic prefixes run out of three-digit numbers.
 _SPILL_PREFIXES = ((), ("003",), (), (), (*(f"83{d}" for d in range(1, 10)), *(f"87{d}" for d in range(1, 10)), "920"))
 _BOARD_SLOTS = np.repeat(np.arange(5), (7, 6, 4, 2, 1))
@@ -90,15 +95,6 @@ def _prev_valid(x: np.ndarray, before_first: np.ndarray) -> np.ndarray:
     rows = np.where(~np.isnan(stacked), np.arange(len(stacked))[:, None], 0)
     np.maximum.accumulate(rows, axis=0, out=rows)
     return np.take_along_axis(stacked, rows, axis=0)
-
-
-def _limit_prices(ref: np.ndarray, rate_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exchange limit prices: round_half_up(ref × (1 ± rate), 2), computed exactly in integer cents."""
-    cents = np.rint(np.nan_to_num(ref) * 100.0).astype(np.int64)
-    up = ((cents * (100 + rate_pct) + 50) // 100) / 100.0
-    down = np.maximum(((cents * (100 - rate_pct) + 50) // 100) / 100.0, 0.01)
-    bad = np.isnan(ref)
-    return np.where(bad, np.nan, up), np.where(bad, np.nan, down)
 
 
 @dataclass(frozen=True)
@@ -229,14 +225,14 @@ def _fair_log_price(noise: Noise, n: int, t_len: int, board: np.ndarray) -> tupl
     q = (cq[QUALITY_WINDOW + 1:] - cq[1:t_len + 2]) / np.sqrt(QUALITY_WINDOW)  # q[j] = quality at row j-1
     jump_draw = noise.uniform(_S.JUMP, t, k)
     size = noise.uniform(_S.JUMP_SIZE, t, k)
-    jump_scale = np.array([b[2] for b in _BOARDS])[board] / 100.0  # news moves scale with the board's limit
+    jump_scale = _BOARD_RATE[board]  # news moves scale with the board's limit
     jump = np.where(jump_draw < 0.006, np.where(size < 0.5, -1.0, 1.0) * (0.7 + 1.8 * np.abs(size - 0.5)), 0.0)
     jump = jump * jump_scale
     x = beta * market[:, None] + K_Q * q[:-1] + sigma * (eps[5:] - C_REV * past5) + jump
     return np.log(p0) + np.cumsum(x, axis=0), q[1:], sigma, p0
 
 
-def _clip_to_limits(target: np.ndarray, unlimited: np.ndarray, rate_pct: np.ndarray, fac_ratio: np.ndarray,
+def _clip_to_limits(target: np.ndarray, unlimited: np.ndarray, rate: np.ndarray, fac_ratio: np.ndarray,
                     before_first: np.ndarray) -> np.ndarray:
     """Closes = fair prices clipped into limits that depend on the previous close: a fixed point.
 
@@ -246,7 +242,7 @@ def _clip_to_limits(target: np.ndarray, unlimited: np.ndarray, rate_pct: np.ndar
     close = target
     for _ in range(target.shape[0] + 1):
         ref = _tick(_prev_valid(close, before_first) * fac_ratio)
-        up, down = _limit_prices(ref, rate_pct)
+        up, down = limit_prices(ref, rate)
         new = np.where(unlimited, target, np.clip(target, down, up))
         if np.array_equal(new, close, equal_nan=True):
             break
@@ -264,16 +260,16 @@ def _stock_bars(noise: Noise, n: int, t_len: int, board: np.ndarray, life: Life)
     unlimited = listed & life.ipo[None, :] & (life.age < 5)
     ipo_day = listed & life.ipo[None, :] & (life.age == 0)
     main = np.isin(board, (0, 1))
-    rate_pct = np.where(life.st & main[None, :], 5, np.array([b[2] for b in _BOARDS])[board][None, :])
+    rate = np.where(life.st & main[None, :], ST_LIMIT_RATE, _BOARD_RATE[board][None, :])
     fac_ratio = np.vstack([life.f0[None, :], factor[:-1]]) / factor
     before_first = _tick(p0 / life.f0)
     target = np.where(traded, _tick(fair), np.nan)
-    close = _clip_to_limits(target, unlimited, rate_pct, fac_ratio, before_first)
+    close = _clip_to_limits(target, unlimited, rate, fac_ratio, before_first)
     prev = _prev_valid(close, before_first) * fac_ratio
     pop = 0.3 + 0.7 * noise.per_instrument(_S.POP, k)
     ref = np.where(ipo_day, _tick(fair * np.exp(-pop)[None, :]), _tick(prev))
     ref[~listed] = np.nan
-    up, down = _limit_prices(ref, rate_pct)
+    up, down = limit_prices(ref, rate)
     up[unlimited], down[unlimited] = np.nan, np.nan
     ret = np.log(close / ref)
     open_ = _tick(ref * np.exp(np.where(unlimited, 0.8, 0.3) * ret + 0.3 * sigma * noise.normal(_S.OPEN, t, k)))

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.calendar import SESSION_TZ
-from aistock_core.codes import limit_rates, to_internal_many
+from aistock_core.codes import to_internal_many
 from aistock_core.data.provider import QuoteSource
 from aistock_core.errors import ConfigError, DataError
+from aistock_core.trading.prices import price_band
 
 _REQUIRED = ("timetag", "lastPrice", "open", "high", "low", "lastClose", "volume", "amount")
 SHARES_PER_LOT = 100
@@ -64,7 +65,8 @@ def ticks_to_frame(ticks: Mapping[str, Mapping[str, Any]], instruments: Sequence
             code = frame.index[mask][0]
             raise DataError(f"bad quote for {code}: violates '{rule}' ({dict(frame.loc[code, list(_REQUIRED)])})")
     prev_close = prices[:, 4]
-    rate = limit_rates(frame.index)
+    # The quote's lastClose is already the exchange's reference price (adjusted on an ex-date).
+    _, limit_up, limit_down = price_band(list(frame.index), prev_close)
     out = pd.DataFrame(
         {
             "datetime": stamps.dt.tz_localize(SESSION_TZ),
@@ -75,8 +77,8 @@ def ticks_to_frame(ticks: Mapping[str, Mapping[str, Any]], instruments: Sequence
             "volume": frame["volume"].to_numpy(dtype=float) * SHARES_PER_LOT,
             "amount": frame["amount"].to_numpy(dtype=float),
             "prev_close": prev_close,
-            "limit_up": np.round(prev_close * (1 + rate), 2),
-            "limit_down": np.round(prev_close * (1 - rate), 2),
+            "limit_up": limit_up,
+            "limit_down": limit_down,
             "suspended": ~traded,
         },
         index=frame.index,

@@ -1,30 +1,27 @@
-"""Alignment: does a migrated factor (our engine, from its expression) reproduce its reference?
+"""Alignment: does a migrated factor (our engine, from its expression) reproduce its reference? The comparison.
 
-References (`ReferenceKind`): ``qlib`` (Qlib's own ``D.features`` on the same bin directory: the research
-truth for Alpha158), ``code`` (the original RD-Agent factor code run in the sandbox) and ``parquet`` (a
-bundle's ``combined_factors_df.parquet``, columns spelled ``"('feature','X')"``, contract §14.7).
+References (`ReferenceKind`, read by `references`): ``qlib`` (Qlib's own ``D.features`` on the same bin
+directory: the research truth for Alpha158), ``code`` (the original RD-Agent factor code run in the sandbox)
+and ``parquet`` (a bundle's ``combined_factors_df.parquet``). `verify` runs a whole check (migrated values and
+a reference over the same window, then `compare`).
 
 The comparison is one pass over a (rows × factors) float64 matrix pair, every factor at once; per factor and
 window it reports max abs / rel error, NaN/inf pattern mismatches, cells out of tolerance, rows compared and
 missing, and the worst instruments and dates. A factor is ``verified`` when every compared cell satisfies
-``|a-b| <= atol + rtol*|b|`` (DESIGN §2: rtol 1e-5, atol 1e-6), the NaN/±inf patterns are identical and no
-row of the migrated frame is missing from the reference; otherwise ``failed``.
+``|a-b| <= atol + rtol*|b|`` (rtol 1e-5, atol 1e-6: the project-wide parity tolerance), the NaN/±inf
+patterns are identical and no row of the migrated frame is missing from the reference; otherwise ``failed``.
 """
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from aistock_core.codes import to_internal_many, to_qlib
 from aistock_core.errors import FactorError
 
 ReferenceKind = Literal["qlib", "code", "parquet"]
@@ -219,240 +216,3 @@ def compare(
                 note=notes.get(name) or f"reference ({reference_kind}) has no column {name!r}",
             ))
     return AlignmentReport(tuple(rows), reference_kind, checked_at)
-
-
-# -- references -------------------------------------------------------------------------------------------------
-_FEATURE_COLUMN = re.compile(r"^\(\s*['\"]feature['\"]\s*,\s*['\"](?P<name>.+?)['\"]\s*\)$")
-
-
-def _feature_name(column: object) -> str | None:
-    """``('feature','X')`` (a tuple, or its string spelling) → ``X``; anything else (labels) → None."""
-    if isinstance(column, tuple) and len(column) == 2:
-        return str(column[1]) if column[0] == "feature" else None
-    match = _FEATURE_COLUMN.match(str(column))
-    if match:
-        return match.group("name")
-    try:
-        parsed = ast.literal_eval(str(column))
-    except (ValueError, SyntaxError):
-        return str(column)
-    return str(parsed[1]) if isinstance(parsed, tuple) and len(parsed) == 2 and parsed[0] == "feature" else None
-
-
-def _normalise_index(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """(datetime, instrument) order, internal codes, naive dates, sorted: the form `compare` expects."""
-    if frame.index.nlevels != 2:
-        raise FactorError(f"{where}: index must have two levels (datetime, instrument), got {frame.index.names}")
-    names = [str(n).lower() if n is not None else "" for n in frame.index.names]
-    if names and names[0] == "instrument":
-        frame = frame.swaplevel()
-    dates = pd.DatetimeIndex(frame.index.get_level_values(0))
-    if dates.tz is not None:
-        dates = dates.tz_convert("Asia/Shanghai").tz_localize(None)
-    try:
-        codes = to_internal_many(frame.index.get_level_values(1).astype(str))
-    except Exception as exc:
-        raise FactorError(f"{where}: instrument codes cannot be read: {exc}") from exc
-    frame = frame.set_axis(pd.MultiIndex.from_arrays([dates.normalize(), codes], names=["datetime", "instrument"]))
-    if frame.index.has_duplicates:
-        raise FactorError(f"{where}: duplicate (datetime, instrument) rows after normalising codes")
-    return frame.sort_index()
-
-
-def parquet_reference(path: str | Path, names: Sequence[str] | None = None) -> pd.DataFrame:
-    """A bundle's ``combined_factors_df.parquet`` as a float64 frame with bare factor-name columns.
-
-    Column strings ``"('feature','X')"`` (or real tuples) become ``X``; label columns are dropped.
-    """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FactorError(f"reference parquet {file} does not exist")
-    try:
-        raw = pd.read_parquet(file)
-    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
-        raise FactorError(f"cannot read reference parquet {file}: {exc}") from exc
-    mapping = {c: _feature_name(c) for c in raw.columns}
-    keep = {c: n for c, n in mapping.items() if n is not None}
-    frame = raw[list(keep)].set_axis(list(keep.values()), axis=1)
-    if frame.columns.has_duplicates:
-        raise FactorError(f"reference parquet {file} has duplicate factor columns after parsing names")
-    if names is not None:
-        missing = [n for n in names if n not in frame.columns]
-        if missing:
-            raise FactorError(f"reference parquet {file} lacks factor(s) {missing}; it has {list(frame.columns)[:20]}")
-        frame = frame[list(names)]
-    return _normalise_index(frame.astype(np.float64), f"reference parquet {file}")
-
-
-def qlib_available() -> bool:
-    """True when pyqlib (the ``qlib`` extra) can be imported."""
-    try:
-        import qlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-_QLIB_URI: str | None = None
-
-
-def qlib_reference(
-    provider_uri: str | Path,
-    expressions: Mapping[str, str],
-    instruments: Sequence[str],
-    *,
-    start=None,
-    end=None,
-) -> pd.DataFrame:
-    """Qlib's own ``D.features`` for ``expressions`` on a Qlib bin directory, as (datetime, instrument) frame.
-
-    Qlib keeps global state: it is (re)initialised only when the directory changes, single-process
-    (``kernels=1``) and without caches, so the reference is computed fresh each time.
-    """
-    global _QLIB_URI
-    if not qlib_available():
-        raise FactorError("the Qlib reference needs pyqlib: pip install 'aistock-pipelines[qlib]'")
-    import logging
-
-    import qlib
-    from qlib.data import D
-
-    uri = str(Path(provider_uri).expanduser().resolve())
-    if not Path(uri, "calendars", "day.txt").is_file():
-        raise FactorError(f"{uri} is not a Qlib data directory (no calendars/day.txt)")
-    if uri != _QLIB_URI:
-        qlib.init(provider_uri=uri, region="cn", kernels=1, expression_cache=None, dataset_cache=None,
-                  logging_level=logging.WARNING)
-        _QLIB_URI = uri
-    names = list(expressions)
-    fields = [expressions[n] for n in names]
-    codes = [to_qlib(c) for c in instruments]
-    try:
-        raw = D.features(codes, fields, start_time=start, end_time=end, freq="day")
-    except Exception as exc:  # qlib raises bare ValueError/KeyError for unknown fields or codes
-        raise FactorError(f"Qlib could not compute the reference: {type(exc).__name__}: {exc}") from exc
-    raw.columns = names
-    return _normalise_index(raw.astype(np.float64), f"Qlib reference from {uri}")
-
-
-# -- running a check: migrated values and a reference over the same window -------------------------------------
-@dataclass(frozen=True)
-class CheckWindow:
-    """The sessions compared ([start, end]) and the first session loaded for look-back (``load_start``)."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-    load_start: pd.Timestamp
-
-
-def check_window(service, expressions: Mapping[str, str], *, start=None, end=None,
-                 lookback: int | None = None) -> CheckWindow:
-    """Resolve [start, end] to sessions and step back the expressions' look-back (or ``lookback``) sessions."""
-    from aistock_core.factors.engine import FactorEngine, session_range
-
-    back = FactorEngine(expressions).lookback if lookback is None else int(lookback)
-    wanted, load_start, _ = session_range(service, start, end, back)
-    return CheckWindow(wanted[0], wanted[-1], load_start)
-
-
-def migrated_frame(service, universe, expressions: Mapping[str, str], window: CheckWindow,
-                   adjust: str | None = "qlib") -> pd.DataFrame:
-    """Our engine's values of ``expressions`` on [window.start, window.end], loaded from ``window.load_start``.
-
-    ``adjust="qfq"`` is for comparing with RD-Agent code, which sees daily_pv.h5 (qfq, normalised to the
-    window's last day): price-level factors only match when both sides see the same view of the same window.
-    """
-    from aistock_core.data.panel import Panel
-    from aistock_core.factors.engine import FactorEngine
-
-    engine = FactorEngine(expressions)
-    panel = service.get_panel(universe, start=window.load_start, end=window.end, fields=engine.fields,
-                              adjust=adjust, dtype=np.float32)
-    values = engine.compute(panel)
-    computed = Panel(dates=panel.dates, instruments=panel.instruments, values=values, listed=panel.listed)
-    wanted = panel.dates[panel.dates >= window.start]
-    return computed.select(dates=wanted).to_frame(list(expressions))
-
-
-def qlib_reference_for(service, universe, expressions: Mapping[str, str], window: CheckWindow,
-                       workdir: str | Path) -> pd.DataFrame:
-    """Qlib's values over the window: on the provider's own Qlib directory, else on one written from it."""
-    provider = service.provider
-    root = getattr(provider, "root", None)
-    if getattr(provider, "native_adjust", None) != "qlib" or root is None:
-        from aistock_core.data.qlib_bin import write_qlib_dir
-
-        root = write_qlib_dir(service, Path(workdir) / "qlib_data", start=window.load_start, end=window.end,
-                              markets=("all",))
-    codes = service.resolve_universe(universe)
-    return qlib_reference(root, expressions, codes, start=window.start, end=window.end)
-
-
-def code_reference_for(service, universe, sources: Mapping[str, str], window: CheckWindow,
-                       limits=None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The original RD-Agent code's values (sandboxed, on daily_pv.h5 of the whole load window) in [start, end]."""
-    from aistock_core.factors.sandbox import run_factor_codes
-
-    frame, failures = run_factor_codes(dict(sources), service, universe, start=window.load_start, end=window.end,
-                                       limits=limits)
-    return frame[frame.index.get_level_values("datetime") >= window.start], failures
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """What a check produced: the report, the migrated values it judged, and per-factor failures of the code."""
-
-    report: AlignmentReport
-    migrated: pd.DataFrame
-    failures: dict[str, str]
-
-
-def run_check(
-    service,
-    universe,
-    expressions: Mapping[str, str],
-    reference: str,
-    *,
-    start=None,
-    end=None,
-    lookback: int | None = None,
-    code_sources: Mapping[str, str] | None = None,
-    parquet: str | Path | None = None,
-    windows: Windows | None = None,
-    limits=None,
-    workdir: str | Path | None = None,
-) -> CheckOutcome:
-    """Compute ``expressions`` with our engine and compare them with ``reference`` over [start, end].
-
-    ``code`` needs ``code_sources`` (name → factor.py source; the engine side then uses the qfq view, as the
-    code does); ``parquet`` needs the bundle file; ``qlib`` computes Qlib itself on the same data.
-    """
-    import tempfile
-
-    if reference not in REFERENCE_KINDS:
-        raise FactorError(f"unknown reference {reference!r}; use one of {', '.join(REFERENCE_KINDS)}")
-    if not expressions:
-        raise FactorError("no factors to check: pass at least one name with an expression")
-    window = check_window(service, expressions, start=start, end=end, lookback=lookback)
-    failures: dict[str, str] = {}
-    if reference == "code":
-        missing = [n for n in expressions if n not in (code_sources or {})]
-        if missing:
-            raise FactorError(f"reference 'code' needs the factor code of {missing}; pass --code-dir / code_sources")
-        migrated = migrated_frame(service, universe, expressions, window, adjust="qfq")
-        ref, failures = code_reference_for(service, universe, {n: code_sources[n] for n in expressions}, window,
-                                           limits)
-    elif reference == "parquet":
-        if parquet is None:
-            raise FactorError("reference 'parquet' needs the bundle's combined_factors_df.parquet path")
-        migrated = migrated_frame(service, universe, expressions, window)
-        ref = parquet_reference(parquet)
-        ref_days = ref.index.get_level_values("datetime")  # a bundle covers its own period: judge only that
-        days = migrated.index.get_level_values("datetime")
-        migrated = migrated[(days >= ref_days.min()) & (days <= ref_days.max())]
-    else:
-        migrated = migrated_frame(service, universe, expressions, window)
-        with tempfile.TemporaryDirectory(prefix="aistock-qlib-ref-") as tmp:
-            ref = qlib_reference_for(service, universe, expressions, window, workdir or tmp)
-    report = compare(migrated, ref, reference_kind=reference, windows=windows, notes=failures)
-    return CheckOutcome(report, migrated, failures)

@@ -1,12 +1,13 @@
-"""Static audit of RD-Agent factor code before anything runs it (contract §7 REQ-SEC-P3-005, §8).
+"""Static audit of RD-Agent factor code before anything runs it (rdagent.md §7 REQ-SEC-P3-005, §8).
 
 RD-Agent factor code is written by an LLM and reaches us as plain source. Before it is executed (and even then
 only inside `aistock_core.factors.sandbox`), its syntax tree is checked for what a factor never needs and an
 attacker or a confused model would use: process/network/filesystem modules, dynamic code (``eval``/``exec``),
 introspection escapes (``__subclasses__``, ``__globals__``), writes to anything but ``result.h5``, look-ahead
 (``shift(-1)``) and ML libraries (a factor is a formula over bars, not a model). The audit is deliberately
-conservative: a legitimate factor that trips it is rewritten, not waved through. It is the first of two fences;
-the sandbox's run-time audit hook is the second, for whatever a static check cannot see.
+conservative: a legitimate factor that trips it is rewritten, not waved through. It is a friendly first filter
+that says what to change, not the security boundary: Python is too dynamic for a syntax check to be complete,
+so accepted code still runs only inside the OS sandbox (`aistock_core.untrusted`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,14 @@ BANNED_MODULES = frozenset({
     "_thread", "concurrent", "asyncio", "signal", "pty", "fcntl", "resource", "mmap", "gc", "inspect",
     "builtins", "__builtin__", "code", "codeop", "runpy", "pkgutil", "zipimport", "tempfile", "glob",
     "urllib", "http", "ftplib", "smtplib", "telnetlib", "xmlrpc", "requests", "httpx", "aiohttp", "webbrowser",
+    # native writers and readers that never pass through Python's open(): databases, archives, raw files
+    "sqlite3", "dbm", "pyarrow", "h5py", "tables", "zipfile", "tarfile", "gzip", "bz2", "lzma", "select",
+    "selectors", "platform",
 })
-#: ML libraries: banned by contract §8 ("no ML libraries in factor code").
+#: Private (C) modules such as ``_posixsubprocess``, ``_socket``, ``_pickle``, ``_posixshmem`` are banned as a
+#: class: any module whose name starts with an underscore, except this one.
+ALLOWED_PRIVATE = frozenset({"__future__"})
+#: ML libraries: banned by rdagent.md §8 ("no ML libraries in factor code").
 ML_MODULES = frozenset({
     "sklearn", "torch", "tensorflow", "keras", "lightgbm", "xgboost", "catboost", "jax", "mxnet", "paddle",
     "transformers", "statsmodels",
@@ -38,7 +45,7 @@ BANNED_CALLS = frozenset({
 })
 #: Attributes used to climb out of any restriction (``().__class__.__bases__[0].__subclasses__()``).
 BANNED_ATTRS = frozenset({
-    "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__bases__", "__base__",
+    "__dict__", "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__bases__", "__base__",
     "__mro__", "__getattribute__", "__import__", "__loader__", "__spec__", "__reduce__", "__reduce_ex__",
     "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame", "co_code",
 })
@@ -55,7 +62,7 @@ RETURNS_TEXT_WITHOUT_PATH = frozenset({
 })
 #: Path-taking keyword names across pandas/numpy/pathlib writers.
 PATH_KEYWORDS = ("path_or_buf", "path", "excel_writer", "fname", "file", "buf", "name", "con", "target")
-#: Methods whose negative ``periods`` reads the future (contract §8 bans ``shift(-1)``).
+#: Methods whose negative ``periods`` reads the future (rdagent.md §8 bans ``shift(-1)``).
 LOOKAHEAD_METHODS = frozenset({"shift", "diff", "pct_change"})
 RESULT_FILE = "result.h5"
 
@@ -79,7 +86,7 @@ class Finding:
 class AuditReport:
     """The verdict on one factor file plus what the sandbox needs to call it.
 
-    ``style`` follows contract §7: ``class`` when a ``factor_<name>(df)`` wrapper (or a class with
+    ``style`` follows rdagent.md §7: ``class`` when a ``factor_<name>(df)`` wrapper (or a class with
     ``fit_transform``/``compute``) exists, ``function`` for the raw LLM ``calculate_<name>()`` (no parameters,
     reads ``daily_pv.h5``, writes ``result.h5``), else ``script`` (module-level code writing ``result.h5``).
     """
@@ -135,20 +142,28 @@ def _call_name(func: ast.AST) -> str | None:
     return None
 
 
+#: Builtins that read or change attributes by a name computed at run time.
+ATTR_BUILTINS = frozenset({"getattr", "setattr", "delattr"})
+
+
 class _Auditor(ast.NodeVisitor):
     def __init__(self) -> None:
         self.findings: list[Finding] = []
+        self._called: set[int] = set()  # Name nodes that are the callee of a call (checked in visit_Call)
 
     def _flag(self, node: ast.AST, rule: str, reason: str) -> None:
         self.findings.append(Finding(getattr(node, "lineno", 0), getattr(node, "col_offset", 0), rule, reason))
 
     def _check_module(self, node: ast.AST, module: str | None) -> None:
         root = _root(module)
-        if root in BANNED_MODULES:
+        if root.startswith("_") and root not in ALLOWED_PRIVATE:
+            self._flag(node, "banned-import", f"imports {module!r}: private interpreter modules are not allowed in "
+                                              "factor code")
+        elif root in BANNED_MODULES:
             self._flag(node, "banned-import", f"imports {module!r}: process/filesystem/network/interpreter "
                                               "modules are not allowed in factor code")
         elif root in ML_MODULES:
-            self._flag(node, "ml-library", f"imports {module!r}: factor code must not use ML libraries (§8)")
+            self._flag(node, "ml-library", f"imports {module!r}: factor code must not use ML libraries (rdagent.md §8)")
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -167,6 +182,10 @@ class _Auditor(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in {"__builtins__", "__loader__", "__spec__"}:
             self._flag(node, "introspection", f"uses {node.id}: reaching the interpreter's internals")
+        elif node.id in BANNED_CALLS | ATTR_BUILTINS and id(node) not in self._called:
+            # `e = exec; e(...)`: an alias hides the call from every other rule
+            self._flag(node, "dynamic-code", f"refers to {node.id} without calling it: aliases of dynamic-code "
+                                             "and attribute builtins are not allowed")
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
@@ -180,9 +199,11 @@ class _Auditor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name = _call_name(node.func)
+        if isinstance(node.func, ast.Name):
+            self._called.add(id(node.func))
         if isinstance(node.func, ast.Name) and name in BANNED_CALLS:
             self._flag(node, "dynamic-code", f"calls {name}(): dynamic code and namespace access are not allowed")
-        if isinstance(node.func, ast.Name) and name in {"getattr", "setattr", "delattr", "hasattr"}:
+        if isinstance(node.func, ast.Name) and name in ATTR_BUILTINS | {"hasattr"}:
             self._check_getattr(node, name)
         if name == "open" and isinstance(node.func, ast.Name | ast.Attribute):
             self._check_open(node)
@@ -192,20 +213,30 @@ class _Auditor(ast.NodeVisitor):
             periods = node.args[0] if node.args else next(
                 (k.value for k in node.keywords if k.arg == "periods"), None)
             if periods is not None and _is_negative(periods):
-                self._flag(node, "look-ahead", f"{name}() with negative periods reads future rows (contract §8 "
+                self._flag(node, "look-ahead", f"{name}() with negative periods reads future rows (rdagent.md §8 "
                                                "bans shift(-k)); use a non-negative lag")
         self.generic_visit(node)
 
     def _check_getattr(self, node: ast.Call, name: str) -> None:
         target = node.args[0] if node.args else None
-        attr = _const_str(node.args[1]) if len(node.args) > 1 else None
+        attr_node = node.args[1] if len(node.args) > 1 else None
+        attr = _const_str(attr_node)
         if isinstance(target, ast.Name) and target.id in {"__builtins__", "builtins"}:
             self._flag(node, "introspection", f"{name}() on {target.id} reaches arbitrary builtins")
-        elif attr is not None and (attr.startswith("__") or attr in BANNED_MODULES | BANNED_CALLS):
+        elif attr is not None and (attr.startswith("_") or attr in BANNED_MODULES | BANNED_CALLS | BANNED_ATTRS):
             self._flag(node, "introspection", f"{name}(..., {attr!r}) reaches a forbidden attribute")
+        elif attr is None and name in ATTR_BUILTINS:
+            self._flag(node, "introspection", f"{name}() with a computed attribute name cannot be verified; "
+                                              "write the attribute out")
 
     def _check_open(self, node: ast.Call) -> None:
-        mode_node = node.args[1] if len(node.args) > 1 else next(
+        if any(k.arg in {"flags", "opener"} or k.arg is None for k in node.keywords):
+            self._flag(node, "file-write", "open() with flags, an opener or **kwargs cannot be verified as "
+                                           "read-only")
+            return
+        # builtin open(file, mode); a method such as Path(p).open(mode) takes the mode first
+        position = 1 if isinstance(node.func, ast.Name) else 0
+        mode_node = node.args[position] if len(node.args) > position else next(
             (k.value for k in node.keywords if k.arg == "mode"), None)
         if mode_node is None:
             return  # read-only text mode
@@ -214,7 +245,7 @@ class _Auditor(ast.NodeVisitor):
             self._flag(node, "file-write", "open() with a computed mode cannot be verified as read-only")
             return
         if set(mode) & set("wax+"):
-            path = _const_str(node.args[0]) if node.args else _const_str(
+            path = None if position == 0 else _const_str(node.args[0]) if node.args else _const_str(
                 next((k.value for k in node.keywords if k.arg == "file"), None))
             if path != RESULT_FILE:
                 self._flag(node, "file-write", f"open(..., {mode!r}) writes a file; only {RESULT_FILE!r} may be "
@@ -237,7 +268,7 @@ class _Auditor(ast.NodeVisitor):
 
 
 def _entrypoints(tree: ast.Module) -> tuple[FactorStyle, str | None, str | None, tuple[str, ...]]:
-    """Which of the three contract §7 styles the module follows, its entry point and the factor name it implies."""
+    """Which of the three rdagent.md §7 styles the module follows, its entry point and the factor name it implies."""
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     classes = tuple(
         n.name for n in tree.body if isinstance(n, ast.ClassDef)

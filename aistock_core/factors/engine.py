@@ -19,9 +19,10 @@ import pandas as pd
 from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.errors import AistockError, FactorError
 from aistock_core.factors import kernels as K
+from aistock_core.factors.expr import Call, Const, Expr, Feature
 from aistock_core.factors.ops import Value
 from aistock_core.factors.ordinal import rolling_order_stats
-from aistock_core.factors.parser import Call, Const, Expr, Feature, parse
+from aistock_core.factors.parser import parse
 from aistock_core.factors.rolling import Series2D
 
 

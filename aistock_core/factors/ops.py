@@ -17,16 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from aistock_core.factors import kernels as K
-from aistock_core.factors import ordinal as O
-from aistock_core.factors import regression as G
-from aistock_core.factors import rolling as R
+from aistock_core.factors import kernels, ordinal, regression, rolling
+from aistock_core.factors.expr import Call, Const
 
 Value = Any  # np.ndarray (N, T) or a Python number
 
 
 # -- element-wise ------------------------------------------------------------------------------------------
-def _sign(geo: R.Series2D, x: Value) -> Value:
+def _sign(geo: rolling.Series2D, x: Value) -> Value:
     return np.sign(np.asarray(x, dtype=np.float32))  # Qlib casts to float32 before np.sign
 
 
@@ -34,7 +32,7 @@ def _ufunc(name: str) -> Callable[..., Value]:
     func = getattr(np, name)
     code = _ARITH.get(name)
 
-    def apply(geo: R.Series2D, *args: Value) -> Value:
+    def apply(geo: rolling.Series2D, *args: Value) -> Value:
         if code is not None and (fast := _arith(geo, code, *args)) is not None:
             return fast
         with np.errstate(all="ignore"):
@@ -44,10 +42,10 @@ def _ufunc(name: str) -> Callable[..., Value]:
     return apply
 
 
-_ARITH = {"add": K.ADD, "subtract": K.SUB, "multiply": K.MUL, "divide": K.DIV}
+_ARITH = {"add": kernels.ADD, "subtract": kernels.SUB, "multiply": kernels.MUL, "divide": kernels.DIV}
 
 
-def _arith(geo: R.Series2D, code: int, a: Value, b: Value) -> np.ndarray | None:
+def _arith(geo: rolling.Series2D, code: int, a: Value, b: Value) -> np.ndarray | None:
     """+ - × ÷ of two float series in parallel (`kernels.arith`); None leaves the rest to numpy (a number
     operand, integers, bools, broadcast views): those are cheap, and each dtype/layout pair is one more JIT
     compilation. The result dtype is numpy's own promotion, so the values are numpy's."""
@@ -55,14 +53,14 @@ def _arith(geo: R.Series2D, code: int, a: Value, b: Value) -> np.ndarray | None:
                for x in (a, b)):
         return None
     out = np.empty(a.shape, dtype=np.result_type(a, b))
-    K.arith(a, b, code, out)
+    kernels.arith(a, b, code, out)
     return out
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _if(geo: R.Series2D, cond: Value, left: Value, right: Value) -> Value:
+def _if(geo: rolling.Series2D, cond: Value, left: Value, right: Value) -> Value:
     return np.where(cond, left, right)
 
 
@@ -72,7 +70,7 @@ def _as_shiftable(x: np.ndarray) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
-def _first_value(geo: R.Series2D, x: np.ndarray) -> np.ndarray:
+def _first_value(geo: rolling.Series2D, x: np.ndarray) -> np.ndarray:
     """Each series' first value (Ref(x, 0) = ``series.iloc[0]``), broadcast along time."""
     col = np.minimum(geo.first, geo.t - 1)
     first = x[np.arange(geo.n), col]
@@ -80,7 +78,7 @@ def _first_value(geo: R.Series2D, x: np.ndarray) -> np.ndarray:
     return np.broadcast_to(first[:, None], x.shape)
 
 
-def _ref(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
+def _ref(geo: rolling.Series2D, x: Value, n: int) -> np.ndarray:
     x = _as_shiftable(np.asarray(x))
     if n == 0:
         return _first_value(geo, x).copy()
@@ -93,15 +91,15 @@ def _ref(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
     return out
 
 
-def _delta(geo: R.Series2D, x: Value, n: int) -> np.ndarray:
+def _delta(geo: rolling.Series2D, x: Value, n: int) -> np.ndarray:
     x = _as_shiftable(np.asarray(x))
     base = _first_value(geo, x) if n == 0 else _ref(geo, x, n)
     return x - base
 
 
-def _ema(geo: R.Series2D, x: Value, n: float) -> np.ndarray:
+def _ema(geo: rolling.Series2D, x: Value, n: float) -> np.ndarray:
     com = 1.0 / n - 1.0 if isinstance(n, float) and 0 < n < 1 else (n - 1) / 2.0  # alpha or span, as pandas
-    return R.ewm_mean(geo, np.asarray(x), com)
+    return rolling.ewm_mean(geo, np.asarray(x), com)
 
 
 # -- operator table ----------------------------------------------------------------------------------------
@@ -132,7 +130,6 @@ class OpSpec:
 
     def check(self, args: Sequence[Any]) -> tuple[int, str] | None:
         """(argument index, message) for the first argument that breaks the rules, else None."""
-        from aistock_core.factors.parser import Const  # the AST imports this table
 
         if len(args) != len(self.params):
             return len(args) - 1 if len(args) > len(self.params) else -1, (
@@ -161,7 +158,6 @@ class OpSpec:
 
     def extent(self, args: Sequence[Any]) -> tuple[int, int]:
         """Qlib's ``get_extended_window_size`` (Delta uses N, not Qlib's N-1: the value needs N rows back)."""
-        from aistock_core.factors.parser import Const
 
         exprs = [a for a in args if not isinstance(a, Const)]
         left = max((a.extent()[0] for a in exprs), default=0)
@@ -193,7 +189,6 @@ def _helpers(*ops: str) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     """deps = the same-window ``ops`` over the operator's series argument(s), e.g. Std → (Var(x, N),)."""
 
     def build(args: tuple[Any, ...]) -> tuple[Any, ...]:
-        from aistock_core.factors.parser import Call, Const
 
         series, window = args[:-1], args[-1]
         if any(isinstance(a, Const) for a in series):
@@ -203,12 +198,12 @@ def _helpers(*ops: str) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     return build
 
 
-def _std(geo: R.Series2D, x: np.ndarray, n: int, var: np.ndarray | None = None) -> np.ndarray:
-    return R.zsqrt(R.rolling_var(geo, x, n) if var is None else var)
+def _std(geo: rolling.Series2D, x: np.ndarray, n: int, var: np.ndarray | None = None) -> np.ndarray:
+    return rolling.zsqrt(rolling.rolling_var(geo, x, n) if var is None else var)
 
 
-def _rsquare(geo: R.Series2D, y: np.ndarray, n: int, reg: G.Regression, std: np.ndarray) -> np.ndarray:
-    return G.rolling_rsquare(geo, y, n, reg, std)
+def _rsquare(geo: rolling.Series2D, y: np.ndarray, n: int, reg: regression.Regression, std: np.ndarray) -> np.ndarray:
+    return regression.rolling_rsquare(geo, y, n, reg, std)
 
 
 _ELEM_UNARY = {"Abs": "abs", "Log": "log", "Not": "bitwise_not"}
@@ -225,27 +220,27 @@ OPERATORS: dict[str, OpSpec] = {
     "If": _spec("If", "e x x", "elem", _if),
     "Ref": _spec("Ref", "e ref", "ref", _ref),
     "Delta": _spec("Delta", "e n", "delta", _delta, expanding=True),
-    "_Reg": _spec("_Reg", "e n", "rolling", G.Regression, keep_inf=True),
-    "Mean": _spec("Mean", "e n", "rolling", R.rolling_mean, expanding=True),
-    "Sum": _spec("Sum", "e n", "rolling", R.rolling_sum, expanding=True),
+    "_Reg": _spec("_Reg", "e n", "rolling", regression.Regression, keep_inf=True),
+    "Mean": _spec("Mean", "e n", "rolling", rolling.rolling_mean, expanding=True),
+    "Sum": _spec("Sum", "e n", "rolling", rolling.rolling_sum, expanding=True),
     "Std": _spec("Std", "e n", "rolling", _std, expanding=True, deps=_helpers("Var")),
-    "Var": _spec("Var", "e n", "rolling", R.rolling_var, expanding=True),
-    "Skew": _spec("Skew", "e n", "rolling", lambda g, x, n: R.rolling_moment(g, x, n, "skew")),
-    "Kurt": _spec("Kurt", "e n", "rolling", lambda g, x, n: R.rolling_moment(g, x, n, "kurt")),
-    "Max": _spec("Max", "e n", "rolling", R.rolling_max, expanding=True),
-    "Min": _spec("Min", "e n", "rolling", R.rolling_min, expanding=True),
-    "Med": _spec("Med", "e n", "rolling", R.rolling_median, expanding=True),
-    "Quantile": _spec("Quantile", "e n q", "rolling", O.rolling_quantile, expanding=True),
-    "Rank": _spec("Rank", "e n", "rolling", O.rolling_rank, expanding=True),
-    "Count": _spec("Count", "e n", "rolling", R.rolling_count, expanding=True, keep_inf=True),
-    "IdxMax": _spec("IdxMax", "e n", "rolling", lambda g, x, n: O.rolling_idx_extreme(g, x, n, True)),
-    "IdxMin": _spec("IdxMin", "e n", "rolling", lambda g, x, n: O.rolling_idx_extreme(g, x, n, False)),
-    "Mad": _spec("Mad", "e n", "rolling", R.rolling_mad),
-    "WMA": _spec("WMA", "e n", "rolling", R.rolling_wma),
+    "Var": _spec("Var", "e n", "rolling", rolling.rolling_var, expanding=True),
+    "Skew": _spec("Skew", "e n", "rolling", lambda g, x, n: rolling.rolling_moment(g, x, n, "skew")),
+    "Kurt": _spec("Kurt", "e n", "rolling", lambda g, x, n: rolling.rolling_moment(g, x, n, "kurt")),
+    "Max": _spec("Max", "e n", "rolling", rolling.rolling_max, expanding=True),
+    "Min": _spec("Min", "e n", "rolling", rolling.rolling_min, expanding=True),
+    "Med": _spec("Med", "e n", "rolling", rolling.rolling_median, expanding=True),
+    "Quantile": _spec("Quantile", "e n q", "rolling", ordinal.rolling_quantile, expanding=True),
+    "Rank": _spec("Rank", "e n", "rolling", ordinal.rolling_rank, expanding=True),
+    "Count": _spec("Count", "e n", "rolling", rolling.rolling_count, expanding=True, keep_inf=True),
+    "IdxMax": _spec("IdxMax", "e n", "rolling", lambda g, x, n: ordinal.rolling_idx_extreme(g, x, n, True)),
+    "IdxMin": _spec("IdxMin", "e n", "rolling", lambda g, x, n: ordinal.rolling_idx_extreme(g, x, n, False)),
+    "Mad": _spec("Mad", "e n", "rolling", rolling.rolling_mad),
+    "WMA": _spec("WMA", "e n", "rolling", rolling.rolling_wma),
     "EMA": _spec("EMA", "e span", "rolling", _ema),
     "Slope": _spec("Slope", "e n", "rolling", lambda g, y, n, reg: reg.slope(), deps=_helpers("_Reg")),
     "Rsquare": _spec("Rsquare", "e n", "rolling", _rsquare, deps=_helpers("_Reg", "Std")),
     "Resi": _spec("Resi", "e n", "rolling", lambda g, y, n, reg: reg.resi(), deps=_helpers("_Reg")),
-    "Corr": _spec("Corr", "x x n", "pair_rolling", R.rolling_corr),
-    "Cov": _spec("Cov", "x x n", "pair_rolling", R.rolling_cov),
+    "Corr": _spec("Corr", "x x n", "pair_rolling", rolling.rolling_corr),
+    "Cov": _spec("Cov", "x x n", "pair_rolling", rolling.rolling_cov),
 }

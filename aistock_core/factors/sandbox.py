@@ -1,31 +1,27 @@
-"""Run audited RD-Agent factor code in a separate, limited process and read back one float32 column.
+"""Run audited RD-Agent factor code behind the OS sandbox and read back one validated float32 column.
 
-Why a process and not ``exec`` in ours: LLM-written code can hang, eat memory, crash the interpreter or try to
-touch the machine, and none of that may reach the pipeline that asked for it. Each run gets:
+Why not ``exec`` in ours: LLM-written code can hang, eat memory, crash the interpreter or attack the machine,
+and none of that may reach the pipeline that asked for it. The static audit (`aistock_core.factors.audit`)
+runs first and explains rejections; rejected code never starts. Accepted code runs through
+`aistock_core.untrusted.run_untrusted` (uid 65534 in fresh namespaces, a read-only view of the interpreter,
+no network, a size-bounded work dir holding only ``daily_pv.h5`` and the factor, a whole-tree kill), with
+`sandbox_runner` as its entry point. The runner's own audit hook only turns blocked operations into readable
+messages; the kernel is the boundary.
 
-* a fresh temp directory holding only ``daily_pv.h5`` (built from the `DataService` per contract §8 by
-  `aistock_core.data.h5.write_daily_pv`) and the factor file, also its ``HOME`` and ``TMPDIR``;
-* ``python -I`` (no user site, no ``PYTHON*`` variables, no cwd on ``sys.path``) and a scrubbed environment
-  (minimal ``PATH``; no ``AISTOCK_*``, credentials or proxies);
-* limits set in the child (`sandbox_runner`): address space (RLIMIT_AS), CPU seconds, file size; plus a
-  wall-clock timeout enforced here by killing the child's whole process group;
-* an audit hook in the child that refuses writes outside the directory, process creation and sockets.
-
-The static audit (`aistock_core.factors.audit`) runs first; rejected code never starts. Every failure ends as a
-`FactorError` naming the factor and the reason; the caller records it against the factor (registry).
+Nothing the child says is trusted: success needs exit code 0, the runner's status saying so, and the two
+output arrays passing `_validated` (regular files of bounded size, exact dtypes, one dimension, equal length,
+unique positions inside the input index, which the parent read itself before the run). Every failure ends
+as a `FactorError` naming the factor and the reason; the caller records it against the factor (registry).
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,34 +29,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aistock_core.config import SandboxMode
 from aistock_core.data.service import DataService, Universe
 from aistock_core.errors import FactorError
 from aistock_core.factors.audit import AuditReport, require_clean
+from aistock_core.untrusted import UntrustedLimits, UntrustedRun, run_untrusted
 
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
-#: The only environment the child sees. Thread caps keep BLAS from reserving address space per core.
-_BASE_ENV = {
-    "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_MAX_THREADS": "1", "HDF5_USE_FILE_LOCKING": "FALSE",
-}
-_STDERR_TAIL = 2000
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Resource caps of one run. Defaults fit a few years of a few hundred stocks with room to spare."""
-
-    wall_seconds: float = 120.0
-    cpu_seconds: int = 120
-    memory_mb: int = 2048
-    file_mb: int = 1024
-
-    def __post_init__(self) -> None:
-        if self.wall_seconds <= 0 or self.cpu_seconds <= 0 or self.memory_mb < 256 or self.file_mb <= 0:
-            raise FactorError(
-                f"invalid sandbox limits {self}: times must be positive and memory at least 256 MiB "
-                "(the interpreter with pandas needs that much address space just to start)"
-            )
+#: Resource caps of one factor run (the generic limits of `aistock_core.untrusted`).
+SandboxLimits = UntrustedLimits
+POSITIONS, VALUES, STATUS = "_out_positions.npy", "_out_values.npy", "_status.json"
+_MESSAGE_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -74,24 +53,13 @@ class SandboxResult:
     stderr_tail: str
 
 
-def _scrubbed_env(workdir: Path) -> dict[str, str]:
-    """Nothing of the parent's environment except what the interpreter needs to start."""
-    return {**_BASE_ENV, "HOME": str(workdir), "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir)}
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _signal_reason(returncode: int, limits: SandboxLimits) -> str:
-    sig = -returncode
+def _signal_reason(sig: int, limits: UntrustedLimits) -> str:
     if sig == signal.SIGXCPU:
         return f"CPU limit of {limits.cpu_seconds}s exceeded (killed by SIGXCPU)"
     if sig == signal.SIGKILL:
         return f"killed by SIGKILL (likely the memory limit of {limits.memory_mb} MiB or the system OOM killer)"
     if sig == signal.SIGXFSZ:
-        return f"file size limit of {limits.file_mb} MiB exceeded (killed by SIGXFSZ)"
+        return f"file size limit of {limits.disk_mb} MiB exceeded (killed by SIGXFSZ)"
     if sig == signal.SIGSEGV:
         return "crashed with a segmentation fault"
     return f"killed by signal {signal.Signals(sig).name}" if sig in signal.Signals._value2member_map_ \
@@ -99,78 +67,106 @@ def _signal_reason(returncode: int, limits: SandboxLimits) -> str:
 
 
 def _input_index(daily_pv: Path) -> pd.MultiIndex:
-    """The input index, read before the child runs (the child could rewrite the file afterwards)."""
+    """The input index, read by the parent before the child runs: the reference every output is checked against."""
     frame = pd.read_hdf(daily_pv, key="data")
     return frame.index
 
 
-def run_factor_in_dir(
+def _status(raw: bytes | None) -> dict[str, str]:
+    """The runner's status, for messages only: string fields of a JSON object, each cut to a bounded length."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out = {k: str(v)[:_MESSAGE_CHARS] for k, v in data.items() if k in {"ok", "kind", "error", "traceback", "column"}}
+    blocked = data.get("blocked")
+    if isinstance(blocked, list) and blocked:
+        out["blocked"] = "; ".join(str(b)[:200] for b in blocked[:5])
+    return out
+
+
+def _array(run: UntrustedRun, name: str, dtype: type, label: str) -> np.ndarray:
+    raw = run.outputs.get(name)
+    if raw is None:
+        raise FactorError(f"factor {label}: sandbox output {name} did not come back "
+                          f"({run.refused.get(name, 'missing')})")
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise FactorError(f"factor {label}: sandbox output {name} is not a plain .npy array: {exc}") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype != np.dtype(dtype):
+        raise FactorError(f"factor {label}: sandbox output {name} must be a 1-D {np.dtype(dtype)} array, got "
+                          f"{getattr(array, 'dtype', type(array).__name__)} with shape {getattr(array, 'shape', '?')}")
+    return array
+
+
+def _validated(run: UntrustedRun, index: pd.MultiIndex, name: str | None, label: str,
+               limits: UntrustedLimits) -> tuple[str, pd.Series]:
+    """The factor's column from what came back, or the `FactorError` saying why there is none."""
+    tail = run.output_tail
+    if run.timed_out:
+        raise FactorError(f"factor {label}: timed out after {limits.wall_seconds:g}s wall-clock and was killed "
+                          f"with everything it started; look for an endless loop or raise wall_seconds")
+    if run.signal:
+        raise FactorError(f"factor {label}: {_signal_reason(run.signal, limits)}\n{tail}")
+    status = _status(run.outputs.get(STATUS))
+    if status.get("ok") != "True" or run.exit_code != 0:
+        detail = f"; blocked: {status['blocked']}" if "blocked" in status else ""
+        error = status.get("error") or f"the sandbox exited with code {run.exit_code} without a report"
+        raise FactorError(f"factor {label}: {status.get('kind', 'error')}: {error}{detail}\n"
+                          f"{status.get('traceback', '')}{tail}")
+    positions = _array(run, POSITIONS, np.int64, label)
+    values = _array(run, VALUES, np.float32, label)
+    if len(positions) != len(values) or len(positions) > len(index) or (positions.size and (
+            positions.min() < 0 or positions.max() >= len(index) or len(np.unique(positions)) != len(positions))):
+        raise FactorError(f"factor {label}: sandbox output is inconsistent with the input index "
+                          f"({len(positions)} positions, {len(values)} values, {len(index)} input rows)")
+    claimed = status.get("column", "")
+    column = name or (claimed if claimed.isidentifier() and len(claimed) <= 100 else label)
+    order = np.argsort(positions, kind="stable")
+    return column, pd.Series(values[order], index=index[positions[order]], name=column, dtype=np.float32)
+
+
+def run_factor_file(
     source: str,
-    workdir: Path,
+    daily_pv: Path,
     input_index: pd.MultiIndex,
     *,
     name: str | None = None,
     filename: str = "factor.py",
-    limits: SandboxLimits | None = None,
+    limits: UntrustedLimits | None = None,
+    mode: SandboxMode | None = None,
 ) -> SandboxResult:
-    """Audit ``source``, run it in ``workdir`` (which must already hold ``daily_pv.h5``), return its column.
+    """Audit ``source``, run it on ``daily_pv`` (world-readable; its index is ``input_index``), return its column.
 
-    ``input_index`` is the index of that ``daily_pv.h5``; the output's rows are positions into it. ``name`` is
-    the factor's name (from the catalog); without it the name comes from the entry point or the output column.
+    The output's rows are positions into ``input_index``. ``name`` is the factor's name (from the catalog);
+    without it the name comes from the entry point or the output column.
     """
-    limits = limits or SandboxLimits()
+    limits = limits or UntrustedLimits()
     report = require_clean(source, filename)
     factor = name or report.factor_name
     label = factor or filename
     if report.style == "class" and report.entry is None:
         raise FactorError(f"factor {label}: class-style code exposes no factor_<name> wrapper or class to call")
-    code_file = workdir / "factor.py"
-    code_file.write_text(source, encoding="utf-8")
-    spec = {
-        "workdir": str(workdir), "code_file": str(code_file), "style": report.style, "entry": report.entry,
-        "factor_name": factor, "memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_seconds,
-        "file_bytes": limits.file_mb << 20,
-    }
-    spec_file = workdir / "_sandbox_spec.json"
-    spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", str(RUNNER), str(spec_file)], cwd=workdir, env=_scrubbed_env(workdir),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )
+    spec = {"style": report.style, "entry": report.entry, "factor_name": factor}
+    staging = Path(tempfile.mkdtemp(prefix="aistock-factor-src-"))
     try:
-        out, err = proc.communicate(timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = proc.communicate()
-        raise FactorError(
-            f"factor {label}: timed out after {limits.wall_seconds:g}s wall-clock and was killed; "
-            f"look for an endless loop or raise SandboxLimits.wall_seconds"
-        ) from None
-    elapsed = time.perf_counter() - started
-    stderr_tail = err.decode("utf-8", "replace")[-_STDERR_TAIL:]
-    if proc.returncode < 0:
-        raise FactorError(f"factor {label}: {_signal_reason(proc.returncode, limits)}\n{stderr_tail}")
-    try:
-        status = json.loads(out.decode("utf-8"))
-    except ValueError:
-        raise FactorError(
-            f"factor {label}: the sandbox exited with code {proc.returncode} without a report\n{stderr_tail}"
-        ) from None
-    if not status.get("ok"):
-        blocked = status.get("blocked") or []
-        detail = f"; blocked: {'; '.join(blocked[:5])}" if blocked else ""
-        trace = status.get("traceback", "")
-        raise FactorError(f"factor {label}: {status.get('kind', 'error')}: {status.get('error')}{detail}\n{trace}")
-    positions = np.load(workdir / "_out_positions.npy", allow_pickle=False)
-    values = np.load(workdir / "_out_values.npy", allow_pickle=False)
-    if positions.shape != values.shape or (positions.size and (positions.min() < 0 or
-                                                               positions.max() >= len(input_index))):
-        raise FactorError(f"factor {label}: sandbox output is inconsistent with the input index")
-    column = str(status.get("column") or label)
-    order = np.argsort(positions, kind="stable")
-    series = pd.Series(values[order], index=input_index[positions[order]], name=column, dtype=np.float32)
-    return SandboxResult(column, series, report, elapsed, stderr_tail)
+        (staging / "factor.py").write_text(source, encoding="utf-8")
+        (staging / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        for path in staging.iterdir():
+            path.chmod(0o444)  # the sandbox's uid 65534 reads them through a read-only bind
+        run = run_untrusted(
+            [sys.executable, "-I", "sandbox_runner.py", "spec.json"],
+            inputs={"daily_pv.h5": daily_pv, "factor.py": staging / "factor.py", "spec.json": staging / "spec.json",
+                    "sandbox_runner.py": RUNNER},
+            outputs=[POSITIONS, VALUES, STATUS], limits=limits, mode=mode,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    column, series = _validated(run, input_index, factor, label, limits)
+    return SandboxResult(column, series, report, run.wall_seconds, run.output_tail)
 
 
 def run_factor_code(
@@ -182,7 +178,8 @@ def run_factor_code(
     end=None,
     name: str | None = None,
     filename: str = "factor.py",
-    limits: SandboxLimits | None = None,
+    limits: UntrustedLimits | None = None,
+    mode: SandboxMode | None = None,
 ) -> SandboxResult:
     """Audit and run factor code on a fresh ``daily_pv.h5`` of ``universe`` over [start, end].
 
@@ -196,7 +193,7 @@ def run_factor_code(
         daily_pv = write_daily_pv(service, universe, workdir / "daily_pv.h5", start=start, end=end)
         index = _input_index(daily_pv)
         daily_pv.chmod(0o444)
-        return run_factor_in_dir(source, workdir, index, name=name, filename=filename, limits=limits)
+        return run_factor_file(source, daily_pv, index, name=name, filename=filename, limits=limits, mode=mode)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -208,7 +205,8 @@ def run_factor_codes(
     *,
     start=None,
     end=None,
-    limits: SandboxLimits | None = None,
+    limits: UntrustedLimits | None = None,
+    mode: SandboxMode | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Run several factors (name → source) on one shared ``daily_pv.h5``; failures are collected, not raised.
 
@@ -223,25 +221,18 @@ def run_factor_codes(
     try:
         daily_pv = write_daily_pv(service, universe, base / "daily_pv.h5", start=start, end=end)
         index = _input_index(daily_pv)
+        daily_pv.chmod(0o444)
         for name, source in sources.items():
-            workdir = Path(tempfile.mkdtemp(prefix=f"{_safe(name)}-", dir=base))
             try:
-                shutil.copyfile(daily_pv, workdir / "daily_pv.h5")
-                (workdir / "daily_pv.h5").chmod(0o444)
-                result = run_factor_in_dir(source, workdir, index, name=name, filename=f"{name}.py", limits=limits)
+                result = run_factor_file(source, daily_pv, index, name=name, filename=f"{name}.py", limits=limits,
+                                         mode=mode)
                 columns[name] = result.values.rename(name)
             except FactorError as exc:
                 failures[name] = str(exc)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     frame = pd.DataFrame(columns, index=index).astype(np.float32) if columns else pd.DataFrame(index=index)
     return frame, failures
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "factor"
 
 
 def load_code_dir(code_dir: str | Path, names: Sequence[str] | None = None) -> dict[str, str]:

@@ -1,21 +1,22 @@
-"""Child side of the factor sandbox: run one audited factor file under limits, report on a private fd.
+"""Child side of the factor sandbox: run one audited factor file in the work dir, leave its output there.
 
-Started by `aistock_core.factors.sandbox` as ``python -I sandbox_runner.py <spec.json>`` in a fresh temp dir.
-It imports nothing from this project (``-I`` gives it a clean ``sys.path`` and no ``PYTHON*`` variables) so the
-child's trust base is the standard library plus pandas/numpy/PyTables.
+Started by `aistock_core.factors.sandbox` through `aistock_core.untrusted.run_untrusted` as
+``python -I sandbox_runner.py spec.json`` with the work dir (``daily_pv.h5``, ``factor.py``, the spec) as its
+current directory, inside the OS sandbox, which sets the resource limits. It imports nothing from this project
+(the project is not in the sandbox's view) so its trust base is the standard library plus pandas/numpy/PyTables.
 
-Order matters: (1) resource limits, (2) import the libraries the factor needs (before the hook, so their
-own start-up is not second-guessed), (3) install a ``sys.addaudithook`` hook (it cannot be removed) that blocks
-writes outside the work dir, process creation and sockets, (4) run the factor in its contract §7 style,
-(5) validate its output against the input index and hand back positions + float32 values as a pickle-free
-``.npy`` pair; the status JSON goes to a file descriptor the factor's own prints never reach.
+Order matters: (1) import the libraries the factor needs (before the hook, so their own start-up is not
+second-guessed), (2) install a ``sys.addaudithook`` hook that refuses writes outside the work dir, process
+creation and sockets, (3) run the factor in its rdagent.md §7 style, (4) map its output onto the input index and
+leave positions + float32 values as a pickle-free ``.npy`` pair and a status JSON. The hook lives in the
+factor's own interpreter, so the factor can undo it: it exists to turn a blocked operation into a readable
+message, not to stop anyone (the OS sandbox does that), and the parent re-validates every output file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import traceback
 from pathlib import Path
@@ -33,19 +34,13 @@ _PATH_EVENTS = frozenset({
     "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime", "os.link",
     "os.symlink", "shutil.rmtree", "shutil.copyfile", "shutil.move", "os.rename", "os.replace",
 })
+#: Output names; the parent (the factor sandbox module) collects exactly these.
+_POSITIONS, _VALUES, _STATUS = "_out_positions.npy", "_out_values.npy", "_status.json"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
-def _set_limits(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> None:
-    """Address space, CPU time and file size caps: a runaway factor dies alone, with a recognisable cause."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 2))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 class _Guard:
-    """The audit hook: records and refuses anything a factor has no business doing."""
+    """The audit hook: records and refuses, with a message, what a factor has no business doing."""
 
     def __init__(self, workdir: str) -> None:
         self.workdir = os.path.realpath(workdir)
@@ -113,17 +108,17 @@ def _run(spec: dict, guard: _Guard) -> dict:
     import tables
 
     _route_hdf5_opens_through_audit(tables)
-    workdir = Path(spec["workdir"])
-    source = Path(spec["code_file"]).read_text(encoding="utf-8")
+    workdir = Path.cwd()
+    code_file = str(workdir / "factor.py")
+    source = Path(code_file).read_text(encoding="utf-8")
     data = pd.read_hdf(workdir / "daily_pv.h5", key="data")
     result_path = workdir / "result.h5"
     style, entry, name = spec["style"], spec.get("entry"), spec.get("factor_name")
-    code = compile(source, spec["code_file"], "exec")
-    namespace: dict = {"__name__": "__main__" if style == "script" else "rdagent_factor",
-                       "__file__": spec["code_file"]}
+    code = compile(source, code_file, "exec")
+    namespace: dict = {"__name__": "__main__" if style == "script" else "rdagent_factor", "__file__": code_file}
 
-    # From here on the hook is live for good (audit hooks cannot be removed): even reading the factor's
-    # result.h5 (PyTables may unpickle object arrays) happens under it.
+    # From here on the hook is live: even reading the factor's result.h5 (PyTables may unpickle object arrays)
+    # happens under it.
     sys.addaudithook(guard)
     exec(code, namespace)
     returned = None
@@ -164,25 +159,19 @@ def _run(spec: dict, guard: _Guard) -> dict:
         values = series.to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{origin} column is not numeric ({series.dtype}): {exc}") from exc
-    np.save(workdir / "_out_positions.npy", positions.astype(np.int64), allow_pickle=False)
-    np.save(workdir / "_out_values.npy", values.astype(np.float32), allow_pickle=False)
+    np.save(workdir / _POSITIONS, positions.astype(np.int64), allow_pickle=False)
+    np.save(workdir / _VALUES, values.astype(np.float32), allow_pickle=False)
     return {"ok": True, "column": column, "rows": len(values), "source_dtype": str(series.dtype),
             "origin": origin}
 
 
 def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    status_fd = os.dup(1)  # the status channel; fd 1 itself now carries the factor's prints to stderr
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    _set_limits(spec["memory_bytes"], spec["cpu_seconds"], spec["file_bytes"])
-    os.chdir(spec["workdir"])
-    guard = _Guard(spec["workdir"])
+    guard = _Guard(os.getcwd())
     try:
         status = _run(spec, guard)
     except MemoryError:
-        status = {"ok": False, "kind": "memory", "error": f"memory limit of {spec['memory_bytes'] >> 20} MiB "
-                                                         "exceeded"}
+        status = {"ok": False, "kind": "memory", "error": "the sandbox's memory limit was exceeded (MemoryError)"}
     except BaseException as exc:  # the factor's failure, whatever it is, is the report
         kind = "blocked" if guard.blocked else "exception"
         status = {"ok": False, "kind": kind, "error": f"{type(exc).__name__}: {exc}",
@@ -191,8 +180,7 @@ def main() -> int:
         status.update(ok=False, kind="blocked",
                       error=status.get("error") if not status.get("ok", True) else "blocked operation attempted")
     status["blocked"] = guard.blocked
-    os.write(status_fd, json.dumps(status, default=str).encode("utf-8"))
-    os.close(status_fd)
+    Path(_STATUS).write_text(json.dumps(status, default=str), encoding="utf-8")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Production bundles (contract §6) and the content-addressed blob store that keeps their files.
+"""Production bundles (rdagent.md §6) and the content-addressed blob store that keeps their files.
 
 A bundle zip comes from another machine, so every entry is checked before a byte is kept: no absolute paths,
 no ``..``, no drive letters or backslashes (path traversal), a per-entry and a total size cap (zip bombs are

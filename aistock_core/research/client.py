@@ -1,4 +1,4 @@
-"""`HttpSource`: the RD-Agent results API over httpx, with the peer's quirks handled (contract §1, §14.12).
+"""`HttpSource`: the RD-Agent results API over httpx, with the peer's quirks handled (rdagent.md §1, §14.12).
 
 * Connection errors, timeouts and 5xx are retried with exponential backoff (the API is a single uvicorn
   process that an exporter run can stall); 4xx are answers and are not retried.

@@ -1,4 +1,4 @@
-"""`ExportDirSource`: an RD-Agent export directory read the way the results API reads it (contract §0, §1).
+"""`ExportDirSource`: an RD-Agent export directory read the way the results API reads it (rdagent.md §0, §1).
 
 Layout (the root may be the RD-Agent repo root or its ``RDagentDB`` folder)::
 

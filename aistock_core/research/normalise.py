@@ -1,4 +1,4 @@
-"""Turn RD-Agent's loosely typed values into the numbers and names AIstock stores (contract §3, §4, §14).
+"""Turn RD-Agent's loosely typed values into the numbers and names AIstock stores (rdagent.md §3, §4, §14).
 
 The exporters write what they happen to hold: ``best_performance`` is a display string, metrics come as
 Qlib keys (sometimes with stray whitespace) or in a legacy ``{"Unnamed: 0": name, "0": value}`` form,
@@ -96,7 +96,7 @@ def negative_drawdown(value: float | None) -> float | None:
 
 
 def _first(flat: Mapping[str, float | None], *keys: str) -> float | None:
-    """The first key present with a value. Not an ``or``-chain: 0.0 is a value (contract §14.8)."""
+    """The first key present with a value. Not an ``or``-chain: 0.0 is a value (rdagent.md §14.8)."""
     for key in keys:
         value = flat.get(key)
         if value is not None:

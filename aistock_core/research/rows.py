@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from aistock_core.research.bundles import Bundle
-from aistock_core.research.models import (
+from aistock_core.research.entries import (
     AlignedFactor,
     AlphaFactor,
     Artifact,
@@ -109,7 +109,8 @@ def kpi_rows(scope: str, run_id: str, loop_id: int, flat: dict[str, float | None
 
 
 def task_loop_kpi_rows(task_id: str, loop: TaskLoop) -> list[Row]:
-    """``/tasks/{id}/loops`` figures are with cost (falling back to without): labelled 'with_cost' (§1.D ⚠)."""
+    """``/tasks/{id}/loops`` figures are with cost (falling back to without): labelled 'with_cost'
+    (rdagent.md §1.D ⚠)."""
     flat = {
         "1day.excess_return_with_cost.annualized_return": loop.annualized_return,
         "1day.excess_return_with_cost.max_drawdown": loop.max_drawdown,

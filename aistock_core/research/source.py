@@ -1,6 +1,6 @@
 """`ResearchSource`: the one interface over RD-Agent's results, served by HTTP or read from an export directory.
 
-Both implementations return the *same JSON shapes as the results API* (contract §1), so everything downstream
+Both implementations return the *same JSON shapes as the results API* (rdagent.md §1), so everything downstream
 (normalisation, sync) is written once and a sync over HTTP and from the directory must store identical rows.
 Only read endpoints are exposed; the one write (``/ops/sync-confirm``) is a separate, opt-in method.
 """
@@ -25,7 +25,7 @@ CATALOG_FILES: dict[str, str] = {
     "alpha158": "alpha158_meta.json",
     "alpha360": "alpha360_meta.json",
 }
-#: Keys `asset_bytes` is asked for per task: the factor code and the model files the contract names (§1.D).
+#: Keys `asset_bytes` is asked for per task: the factor code and the model files the contract names (rdagent.md §1.D).
 TASK_ASSET_KEYS = ("factor.py", "model_meta.json", "model.pkl", "params.pkl")
 
 

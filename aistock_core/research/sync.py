@@ -46,7 +46,7 @@ from aistock_core.db.upsert import upsert
 from aistock_core.errors import AistockError, CatalogError
 from aistock_core.research import rows as R
 from aistock_core.research.bundles import BlobStore, read_bundle
-from aistock_core.research.models import (
+from aistock_core.research.entries import (
     AlignedFactor,
     AlphaFactor,
     Artifact,

@@ -1,4 +1,4 @@
-"""Strategies and backtest settings from RD-Agent's catalog entries (contract §3.2, §9).
+"""Strategies and backtest settings from RD-Agent's catalog entries (rdagent.md §3.2, §9).
 
 The strategy catalog's ``portfolio_config`` is Qlib's strategy block ``{class, module_path, kwargs}``; its
 ``backtest_config`` is ``{start_time, end_time, account, benchmark, exchange_kwargs{...}}``. Unknown kwargs are
@@ -17,11 +17,11 @@ import pandas as pd
 
 from aistock_core.codes import to_internal
 from aistock_core.errors import InstrumentError, StrategyError
-from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
 from aistock_core.strategy.base import Strategy
 from aistock_core.strategy.enhanced import EnhancedTopkDropoutStrategy
 from aistock_core.strategy.topk import TopkDropoutStrategy
 from aistock_core.strategy.weights import WeightedTopkStrategy
+from aistock_core.trading.qlib_rules import QlibExchangeConfig
 
 #: Class names (as Qlib/RD-Agent configs spell them) and CLI aliases → our implementations.
 STRATEGIES: dict[str, type] = {
@@ -64,15 +64,21 @@ def strategy_from_config(block: Mapping[str, Any]) -> Strategy:
     return _build(cls, kwargs, f"strategy {name!r}")
 
 
-def strategy_by_name(name: str, **kwargs: Any) -> Strategy:
-    """CLI form: ``topk-dropout``, ``enhanced-topk-dropout``, ``topk-equal``, ``topk-score``."""
+def named_strategy_block(name: str, **kwargs: Any) -> dict[str, Any]:
+    """The strategy block of a CLI name (``topk-dropout``, ``enhanced-topk-dropout``, ``topk-equal``,
+    ``topk-score``) with the command line's kwargs: what `strategy_from_config` builds and a spec records."""
     if name not in STRATEGIES:
         raise StrategyError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}")
     if name == "topk-score":
         kwargs.setdefault("method", "score")
     if STRATEGIES[name] is WeightedTopkStrategy:
         kwargs.pop("n_drop", None)
-    return _build(STRATEGIES[name], kwargs, f"strategy {name!r}")
+    return {"class": name, "kwargs": kwargs}
+
+
+def strategy_by_name(name: str, **kwargs: Any) -> Strategy:
+    """CLI form: ``topk-dropout``, ``enhanced-topk-dropout``, ``topk-equal``, ``topk-score``."""
+    return strategy_from_config(named_strategy_block(name, **kwargs))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """RD-Agent's ``EnhancedTopkDropoutStrategy`` (``rdagent/scenarios/qlib/experiment/factor_template/
-custom_strategy.py``; contract §9): TopkDropout plus stop-loss, staged take-profit and a score floor.
+custom_strategy.py``; rdagent.md §9): TopkDropout plus stop-loss, staged take-profit and a score floor.
 
 Per trade day, against each holding's entry price (the deal price of its first buy):
   1. stop-loss: return ≤ ``stop_loss`` (−10%) → sell everything;
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.base import REASON_CODE, DayContext, Orders, nargsort_desc
+from aistock_core.strategy.base import DayContext, nargsort_desc
+from aistock_core.trading.orders import REASON_CODE, Orders
 
 _TP_LEVELS = (0.15, 0.25, 0.35)
 

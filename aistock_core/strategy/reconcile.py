@@ -1,9 +1,9 @@
 """Reconciliation: our Qlib-mode replay of a loop vs the KPIs RD-Agent recorded for it.
 
-Recorded figures come from ``qlib_res.csv`` (contract §4.7: ``pd.Series(recorder.list_metrics()).to_csv()``)
+Recorded figures come from ``qlib_res.csv`` (rdagent.md §4.7: ``pd.Series(recorder.list_metrics()).to_csv()``)
 or from the catalog's ``research_loop_kpis`` table (one row per cost basis). Keys are Qlib's
 ``1day.excess_return_{without,with}_cost.{mean,std,annualized_return,information_ratio,max_drawdown}``;
-max_drawdown is negative on both sides (§14.8), so signs are compared as they are, never abs()'d.
+max_drawdown is negative on both sides (rdagent.md §14.8), so signs are compared as they are, never abs()'d.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pandas as pd
 from aistock_core.codes import to_qlib
 from aistock_core.data.service import DataService
 from aistock_core.errors import CatalogError, StrategyError
-from aistock_core.factors.alignment import qlib_available
+from aistock_core.factors.references import qlib_available
 from aistock_core.strategy.backtest.risk import QLIB_METRICS
 from aistock_core.strategy.config import BacktestSettings
 

@@ -16,8 +16,8 @@ import pandas as pd
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import MarketData
-from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
 from aistock_core.strategy.base import Strategy
+from aistock_core.trading.qlib_rules import QlibExchangeConfig
 
 
 def with_next_session(market: MarketData, next_day: pd.Timestamp) -> MarketData:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.base import REASON_CODE, DayContext, Orders
+from aistock_core.strategy.base import DayContext
+from aistock_core.trading.orders import REASON_CODE, Orders
 
 # Read-only reason arrays sliced per day (allocating two small arrays a day shows up in a 1500-day loop).
 _ROTATE_CODES = np.full(256, REASON_CODE["topk_dropout"])

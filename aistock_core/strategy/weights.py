@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.base import REASON_CODE, DayContext, Orders, nargsort_desc
+from aistock_core.strategy.base import DayContext, nargsort_desc
+from aistock_core.trading.orders import REASON_CODE, Orders
 
 
 def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:

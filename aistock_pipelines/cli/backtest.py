@@ -10,21 +10,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from aistock_core.codes import to_internal
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
-from aistock_core.errors import DataError, InstrumentError, StrategyError
-from aistock_core.strategy.backtest.ashare_mode import AshareConfig
-from aistock_core.strategy.backtest.engine import run_backtest
-from aistock_core.strategy.backtest.market import load_market
-from aistock_core.strategy.backtest.outputs import write_outputs
-from aistock_core.strategy.backtest.qlib_mode import QlibExchangeConfig
+from aistock_core.errors import DataError
 from aistock_core.strategy.backtest.risk import HEADLINE_KPIS
-from aistock_core.strategy.config import strategy_by_name
-from aistock_core.strategy.scores import read_score_file
+from aistock_core.strategy.config import named_strategy_block
+from aistock_core.strategy.spec import BacktestSpec, run_and_write
+from aistock_core.trading.qlib_rules import RDAGENT_EXCHANGE
 from aistock_pipelines.cli.render import kv_table, make_console
 
 
@@ -48,36 +42,23 @@ def backtest(
     end: Annotated[str | None, typer.Option(help="Last trade day (default: the data's last session).")] = None,
     account: Annotated[float, typer.Option(help="Initial cash.")] = 1e8,
     universe: Annotated[str, typer.Option(help="Market (instruments file) to trade.")] = "all",
-    open_cost: Annotated[float, typer.Option(help="Qlib mode buy cost rate.")] = 0.0005,
-    close_cost: Annotated[float, typer.Option(help="Qlib mode sell cost rate.")] = 0.0015,
-    min_cost: Annotated[float, typer.Option(help="Qlib mode minimum cost per order.")] = 5.0,
+    open_cost: Annotated[float, typer.Option(help="Qlib mode buy cost rate.")] = RDAGENT_EXCHANGE.open_cost,
+    close_cost: Annotated[float, typer.Option(help="Qlib mode sell cost rate.")] = RDAGENT_EXCHANGE.close_cost,
+    min_cost: Annotated[float, typer.Option(help="Qlib mode minimum cost per order.")] = RDAGENT_EXCHANGE.min_cost,
 ) -> None:
     """Backtest a score file; print the KPIs and write the outputs."""
     if not provider_uri.is_dir():
         raise DataError(f"--provider-uri {provider_uri} is not a directory (expected a Qlib data dir)")
-    scores = read_score_file(score)
-    try:
-        bench = None if benchmark.lower() == "none" else to_internal(benchmark)
-    except InstrumentError as exc:
-        raise StrategyError(f"--benchmark: {exc}") from exc
-    service = DataService(QlibBinProvider(provider_uri))
-    cal = service.calendar
-    if start is None:
-        first_score = scores.index.get_level_values("datetime").min()
-        start = cal.next(cal.last_session_on_or_before(first_score)) if first_score >= cal.first else cal.first
-    end = end or service.provider.data_range()[1]
-    market = load_market(service, universe, start, end, benchmark=bench)
-    strat = strategy_by_name(strategy, topk=topk, n_drop=n_drop)
-    exchange = (
-        QlibExchangeConfig(open_cost=open_cost, close_cost=close_cost, min_cost=min_cost)
-        if mode is Mode.qlib else AshareConfig()
+    costs = {"open_cost": open_cost, "close_cost": close_cost, "min_cost": min_cost} if mode is Mode.qlib else {}
+    spec = BacktestSpec(
+        name="cli", mode=mode.value, universe=universe, score_path=str(score), sessions=None,
+        strategy=named_strategy_block(strategy, topk=topk, n_drop=n_drop),
+        backtest={"account": account, "benchmark": None if benchmark.lower() == "none" else benchmark,
+                  "start_time": start, "end_time": end, "exchange_kwargs": costs},
     )
-    result = run_backtest(market, scores, strat, mode=mode.value, account=account, exchange=exchange)
-    meta = {"strategy": strategy, "topk": topk, "n_drop": n_drop, "benchmark": bench,
-            "start": str(pd.Timestamp(market.dates[market.first_trade_row]).date()),
-            "end": str(pd.Timestamp(market.dates[-1]).date()), "account": account}
-    written = write_outputs(result, out, account, meta=meta)
+    run, written = run_and_write(spec, DataService(QlibBinProvider(provider_uri)), universe, out,
+                                 title=f"{mode.value} mode")
+    figures = {k: run.result.risk.get(k) for _, k in HEADLINE_KPIS} | run.result.trade_counts()
     console = make_console()
-    figures = {k: result.risk.get(k) for _, k in HEADLINE_KPIS} | result.trade_counts()
-    console.print(kv_table(figures, title=f"{strategy} ({mode.value} mode) {meta['start']}..{meta['end']}"))
+    console.print(kv_table(figures, title=f"{strategy} ({mode.value} mode) {run.window[0]}..{run.window[1]}"))
     console.print(f"outputs: {written}")

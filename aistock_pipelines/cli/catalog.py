@@ -16,7 +16,7 @@ import typer
 from aistock_core.config import get_settings
 from aistock_core.db import Database
 from aistock_core.research.browse import LIST_KINDS, list_entries, show_entry
-from aistock_core.research.defaults import blob_root, default_source_spec
+from aistock_core.research.defaults import blob_root
 from aistock_core.research.marks import CANDIDATES, KINDS, clear_mark, set_mark
 from aistock_core.research.source import open_source
 from aistock_core.research.sync import sync as run_sync
@@ -59,8 +59,10 @@ def sync(
     timeout: Annotated[float, typer.Option(help="HTTP timeout per request, seconds.")] = 30.0,
 ) -> None:
     """Sync the catalogs, KPIs, artifacts, bundles and SOTA factor code (one transaction)."""
+    from aistock_core.specs import research_source  # imported here: it reaches the strategy and factor engines
+
     settings = get_settings()
-    spec = source or default_source_spec(settings)
+    spec = source or research_source(settings)
     db = _db()
     with open_source(spec, timeout=timeout) as src:
         report = run_sync(db, src, blob_root(settings), incremental=incremental, confirm=confirm)

@@ -36,7 +36,7 @@ EXPORT_MARKETS = ("all", "csi300")
 
 
 class AdjustView(StrEnum):
-    """Price views of DESIGN.md §2 as the command line spells them."""
+    """Price views (`aistock_core.data.fields.Adjust`) as the command line spells them."""
 
     qlib = "qlib"
     qfq = "qfq"

@@ -37,7 +37,8 @@ _COLUMNS = {
 
 
 def _catalog_expressions(code_dir: Path | None) -> dict[str, str]:
-    """name → expression from factor_meta.json / factor_catalog.json files under ``code_dir`` (contract §3.1, §4.1)."""
+    """name → expression from factor_meta.json / factor_catalog.json files under ``code_dir``
+    (rdagent.md §3.1, §4.1)."""
     found: dict[str, str] = {}
     if code_dir is None:
         return found
@@ -128,8 +129,9 @@ def check(
     source: Annotated[str, typer.Option("--source", help="registry source tag of these factors")] = "",
 ) -> None:
     """Compare migrated factors (our engine) with a reference; exit 1 when any factor fails."""
-    from aistock_core.factors.alignment import REFERENCE_KINDS, run_check
+    from aistock_core.factors.alignment import REFERENCE_KINDS
     from aistock_core.factors.sandbox import load_code_dir
+    from aistock_core.factors.verify import run_check
 
     if reference not in REFERENCE_KINDS:
         raise FactorError(f"--reference {reference!r} is not one of {', '.join(REFERENCE_KINDS)}")

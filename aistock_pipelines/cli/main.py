@@ -8,25 +8,23 @@ Two things every command gets from here rather than doing itself:
 - the calendar horizon: exchange_calendars only knows holidays a year or so ahead; when fewer than 30 days
   of authoritative future remain, every command warns on stderr (never on stdout, so ``--json`` output stays
   pure JSON), long before schedules would stop on the horizon.
+
+Commands are loaded lazily: `COMMANDS` names the module of each, and a module is imported only when its
+command runs (or its own ``--help`` is asked for). ``aistock --help`` thus imports neither pandas nor Dagster,
+and ``aistock backtest`` does not pay for Dagster, SQLAlchemy or the factor kernels it never uses.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import NamedTuple
+
 import typer
 from click import Context
 from rich.text import Text
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from aistock_core.calendar import exchange_today, xshg_calendar
 from aistock_core.errors import AistockError, CalendarError
-from aistock_pipelines.cli import alerts as alerts_cli
-from aistock_pipelines.cli import backtest as backtest_cli
-from aistock_pipelines.cli import calendar as calendar_cli
-from aistock_pipelines.cli import catalog as catalog_cli
-from aistock_pipelines.cli import data as data_cli
-from aistock_pipelines.cli import demo as demo_cli
-from aistock_pipelines.cli import factors as factors_cli
-from aistock_pipelines.cli.render import make_console
 
 #: Exit status of a command stopped by an `AistockError` (bad input or environment, not a crash).
 USER_ERROR_EXIT = 2
@@ -34,13 +32,73 @@ USER_ERROR_EXIT = 2
 
 def report_error(exc: AistockError) -> None:
     """Print ``exc`` as one red line on stderr (as text, so brackets in the message are not rich markup)."""
+    from aistock_pipelines.cli.render import make_console  # imported here: render pulls in pandas
+
     message = " ".join(str(exc).split()) or "(no message)"
     line = Text(f"error ({type(exc).__name__}): {message}", style="bold red")
     make_console(stderr=True).print(line, soft_wrap=True)
 
 
+class LazyCommand(NamedTuple):
+    """Where a command lives: ``module.attribute`` is a `typer.Typer` (a group) or a command function."""
+
+    module: str
+    attribute: str
+    help: str
+
+
+#: Every command, in the order ``aistock --help`` lists them; ``help`` is the one line shown there (a test
+#: checks it against the command's own help, so the two cannot drift apart).
+COMMANDS: dict[str, LazyCommand] = {
+    "data": LazyCommand("aistock_pipelines.cli.data", "app",
+                        "Market data: export the synthetic market as Qlib bins, show bars, snapshots."),
+    "calendar": LazyCommand("aistock_pipelines.cli.calendar", "app", "Trading calendar: sessions, holidays, horizon."),
+    "catalog": LazyCommand("aistock_pipelines.cli.catalog", "app",
+                           "Research catalogs from RD-Agent: sync, browse, mark candidates."),
+    "factors": LazyCommand("aistock_pipelines.cli.factors", "app",
+                           "Factors: compute Qlib expressions, check migrated factors."),
+    "demo": LazyCommand("aistock_pipelines.cli.demo", "demo",
+                        "Materialise every asset (partitioned ones for the last --days trading days) into the "
+                        "local instance."),
+    "backtest": LazyCommand("aistock_pipelines.cli.backtest", "backtest",
+                            "Backtest a score file; print the KPIs and write the outputs."),
+    "preview": LazyCommand("aistock_pipelines.cli.preview", "app",
+                           "Strategy preview: virtual accounts, minute marks, settlement, NAV reports."),
+    "models": LazyCommand("aistock_pipelines.cli.models", "app",
+                          "Models: train Qlib workflow configs, predict, the MLflow registry."),
+    "trade": LazyCommand("aistock_pipelines.cli.trade", "app",
+                         "Paper and live trading: instances, plans, order runs, reconciliation, kill switch."),
+    "alerts": LazyCommand("aistock_pipelines.cli.alerts", "app",
+                          "Monitoring alerts: channels, daemon heartbeat, delivery history."),
+}
+
+
+def load_command(name: str) -> TyperCommand | TyperGroup:
+    """Import the module of command ``name`` and build its click command (a group for a `typer.Typer`)."""
+    where = COMMANDS[name]
+    target = getattr(importlib.import_module(where.module), where.attribute)
+    if not isinstance(target, typer.Typer):
+        target = typer.Typer()
+        target.command(name)(getattr(importlib.import_module(where.module), where.attribute))
+    command = typer.main.get_command(target)
+    command.name = name
+    return command
+
+
 class AistockGroup(TyperGroup):
-    """The root group: turns an `AistockError` raised anywhere below it into `report_error` + exit 2."""
+    """The root group: loads commands lazily (`COMMANDS`) and turns an `AistockError` raised anywhere below it
+    into `report_error` + exit 2."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # Stand-ins carrying only the name and the one-line help: enough to list the commands (and suggest one
+        # for a typo) without importing them.
+        self.commands.update({name: TyperCommand(name, help=entry.help) for name, entry in COMMANDS.items()})
+
+    def resolve_command(self, ctx: Context, args: list[str]):
+        """The real command, imported now that it is about to run (``self.commands`` holds stand-ins)."""
+        name, _, rest = super().resolve_command(ctx, args)
+        return name, load_command(name), rest
 
     def invoke(self, ctx: Context):
         try:
@@ -64,6 +122,9 @@ def warn_if_calendar_ends_soon() -> None:
     A calendar that cannot be built (a malformed holiday file) is only a warning here: the commands that need
     the calendar fail with the full message, and ``calendar holidays verify|add`` stay usable to fix it.
     """
+    from aistock_core.calendar import exchange_today, xshg_calendar  # imported here: pandas is not free
+    from aistock_pipelines.cli.render import make_console
+
     try:
         warning = xshg_calendar().horizon_warning(exchange_today())
     except CalendarError as exc:
@@ -77,14 +138,6 @@ def aistock() -> None:
     """AIstock pipelines: run research results for real on A-shares."""
     warn_if_calendar_ends_soon()
 
-
-app.add_typer(data_cli.app, name="data")
-app.add_typer(calendar_cli.app, name="calendar")
-app.add_typer(catalog_cli.app, name="catalog")
-app.add_typer(factors_cli.app, name="factors")
-app.add_typer(alerts_cli.app, name="alerts")
-app.command("demo")(demo_cli.demo)
-app.command("backtest")(backtest_cli.backtest)
 
 if __name__ == "__main__":
     app()

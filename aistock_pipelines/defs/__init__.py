@@ -1,1 +1,1 @@
-"""Dagster definitions split by domain box (DESIGN.md §1); each subpackage exposes ``defs``."""
+"""Dagster definitions split by domain box (data, factors, research, strategy); each subpackage exposes ``defs``."""

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from aistock_core.codes import (
     Board,
     board_of,
-    limit_rate,
-    limit_rates,
-    lot_rule,
     normalise_index,
     to_internal,
     to_internal_many,
@@ -108,48 +104,6 @@ def test_board_of(code, board):
 def test_same_digits_are_a_stock_on_sz_and_an_index_on_sh():
     assert board_of("000001.SZ") is Board.SZ_MAIN
     assert board_of("000001.SH") is Board.INDEX
-
-
-@pytest.mark.parametrize(
-    ("code", "st", "rate"),
-    [
-        ("600000.SH", False, 0.10),
-        ("000001.SZ", False, 0.10),
-        ("300750.SZ", False, 0.20),
-        ("688981.SH", False, 0.20),
-        ("430047.BJ", False, 0.30),
-        ("600000.SH", True, 0.05),
-        ("000001.SZ", True, 0.05),
-        ("300750.SZ", True, 0.20),
-        ("688981.SH", True, 0.20),
-        ("430047.BJ", True, 0.30),
-    ],
-)
-def test_limit_rate(code, st, rate):
-    assert limit_rate(code, st=st) == rate
-
-
-def test_index_has_no_limit_rate():
-    with pytest.raises(InstrumentError, match=r"000300\.SH is an index"):
-        limit_rate("000300.SH")
-
-
-def test_limit_rates_vector_matches_scalar():
-    codes = ["600000.SH", "300750.SZ", "688981.SH", "430047.BJ", "000001.SZ", "000300.SH"]
-    st = np.array([True, True, False, False, False, False])
-    got = limit_rates(codes, st)
-    np.testing.assert_array_equal(got[:5], [0.05, 0.20, 0.20, 0.30, 0.10])
-    assert np.isnan(got[5])  # an index: no limit
-    np.testing.assert_array_equal(limit_rates(codes[:5]), [0.10, 0.20, 0.20, 0.30, 0.10])
-
-
-@pytest.mark.parametrize(
-    ("code", "rule"),
-    [("688981.SH", (200, 1)), ("689009.SH", (200, 1)), ("600000.SH", (100, 100)), ("300750.SZ", (100, 100)),
-     ("000001.SZ", (100, 100)), ("430047.BJ", (100, 100))],
-)
-def test_lot_rule_star_vs_others(code, rule):
-    assert lot_rule(code) == rule
 
 
 def test_normalise_index_converts_only_the_instrument_level():

@@ -87,3 +87,13 @@ def test_instance_runs_on_postgres_with_the_live_order_limit(pg_dagster_home):
         run = instance.get_run_by_id(result.run_id)
         assert run is not None and run.is_success
         assert instance.get_latest_materialization_event(probe.key) is not None
+
+
+def test_readme_sets_exactly_the_variables_the_shipped_file_reads():
+    """The README's PostgreSQL instructions export the variables dagster.yaml reads, by the same names."""
+    shipped = yaml.safe_load((ROOT / "dagster.yaml").read_text())["storage"]["postgres"]["postgres_db"]
+    wanted = {value["env"] for value in shipped.values() if isinstance(value, dict)}
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### PostgreSQL for Dagster's own storage"):readme.index("### A real Qlib")]
+    exported = {word.split("=")[0] for word in section.split() if word.startswith("DAGSTER_PG_")}
+    assert exported == wanted

@@ -64,6 +64,10 @@ def test_stage_partition_keys():
     assert stage_partition_keys(Stage(None, ()), 5, last) == [None]
     assert stage_partition_keys(Stage(trading_days, ()), 2, last) == ["2026-09-30", "2026-10-08"]
     assert stage_partition_keys(Stage(STATIC, ()), 1, last) == ["alpha", "beta"], "static: every key"
+    # coarser time periods (the monthly retrain): the ones the demo's days fall in, none in the future
+    monthly = dg.MonthlyPartitionsDefinition(start_date="2026-01-01", timezone="Asia/Shanghai", end_offset=1)
+    assert stage_partition_keys(Stage(monthly, ()), 2, last) == ["2026-09-01", "2026-10-01"]
+    assert stage_partition_keys(Stage(monthly, ()), 1, last) == ["2026-10-01"]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Factor registry and alignment results: which migrated factors exist, and how well each matches its reference.
 
-A factor is identified by ``(name, source)`` (contract §14.9: names are not unique across sources); an
+A factor is identified by ``(name, source)`` (rdagent.md §14.9: names are not unique across sources); an
 alignment result by ``(factor_name, source, window, reference_kind)``, so re-running a check overwrites the
 previous figures instead of piling up rows.
 """

@@ -1,4 +1,4 @@
-"""Research catalog tables: what RD-Agent produced, synced by natural key (contract §14.9).
+"""Research catalog tables: what RD-Agent produced, synced by natural key (rdagent.md §14.9).
 
 Every synced table carries the same bookkeeping (`Synced`): ``content_hash`` (sha256 of the normalised entry,
 what "changed" means), ``payload`` (the full normalised entry, extra fields included), ``first_seen_at``,
@@ -88,7 +88,7 @@ class ResearchLoopKpi(Synced, Base):
     """The only backtest-KPI fact table. ``scope`` 'task_run' (catalog/registry) or 'task' (/tasks/{id}/loops).
 
     ``cost_basis`` says whether the figures are net of trading costs ('with_cost') or not ('without_cost');
-    RD-Agent mixes both under the same names depending on the endpoint (contract §14.8).
+    RD-Agent mixes both under the same names depending on the endpoint (rdagent.md §14.8).
     """
 
     __tablename__ = "research_loop_kpis"
@@ -166,7 +166,7 @@ class ResearchBundleFactor(Synced, Base):
 
 
 class ResearchTask(Synced, Base):
-    """An RD-Agent task (log dir), the identity of the task endpoints; ≠ task_run_id (contract §0)."""
+    """An RD-Agent task (log dir), the identity of the task endpoints; ≠ task_run_id (rdagent.md §0)."""
 
     __tablename__ = "research_tasks"
 
@@ -188,7 +188,7 @@ class ResearchTaskLoop(Synced, Base):
 
 
 class ResearchFactorCode(Synced, Base):
-    """SOTA factor source (factor.py), the authoritative implementation (contract §7), with where it came from."""
+    """SOTA factor source (factor.py), the authoritative implementation (rdagent.md §7), with where it came from."""
 
     __tablename__ = "research_factor_code"
 

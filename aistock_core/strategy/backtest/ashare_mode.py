@@ -1,13 +1,16 @@
-"""A-share mode: the rules a real account meets (DESIGN §7), in real shares and raw (unadjusted) prices.
+"""A-share mode: the rules a real account meets (`aistock_core.trading`), in real shares and raw prices.
 
 * T+1: only shares owned at the open can be sold; cash from sales is usable for buys the same day.
-* Price limits against the previous raw close (the provider's ``limit_up``/``limit_down`` when it has them,
-  else ``aistock_core.codes.limit_rates``: main 10%, ChiNext/STAR 20%, BJ 30%, ST 5%), rounded to the tick;
-  a close at the upper limit refuses buys, at the lower limit refuses sells. No limit on an IPO's first
-  session (main board) or first five sessions (ChiNext, STAR, BJ).
+* Corporate actions (the market's `CorporateActions`; by default derived from the factor, see
+  `aistock_core.trading.corporate_actions`) are credited at the open of the ex-date: bonus shares (from a
+  table: whole shares, sellable from the next session, when they list) and cash dividends, each a recorded
+  account event; the dividend tax by holding period is collected on sale, as part of the sale's cost.
+* Price limits: ``round_half_up(ref × (1 ± rate), 0.01)`` around the day's reference price (previous close
+  adjusted for the day's action), exact in cents (`aistock_core.trading.prices`); the provider's ``limit_up``/
+  ``limit_down`` are used where it has them. A close at the upper limit refuses buys, at the lower limit refuses
+  sells. No limit on an IPO's first sessions (per board).
 * Lots: 100 shares (STAR: 200 minimum, then steps of 1); odd lots can only be sold when clearing a holding.
-* Fees: commission with a 5-yuan minimum, stamp duty on sells (0.1% before 2023-08-28, 0.05% from then),
-  transfer fee on both sides (`AshareFees`).
+* Fees: `aistock_core.trading.fees.AshareFees`.
 * Suspended stocks do not trade; a holding whose listing ends inside the window is sold on its last listed
   session when possible, else booked out at its last price the session after (reason ``delisted_writeoff``).
 * Optional participation cap: at most ``participation × volume`` shares per order.
@@ -19,15 +22,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aistock_core.codes import Board, board_of, limit_rates, lot_rule
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.backtest.costs import AshareFees
 from aistock_core.strategy.backtest.market import MarketData, RuleGrids
-from aistock_core.strategy.base import REASON_CODE, STATUS_CODE, Account, Fills
-
-_TICK = 0.01
-#: Sessions without a price limit after listing, by board (IPO rules since the 2020/2023 reforms).
-_IPO_FREE = {Board.SH_MAIN: 1, Board.SZ_MAIN: 1, Board.CHINEXT: 5, Board.STAR: 5, Board.BJ: 1}
+from aistock_core.trading.account import Account
+from aistock_core.trading.corporate_actions import CorporateActions
+from aistock_core.trading.fees import AshareFees, dividend_tax_rate
+from aistock_core.trading.orders import REASON_CODE, STATUS_CODE, Fills
+from aistock_core.trading.prices import at_or_beyond, previous_valid, price_band
+from aistock_core.trading.rules import (
+    ipo_free_sessions,
+    lot_rules,
+    no_trade,
+    round_buy_shares,
+    round_sell_shares,
+)
 
 
 @dataclass(frozen=True)
@@ -48,26 +56,24 @@ class AshareExchange(RuleGrids):
         self.cfg = config
         codes = list(market.instruments)
         self.price = market.raw_close
-        self._susp = market.suspended | ~np.isfinite(self.price)
-        prev = _ffill_prev(self.price)
+        self._susp = market.suspended | no_trade(self.price)
+        self.actions = market.actions if market.actions is not None else CorporateActions.from_factor(
+            np.where(market.listed, market.factor, np.nan))
+        self._action_day = np.zeros(len(market.dates), dtype=bool)
+        self._action_day[self.actions.rows()] = True
         st = market.st if market.st is not None else np.zeros(self.price.shape, dtype=bool)
-        base = limit_rates(codes)
-        st_rate = limit_rates(codes, st=np.ones(len(codes), dtype=bool))
-        rate = np.where(st, st_rate, base)
-        up = np.round(prev * (1 + rate) + 1e-9, 2)
-        down = np.round(prev * (1 - rate) + 1e-9, 2)
+        self.reference, up, down = price_band(codes, previous_valid(self.price), st=st, cash=self.actions.cash,
+                                              bonus=self.actions.bonus)
         if market.limit_up is not None:
             up = np.where(np.isnan(market.limit_up), up, market.limit_up)
         if market.limit_down is not None:
             down = np.where(np.isnan(market.limit_down), down, market.limit_down)
+        self.limit_up, self.limit_down = up, down
         age = np.cumsum(market.listed, axis=0)  # listed sessions so far (1 on the first)
-        free = np.array([_IPO_FREE.get(board_of(c), 1) for c in codes])
-        limited = age > free
-        with np.errstate(invalid="ignore"):
-            self._at_up = limited & (self.price >= up - _TICK / 2)
-            self._at_down = limited & (self.price <= down + _TICK / 2)
-        rules = np.array([lot_rule(c) for c in codes])
-        self._min_lot, self._step = rules[:, 0].astype(float), rules[:, 1].astype(float)
+        limited = age > ipo_free_sessions(codes)
+        self._at_up = limited & at_or_beyond(self.price, up, upper=True)
+        self._at_down = limited & at_or_beyond(self.price, down, upper=False)
+        self._min_lot, self._step = lot_rules(codes)
         listed_any = market.listed.any(axis=0)
         last_row = len(market.dates) - 1 - np.argmax(market.listed[::-1], axis=0)
         self._last_row = np.where(listed_any, last_row, -1)
@@ -79,15 +85,14 @@ class AshareExchange(RuleGrids):
         buy_ok = ~(self._susp | self._at_up | self._exiting)
         self._set_rule_grids(~self._susp, buy_ok, ~(self._susp | self._at_down), buy_ok & ~self._at_down)
         self._days = list(market.dates)  # boxed once: fee schedules compare dates per order batch
+        self._day64 = market.dates.to_numpy().astype("datetime64[D]")
 
     # -- what strategies read ------------------------------------------------------------------------------
     def deal_price(self, t: int) -> np.ndarray:
         return self.price[t]
 
     def round_buy(self, t: int, idx: np.ndarray, amount: np.ndarray) -> np.ndarray:
-        step, lot = self._step[idx], self._min_lot[idx]
-        shares = np.floor(np.asarray(amount, dtype=float) / step + 1e-9) * step
-        return np.where(shares >= lot, shares, 0.0)
+        return round_buy_shares(amount, self._min_lot[idx], self._step[idx])
 
     def to_exchange_amount(self, t: int, idx: np.ndarray, shares: np.ndarray) -> np.ndarray:
         return np.asarray(shares, dtype=float)
@@ -111,9 +116,8 @@ class AshareExchange(RuleGrids):
         held = np.where(acc.held[idx], acc.amount[idx], 0.0)
         sellable = np.minimum(acc.sellable[idx], held)
         want = np.minimum(np.asarray(amount, dtype=float), sellable)
-        clearing = (np.abs(want - held) <= 1e-8 + 1e-5 * held) & (held > 0)
         step = self._step[idx]
-        deal = np.where(clearing, held, np.floor(want / step + 1e-9) * step)
+        deal = round_sell_shares(want, held, step)
         capped = self._cap(t, idx, deal)
         deal = np.where(capped < deal, np.floor(capped / step + 1e-9) * step, deal)
         status = np.zeros(len(idx), dtype=np.int64)
@@ -124,9 +128,23 @@ class AshareExchange(RuleGrids):
         status[self._susp[t, idx]] = STATUS_CODE["refused: suspended"]
         deal = np.where(status == 0, deal, 0.0)
         value = deal * np.where(np.isnan(price), 0.0, price)
-        cost = self.cfg.fees.cost(value, self._days[t], sell=True)
-        self._book(acc, idx, deal, value, cost, price, sell=True)
+        cost = self.cfg.fees.cost(value, self._days[t], sell=True) + self._dividend_tax(acc, t, idx, deal, held)
+        self._book(acc, idx, deal, value, cost, price, sell=True, t=t)
         return Fills(idx, deal, price, value, cost, np.asarray(reason), status)
+
+    def _dividend_tax(self, acc: Account, t: int, idx: np.ndarray, deal: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Tax due on the dividends the sold shares received (pro rata of the holding), by holding period."""
+        received = acc.dividend[idx]
+        if not received.any():
+            return np.zeros(len(idx))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(held > 0, deal / held, 0.0)
+        base = received * share
+        tax = base * dividend_tax_rate(acc.opened[idx], self._days[t])
+        acc.dividend[idx] = received - base
+        taxed = tax > 0
+        acc.record(self._days[t], "dividend_tax", idx[taxed], np.zeros(int(taxed.sum())), -tax[taxed])
+        return tax
 
     def buy(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
         idx = np.asarray(idx, dtype=np.int64)
@@ -151,7 +169,7 @@ class AshareExchange(RuleGrids):
                 while deal[k] > 0 and deal[k] * price[k] + self.cfg.fees.cost(
                     np.array([deal[k] * price[k]]), day, sell=False
                 )[0] > cash:
-                    fit = np.floor(cash / (price[k] * (1 + self.cfg.fees.commission + self.cfg.fees.transfer_fee)))
+                    fit = np.floor(cash / (price[k] * (1 + self.cfg.fees.buy_rate())))
                     new = self.round_buy(t, idx[k : k + 1], np.array([min(fit, deal[k] - self._step[idx[k]])]))[0]
                     deal[k] = max(new, 0.0)
                 if deal[k] <= 0:
@@ -159,12 +177,12 @@ class AshareExchange(RuleGrids):
                 value[k] = deal[k] * price[k]
                 cost[k] = self.cfg.fees.cost(value[k : k + 1], day, sell=False)[0]
                 cash -= value[k] + cost[k]
-        self._book(acc, idx, deal, value, cost, price, sell=False)
+        self._book(acc, idx, deal, value, cost, price, sell=False, t=t)
         return Fills(idx, deal, price, value, cost, np.asarray(reason), status)
 
     def _book(
         self, acc: Account, idx: np.ndarray, deal: np.ndarray, value: np.ndarray, cost: np.ndarray,
-        price: np.ndarray, *, sell: bool,
+        price: np.ndarray, *, sell: bool, t: int,
     ) -> None:
         done = deal > 0
         if not done.any():
@@ -182,12 +200,20 @@ class AshareExchange(RuleGrids):
             new = ~acc.held[idx]
             acc.price[idx[new]] = price[new]
             acc.entry_price[idx[new]] = price[new]
+            acc.opened[idx[new]] = self._day64[t]
             acc.amount[idx] += deal
             acc.held[idx] = True
 
     def start_day(self, acc: Account, t: int) -> Fills:
-        """T+1 bookkeeping and delisting exits (sell on the last listed session, else write off at last price)."""
-        acc.sellable = acc.amount.copy()
+        """Corporate actions of the day, T+1 bookkeeping (bonus shares credited today list tomorrow) and delisting
+        exits (sell on the last listed session, else write off at the last price)."""
+        if self._action_day[t]:
+            new = acc.credit_actions(self._days[t], self.actions.cash[t], self.actions.bonus[t],
+                                     whole_shares=self.actions.from_table)
+            # Real bonus shares list the next session; the factor convention only re-denominates the holding.
+            acc.sellable = acc.amount - new if self.actions.from_table else acc.amount.copy()
+        else:
+            acc.sellable = acc.amount.copy()
         due = np.flatnonzero(acc.held & self._delists & (self._last_row <= t))
         if len(due) == 0:
             return Fills.none()
@@ -202,27 +228,12 @@ class AshareExchange(RuleGrids):
             value = amount * price
             cost = self.cfg.fees.cost(value, self.m.dates[t], sell=True)
             acc.sellable[gone] = amount
-            self._book(acc, gone, amount, value, cost, price, sell=True)
+            self._book(acc, gone, amount, value, cost, price, sell=True, t=t)
             write = Fills(gone, amount, price, value, cost, np.full(len(gone), REASON_CODE["delisted_writeoff"]),
                           np.zeros(len(gone), dtype=np.int64))
-            fills = _concat(fills, write)
+            fills = fills.concat(write)
         return fills
 
     def bar_end(self, acc: Account, t: int) -> None:
         np.copyto(acc.price, self.price[t], where=acc.held & self._quoted[t])
         acc.count += acc.held
-
-
-def _ffill_prev(price: np.ndarray) -> np.ndarray:
-    """Previous session's last valid price per column (NaN before the first)."""
-    valid = np.isfinite(price)
-    rows = np.where(valid, np.arange(price.shape[0])[:, None], -1)
-    last = np.maximum.accumulate(rows, axis=0)
-    prev = np.vstack([np.full((1, price.shape[1]), -1), last[:-1]])
-    cols = np.arange(price.shape[1])[None, :]
-    return np.where(prev >= 0, price[np.maximum(prev, 0), cols], np.nan)
-
-
-def _concat(a: Fills, b: Fills) -> Fills:
-    return Fills(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in
-                   ("idx", "amount", "price", "value", "cost", "reason", "status")))

@@ -50,4 +50,7 @@ def run_backtest(
         ex = AshareExchange(market, cfg)
     else:
         raise StrategyError(f"unknown backtest mode {mode!r}; use 'qlib' or 'ashare'")
-    return run_days(market, grid, strategy, ex, mode=mode, t0=t0, t1=t1, init_cash=account)
+    result = run_days(market, grid, strategy, ex, mode=mode, t0=t0, t1=t1, init_cash=account)
+    if isinstance(ex, AshareExchange):
+        result.corporate_actions = ex.actions.describe()
+    return result

@@ -17,6 +17,7 @@ from aistock_core.codes import INDEXES, to_qlib
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
 from aistock_core.strategy.base import Direction
+from aistock_core.trading.corporate_actions import CorporateActions
 
 REQUIRED_FIELDS = ("close", "factor", "volume")
 OPTIONAL_FIELDS = ("change", "limit_up", "limit_down", "st")
@@ -41,6 +42,8 @@ class MarketData:
     limit_up: np.ndarray | None = None
     limit_down: np.ndarray | None = None
     st: np.ndarray | None = None
+    #: The sessions' corporate actions per share (None: A-share mode derives them from ``factor``).
+    actions: CorporateActions | None = None
     benchmark: str | None = None
     #: Row of the first trade day (1 when row 0 is the warm-up session, 0 at the calendar's very start).
     first_trade_row: int = 1
@@ -103,7 +106,9 @@ def load_market(
     """Load everything a backtest over sessions ``start..end`` needs (plus the session before ``start``).
 
     Missing ``change`` is derived as close/prev_close - 1 in float32 (what Qlib's dump writes). A benchmark
-    the provider does not have is a `DataError` (pass ``benchmark=None`` for a zero benchmark).
+    the provider does not have is a `DataError` (pass ``benchmark=None`` for a zero benchmark). Corporate
+    actions come from the service's table when it has one; otherwise ``actions`` stays None and A-share mode
+    derives them from the factor already loaded here (the view's convention, without a second read).
     """
     cal = service.calendar
     sessions = cal.sessions_in_range(start, end)
@@ -151,6 +156,8 @@ def load_market(
         limit_up=arr("limit_up") if "limit_up" in panel.fields else None,
         limit_down=arr("limit_down") if "limit_down" in panel.fields else None,
         st=np.asarray(panel["st"], dtype=float) > 0.5 if "st" in panel.fields else None,
+        actions=None if service.actions is None else CorporateActions.from_frame(
+            service.corporate_actions(codes, start=warm, end=last), panel.dates, pd.Index(codes), from_table=True),
         benchmark=benchmark,
         first_trade_row=1 if warm < first else 0,
     )

@@ -1,4 +1,4 @@
-"""Write a `BacktestResult` as files (report/positions/trades Parquet, risk.json, nav.png), all or nothing.
+"""Write a `BacktestResult` as files (report/positions/trades/events Parquet, risk.json, nav.png), all or nothing.
 
 Everything goes into a temporary sibling folder first and is renamed into place, so an error half-way never
 leaves a partial output directory (an existing one is replaced only when the new one is complete).
@@ -13,7 +13,7 @@ from aistock_core.data.store import atomic_path
 from aistock_core.strategy.backtest.plot import write_nav_png
 from aistock_core.strategy.backtest.report import BacktestResult
 
-OUTPUT_FILES = ("report.parquet", "positions.parquet", "trades.parquet", "risk.json", "nav.png")
+OUTPUT_FILES = ("report.parquet", "positions.parquet", "trades.parquet", "events.parquet", "risk.json", "nav.png")
 
 
 def write_outputs(
@@ -26,7 +26,10 @@ def write_outputs(
         result.report.to_parquet(tmp / "report.parquet")
         result.positions.to_parquet(tmp / "positions.parquet")
         result.trades.to_parquet(tmp / "trades.parquet")
+        result.events.to_parquet(tmp / "events.parquet")
         payload = {"mode": result.mode, "metrics": result.risk, "trade_counts": result.trade_counts(), **(meta or {})}
+        if result.corporate_actions:
+            payload["corporate_actions"] = result.corporate_actions
         (tmp / "risk.json").write_text(json.dumps(payload, indent=1, default=str))
         write_nav_png(result.report, init_cash, tmp / "nav.png", title=title or f"{result.mode} mode")
     return out

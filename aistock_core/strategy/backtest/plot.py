@@ -1,6 +1,9 @@
-"""NAV and drawdown chart of a backtest (matplotlib, Agg backend: works headless in Dagster and the CLI).
+"""NAV and drawdown chart of a backtest (matplotlib's Agg canvas: works headless in Dagster and the CLI).
 
-RD-Agent stopped rendering ret/dd curves in Phase 3 (contract §4.7), so the curves are drawn from the report.
+Drawn on a bare `Figure` with an Agg canvas rather than through pyplot: no global figure state to close, no
+backend selection, and matplotlib is imported only when a chart is drawn.
+
+RD-Agent stopped rendering ret/dd curves in Phase 3 (rdagent.md §4.7), so the curves are drawn from the report.
 """
 
 from __future__ import annotations
@@ -8,10 +11,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 
@@ -22,7 +21,12 @@ def nav_png(report: pd.DataFrame, init_cash: float, title: str = "backtest") -> 
     bench = report["bench"].astype(float).cumsum()
     nav = report["account"] / init_cash
     drawdown = nav / nav.cummax().clip(lower=1.0) - 1
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 6))
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot(nav.index, nav, label="NAV (account / initial)", lw=1.4)
     top.plot(gross.index, 1 + gross, label="cum. return w/o cost", lw=0.9, alpha=0.8)
     top.plot(net.index, 1 + net, label="cum. return with cost", lw=0.9, alpha=0.8)
@@ -36,7 +40,6 @@ def nav_png(report: pd.DataFrame, init_cash: float, title: str = "backtest") -> 
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
     return buf.getvalue()
 
 

@@ -16,14 +16,14 @@ loop (Qlib's clipping makes each order depend on the previous one then).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.market import MarketData, RuleGrids
-from aistock_core.strategy.base import STATUS_CODE, Account, Fills
+from aistock_core.trading.account import Account
+from aistock_core.trading.orders import STATUS_CODE, Fills
+from aistock_core.trading.qlib_rules import QlibExchangeConfig
 
 _REFUSED_LIMIT = STATUS_CODE["refused: price limit or suspended"]
 _ZERO = STATUS_CODE["refused: rounds to zero"]
@@ -81,26 +81,6 @@ class _SellQuote(NamedTuple):
     dealt: np.ndarray
     whole: bool
     filled: bool
-
-
-@dataclass(frozen=True)
-class QlibExchangeConfig:
-    """Qlib's ``exchange_kwargs`` (defaults are Qlib's for region cn)."""
-
-    limit_threshold: float | None = 0.095
-    deal_price: str = "close"
-    open_cost: float = 0.0015
-    close_cost: float = 0.0025
-    min_cost: float = 5.0
-    impact_cost: float = 0.0
-    trade_unit: int | None = 100
-
-    def __post_init__(self) -> None:
-        if self.deal_price.lstrip("$") != "close":
-            raise StrategyError(
-                f"deal_price {self.deal_price!r} is not supported: the backtest deals at the close "
-                f"(RD-Agent's templates use deal_price: close)"
-            )
 
 
 class QlibExchange(RuleGrids):

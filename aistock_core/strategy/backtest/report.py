@@ -16,16 +16,9 @@ import pandas as pd
 
 from aistock_core.strategy.backtest.market import MarketData, bench_returns
 from aistock_core.strategy.backtest.risk import analyse_report
-from aistock_core.strategy.base import (
-    REASONS,
-    STATUSES,
-    Account,
-    DayContext,
-    Exchange,
-    Fills,
-    ScoreRanking,
-    Strategy,
-)
+from aistock_core.strategy.base import DayContext, Exchange, ScoreRanking, Strategy
+from aistock_core.trading.account import Account, AccountEvents
+from aistock_core.trading.orders import REASONS, STATUSES, Fills
 
 REPORT_COLUMNS = ("account", "return", "total_turnover", "turnover", "total_cost", "cost", "value", "cash", "bench")
 
@@ -45,6 +38,10 @@ class BacktestResult:
     positions: pd.DataFrame
     trades: pd.DataFrame
     risk: dict[str, float] = field(default_factory=dict)
+    #: Account events that are not trades (corporate-action credits, dividend tax), one row per instrument.
+    events: pd.DataFrame = field(default_factory=lambda: _events_frame(pd.Index([]), []))
+    #: How corporate actions were credited (A-share mode: their source and convention; None in Qlib mode).
+    corporate_actions: str | None = None
 
     def trade_counts(self) -> dict[str, int]:
         filled = self.trades[self.trades["status"] == "filled"]
@@ -120,7 +117,8 @@ def run_days(
     pos_t = [np.repeat(np.arange(t0, t1 + 1), held_counts)]
     positions = _positions_frame(market, report, pos_t, pos_i, pos_amount, pos_price)
     trades = _trades_frame(market, trade_parts)
-    result = BacktestResult(mode=mode, report=report, positions=positions, trades=trades)
+    result = BacktestResult(mode=mode, report=report, positions=positions, trades=trades,
+                            events=_events_frame(market.instruments, acc.events))
     if len(report) > 1:
         result.risk = analyse_report(report, init_cash)
     return result
@@ -179,4 +177,16 @@ def _trades_frame(market: MarketData, parts: list[tuple[int, str, Fills]]) -> pd
         "cost": np.concatenate([f.cost for _, _, f in parts]),
         "reason": reasons[np.concatenate([f.reason for _, _, f in parts]).astype(int)],
         "status": np.asarray(STATUSES, dtype=object)[np.concatenate([f.status for _, _, f in parts]).astype(int)],
+    })
+
+
+def _events_frame(instruments: pd.Index, events: list[AccountEvents]) -> pd.DataFrame:
+    """``datetime, instrument, kind, shares, cash`` per event and instrument."""
+    lengths = [len(e.idx) for e in events]
+    return pd.DataFrame({
+        "datetime": pd.DatetimeIndex(np.repeat([e.day for e in events], lengths) if events else []),
+        "instrument": instruments[np.concatenate([e.idx for e in events])] if events else [],
+        "kind": np.repeat([e.kind for e in events], lengths).astype(object),
+        "shares": np.concatenate([e.shares for e in events]) if events else np.zeros(0),
+        "cash": np.concatenate([e.cash for e in events]) if events else np.zeros(0),
     })

@@ -1,6 +1,6 @@
 """End-of-day schedule: after the close (16:30 Shanghai), materialise the day's market assets.
 
-Hand-written rather than `build_schedule_from_partitioned_job` (DESIGN §5: with exclusions it requests future
+Hand-written rather than `build_schedule_from_partitioned_job` (with exclusions it requests future
 trading days on holidays in 1.13). Weekday holidays are skipped with a reason the UI shows; a day past the
 calendar's horizon raises, so the tick fails visibly instead of guessing.
 """

@@ -1,8 +1,17 @@
-"""Factor assets (Alpha158 and migrated RD-Agent factors) with blocking alignment checks."""
+"""Factor assets with blocking alignment checks, one pair per configured factor set (`aistock_core.specs`: a
+TOML file, else the demo's Alpha158 and RD-Agent factors)."""
 
 import dagster as dg
 
-from aistock_pipelines.defs.factors.assets import alpha158_factors, rdagent_factors
-from aistock_pipelines.defs.factors.checks import alpha158_alignment, rdagent_alignment
+from aistock_core.config import get_settings
+from aistock_core.specs import PipelineSpecs, load_specs
+from aistock_pipelines.defs.factors.checks import build_factor_set
 
-defs = dg.Definitions(assets=[alpha158_factors, rdagent_factors], asset_checks=[alpha158_alignment, rdagent_alignment])
+
+def build_defs(specs: PipelineSpecs) -> dg.Definitions:
+    """The box's definitions for ``specs``."""
+    built = [build_factor_set(spec) for spec in specs.factor_sets]
+    return dg.Definitions(assets=[asset for asset, _ in built], asset_checks=[check for _, check in built])
+
+
+defs = build_defs(load_specs(get_settings()))

@@ -13,24 +13,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from aistock_core.factors.alignment import (
-    AlignmentReport,
-    check_window,
-    code_reference_for,
-    compare,
-    parquet_reference,
-    qlib_available,
-    qlib_reference_for,
-)
+from aistock_core.factors.alignment import AlignmentReport, compare
+from aistock_core.factors.references import parquet_reference, qlib_available
 from aistock_core.factors.registry import factor_entries, record_alignment
-from aistock_pipelines.defs.factors.assets import (
-    ALPHA158,
-    RDAGENT,
-    FactorSet,
-    alpha158_factors,
-    build_factor_asset,
-    rdagent_factors,
-)
+from aistock_core.factors.sets import FactorSet
+from aistock_core.factors.verify import check_window, code_reference_for, qlib_reference_for
+from aistock_pipelines.defs.factors.assets import build_factor_asset
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
@@ -41,7 +29,7 @@ WORST_SHOWN = 10
 def _reference(spec: FactorSet, data: DataServiceResource, day: pd.Timestamp, workdir: str):
     """The reference frame for ``day`` and per-factor failures of the original code."""
     service = data.get_service()
-    universe = spec.universe_for(data)
+    universe = spec.universe_for(data.settings().market)
     window = check_window(service, spec.expressions, start=day, end=day, lookback=spec.lookback)
     if spec.reference == "code":
         return code_reference_for(service, universe, spec.code_sources, window)
@@ -93,10 +81,12 @@ def build_alignment_check(spec: FactorSet, asset: dg.AssetsDefinition) -> dg.Ass
         import tempfile
 
         if spec.reference == "qlib" and not qlib_available():
+            # Not a pass: nothing was verified. A WARN failure says so without blocking downstream assets.
             return dg.AssetCheckResult(
-                passed=True, description="skipped: pyqlib is not installed",
+                passed=False, severity=dg.AssetCheckSeverity.WARN,
+                description="skipped, nothing verified: pyqlib is not installed",
                 metadata={"note": dg.MetadataValue.text(
-                    "Qlib reference skipped: install the 'qlib' extra (pyqlib 0.9.7) to verify against Qlib")},
+                    "Qlib reference could not run: install the 'qlib' extra (pyqlib 0.9.7) to verify against Qlib")},
             )
         day = trade_date(context.partition_key)
         migrated = store.get_store().read_partition(spec.name, day)
@@ -124,7 +114,3 @@ def build_factor_set(spec: FactorSet) -> tuple[dg.AssetsDefinition, dg.AssetChec
     """Asset + blocking check for one factor set (e.g. a catalog's RD-Agent code factors)."""
     asset = build_factor_asset(spec)
     return asset, build_alignment_check(spec, asset)
-
-
-alpha158_alignment = build_alignment_check(ALPHA158, alpha158_factors)
-rdagent_alignment = build_alignment_check(RDAGENT, rdagent_factors)

@@ -11,9 +11,10 @@ import dagster as dg
 
 from aistock_core.config import get_settings
 from aistock_core.research.browse import top_loops
-from aistock_core.research.defaults import blob_root, default_source_spec
+from aistock_core.research.defaults import blob_root
 from aistock_core.research.source import ResearchSource, open_source
 from aistock_core.research.sync import SyncReport, TableCounts, sync
+from aistock_core.specs import research_source
 from aistock_pipelines.resources import DatabaseResource
 
 GROUP = "research"
@@ -46,7 +47,7 @@ class RDAgentSourceResource(dg.ConfigurableResource):
     timeout: float = 30.0
 
     def spec(self) -> str:
-        return self.source or default_source_spec(get_settings())
+        return self.source or research_source(get_settings())
 
     def open(self) -> ResearchSource:
         return open_source(self.spec(), timeout=self.timeout)

@@ -1,27 +1,22 @@
-"""Reconciliation check: a spec's backtest KPIs vs what research recorded for the loop (contract §4.7, §14.8).
+"""Reconciliation check: a spec's backtest KPIs vs what research recorded for the loop (the RD-Agent contract's
+``qlib_res.csv`` metrics; see ``contracts/rdagent.md`` in the shared folder).
 
-Recorded KPIs come from the spec's ``qlib_res.csv``, from the catalog's ``research_loop_kpis`` rows of its
-loop, or — the default spec — from the synced loop tagged as the replay reference (`demo_export.REPLAY_TAG`),
-whose KPIs research computed with Qlib's own backtest. For a tagged loop the inputs are compared first
-(window, universe, signal, strategy, backtest block): figures of different runs are not comparable, so a
-mismatch fails the check whatever the numbers say. With no reference at all the check does not pass: it
-reports, as a warning, that nothing was reconciled and why.
+Which recorded KPIs (a ``qlib_res.csv``, a loop's ``research_loop_kpis`` rows, or the synced loop tagged as
+replay reference) and whether the inputs match is `aistock_core.strategy.spec.recorded_kpis`; this check reads
+the replay's risk.json, asks for them, compares and reports. Inputs that differ from a tagged reference fail
+the check whatever the numbers say (figures of different runs are not comparable). With no reference at all
+the check does not pass: it reports, as a warning, that nothing was reconciled and why.
 """
 
 
 import json
-from typing import Any
 
 import dagster as dg
 
 from aistock_core.errors import StrategyError
-from aistock_core.strategy.reconcile import input_mismatches, kpis_from_db, read_qlib_res, reconcile, reference_loop
-from aistock_pipelines.defs.strategy.assets import (
-    DEFAULT_SPEC,
-    BacktestSpec,
-    backtest_topk_dropout,
-    build_backtest_asset,
-)
+from aistock_core.strategy.reconcile import reconcile
+from aistock_core.strategy.spec import BacktestSpec, NoReference, recorded_kpis
+from aistock_pipelines.defs.strategy.assets import build_backtest_asset
 from aistock_pipelines.resources import DatabaseResource, StoreResource
 
 #: The research asset that syncs loops and their KPIs: a tagged reference is looked up after it has run.
@@ -40,36 +35,21 @@ def build_reconcile_check(spec: BacktestSpec, asset: dg.AssetsDefinition) -> dg.
                     (spec.recorded_qlib_res or spec.recorded_loop) else None,
                     description="Replayed Qlib-mode KPIs vs the research loop's recorded qlib_res metrics.")
     def _check(store: StoreResource, database: DatabaseResource) -> dg.AssetCheckResult:
-        risk_path = spec.output_dir(store) / "risk.json"
+        risk_path = spec.output_dir(store.resolved_root()) / "risk.json"
         if not risk_path.is_file():
             raise StrategyError(f"{risk_path} is missing: materialise backtest_{spec.name} first")
         replay = json.loads(risk_path.read_text())
-        mismatches: list[str] = []
-        extra: dict[str, Any] = {}
-        if spec.recorded_qlib_res:
-            recorded, source = read_qlib_res(spec.recorded_qlib_res), spec.recorded_qlib_res
-        elif spec.recorded_loop:
-            run_id, loop_id = spec.recorded_loop
-            with database.get_db().session() as session:
-                recorded = kpis_from_db(session, run_id, loop_id)
-            source = f"research_loop_kpis ({run_id}, {loop_id})"
-        elif spec.recorded_tag:
-            with database.get_db().session() as session:
-                found = reference_loop(session, spec.recorded_tag)
-                if found is None:
-                    return _no_reference(
-                        f"no synced research loop is tagged {spec.recorded_tag!r} (the demo export designates one "
-                        f"only when Qlib is installed: install the 'qlib' extra, regenerate the export, resync)")
-                run_id, loop_id, reference = found
-                recorded = kpis_from_db(session, run_id, loop_id)
-            source = f"research_loop_kpis ({run_id}, {loop_id}), tagged {spec.recorded_tag!r}"
-            mismatches = input_mismatches(reference, {**replay, "backtest": spec.backtest})
-            extra = {"reference_engine": dg.MetadataValue.text(str(reference.get("engine"))),
-                     "window": dg.MetadataValue.text(f"{reference.get('start_time')}..{reference.get('end_time')}")}
-        else:
-            return _no_reference("no recorded KPIs configured for this spec (set recorded_qlib_res, "
-                                 "recorded_loop or recorded_tag)")
-        result = reconcile(replay["metrics"], recorded, spec.tolerances)
+        try:
+            recorded = recorded_kpis(spec, replay, database.get_db().session)
+        except NoReference as exc:
+            return _no_reference(str(exc))
+        mismatches, source = recorded.mismatches, recorded.source
+        extra = {} if recorded.reference is None else {
+            "reference_engine": dg.MetadataValue.text(str(recorded.reference.get("engine"))),
+            "window": dg.MetadataValue.text(
+                f"{recorded.reference.get('start_time')}..{recorded.reference.get('end_time')}"),
+        }
+        result = reconcile(replay["metrics"], recorded.kpis, spec.tolerances)
         failures = list(result.failures().index)
         if mismatches:
             description = "inputs differ from the recorded run: " + "; ".join(mismatches)
@@ -97,6 +77,3 @@ def build_backtest(spec: BacktestSpec) -> tuple[dg.AssetsDefinition, dg.AssetChe
     """The backtest asset of ``spec`` and its reconciliation check."""
     asset = build_backtest_asset(spec)
     return asset, build_reconcile_check(spec, asset)
-
-
-reconcile_topk_dropout = build_reconcile_check(DEFAULT_SPEC, backtest_topk_dropout)

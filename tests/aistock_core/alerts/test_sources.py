@@ -50,9 +50,9 @@ def test_position_mismatch_lists_the_differing_codes_only():
     assert position_mismatch_alert("a", date(2026, 11, 16), {"600000.SH": 100}, {"600000.SH": 99}, tolerance=1) is None
 
 
-def test_daily_loss_fires_only_beyond_the_limit():
-    assert daily_loss_alert("acct1", date(2026, 11, 16), -20_000.0, 1_000_000.0, 0.02) is None  # exactly 2%
-    alert = daily_loss_alert("acct1", date(2026, 11, 16), -20_001.0, 1_000_000.0, 0.02)
+def test_daily_loss_fires_at_the_limit_where_the_risk_engine_halts():
+    assert daily_loss_alert("acct1", date(2026, 11, 16), -19_999.0, 1_000_000.0, 0.02) is None
+    alert = daily_loss_alert("acct1", date(2026, 11, 16), -20_000.0, 1_000_000.0, 0.02)  # exactly 2%: halts
     assert alert.key == "daily_loss:acct1:2026-11-16" and alert.fields["loss"] == "2.00%"
     assert daily_loss_alert("acct1", date(2026, 11, 16), 50_000.0, 1_000_000.0, 0.02) is None
     with pytest.raises(ValueError, match="start_equity"):

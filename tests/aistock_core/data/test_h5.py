@@ -1,4 +1,4 @@
-"""daily_pv.h5 (contract §8): what we write is what RD-Agent's factor code reads, and we read theirs back."""
+"""daily_pv.h5 (rdagent.md §8): what we write is what RD-Agent's factor code reads, and we read theirs back."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,8 +16,6 @@ from aistock_core.codes import to_internal_many
 from aistock_core.data.qlib_bin import QLIB_EXPORT_FIELDS, QlibBinProvider, read_bin, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
-
-HAVE_QLIB = importlib.util.find_spec("qlib") is not None
 
 # Runs pyqlib in its own process: qlib.init is global state and must not leak into other tests.
 QLIB_SCRIPT = textwrap.dedent(
@@ -120,7 +117,6 @@ def test_listed_rows_follow_spans_and_bin_coverage(hand_dir):
 
 
 @pytest.mark.qlib
-@pytest.mark.skipif(not HAVE_QLIB, reason="pyqlib not installed (pip install -e '.[qlib]')")
 def test_row_set_matches_pyqlib(hand_dir, tmp_path):
     """Markets (spans, several per code, market spans beyond the listing ones), code lists (no spans),
     windows, fields with different coverage: the same rows and values as D.features."""
@@ -219,7 +215,6 @@ def test_markets_and_missing_files(hand_dir, tmp_path):
 
 
 @pytest.mark.qlib
-@pytest.mark.skipif(not HAVE_QLIB, reason="pyqlib not installed (pip install -e '.[qlib]')")
 def test_pyqlib_reads_what_we_wrote(frame_service, tmp_path):
     out = write_qlib_dir(frame_service, tmp_path / "qd", markets=("all",))
     fields = ["open", "close", "volume", "factor"]
@@ -229,7 +224,6 @@ def test_pyqlib_reads_what_we_wrote(frame_service, tmp_path):
 
 
 @pytest.mark.qlib
-@pytest.mark.skipif(not HAVE_QLIB, reason="pyqlib not installed (pip install -e '.[qlib]')")
 def test_pyqlib_reads_a_synthetic_export(tmp_path):
     """The synthetic market (IPOs, delistings, suspensions, ex-rights, csi300 membership, indexes) exported and
     read by pyqlib: the same rows and values as our own view of the market."""

@@ -8,7 +8,8 @@ import pytest
 
 from aistock_core.db import Database
 from aistock_core.errors import FactorError
-from aistock_core.factors.alignment import compare, parquet_reference
+from aistock_core.factors.alignment import compare
+from aistock_core.factors.references import parquet_reference
 from aistock_core.factors.registry import (
     FactorEntry,
     alignment_results,

@@ -8,7 +8,6 @@ patterns — in practice every column is bit-identical.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -27,8 +26,6 @@ from aistock_core.factors.engine import compute_frame
 
 pytestmark = [
     pytest.mark.qlib,
-    pytest.mark.skipif(importlib.util.find_spec("qlib") is None,
-                       reason="pyqlib not installed (pip install -e '.[qlib]'): it is the parity reference"),
 ]
 
 START, END = "2021-01-04", "2022-03-31"

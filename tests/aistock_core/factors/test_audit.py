@@ -87,6 +87,23 @@ def test_styles_are_detected():
         ("import pandas as pd\ns = pd.Series([1.0])\nk = 2\ny = s.shift(periods=-k)\n", "look-ahead", 4),
         ("import pandas as pd\ns = pd.Series([1.0])\ny = s.pct_change(-5)\n", "look-ahead", 3),
         ("def f(:\n", "syntax", 1),
+        # bypasses found by trying (issue 16): each one got past the audit before
+        ("import pandas as pd\nm = pd.io.common.__dict__['o' + 's']\n", "introspection", 2),
+        ("import pandas as pd\nm = getattr(pd.io.common, 'o' + 's')\n", "introspection", 2),
+        ("import pandas as pd\nm = getattr(pd.io.common, '_os')\n", "introspection", 2),
+        ("e = exec\ne('x = 1')\n", "dynamic-code", 1),
+        ("x = 1\ng = getattr\nm = g(object, 'y')\n", "dynamic-code", 2),
+        ("fs = [eval][0]\n", "dynamic-code", 1),
+        ("from pathlib import Path\nPath('/tmp/x').open('w')\n", "file-write", 2),
+        ("from pathlib import Path\nPath('result.h5').open(mode='wb')\n", "file-write", 2),
+        ("open('/tmp/x', **{'mode': 'w'})\n", "file-write", 1),
+        ("open('/tmp/x', 'r', opener=lambda p, f: f)\n", "file-write", 1),
+        ("import _posixsubprocess\n", "banned-import", 1),
+        ("import _socket\n", "banned-import", 1),
+        ("from _pickle import loads\n", "banned-import", 1),
+        ("import _posixshmem\n", "banned-import", 1),
+        ("import sqlite3\n", "banned-import", 1),
+        ("import pyarrow.fs as fs\n", "banned-import", 1),
     ],
 )
 def test_rejections_carry_line_column_and_reason(source, rule, line):
@@ -111,6 +128,9 @@ def test_rejections_carry_line_column_and_reason(source, rule, line):
         "with open('daily_pv.h5', 'rb') as fh:\n    head = fh.read(8)\n",
         "from pathlib import Path\np = Path('daily_pv.h5').exists()\n",
         "import math, datetime, typing, functools, itertools\nfrom collections import deque\n",
+        "from __future__ import annotations\nimport pandas as pd\n",
+        "import pandas as pd\nv = getattr(pd.Series([1.0]), 'mean')()\n",
+        "from pathlib import Path\ntext = Path('daily_pv.h5').open('rb').read(8)\n",
     ],
 )
 def test_ordinary_factor_code_passes(source):

@@ -1,6 +1,6 @@
 """A real RD-Agent results-API peer for tests and benchmarks: stdlib HTTP server on a loopback port.
 
-It serves an export directory with the contract's endpoints, status codes and quirks (§1, §14), written
+It serves an export directory with the contract's endpoints, status codes and quirks (rdagent.md §1, §14), written
 independently of `aistock_core.research.export_dir` so that "HTTP and directory give the same DB" compares
 two implementations. Faults can be injected per path (status codes, malformed JSON, ``ok:false``, delays,
 replaced bodies). Every request is logged, so tests can assert that no forbidden endpoint was called.

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from aistock_core.strategy.backtest.ashare_mode import AshareConfig, AshareExchange
-from aistock_core.strategy.backtest.costs import AshareFees
 from aistock_core.strategy.backtest.market import MarketData
-from aistock_core.strategy.base import REASON_CODE, Account
+from aistock_core.trading.account import Account
+from aistock_core.trading.fees import AshareFees
+from aistock_core.trading.orders import REASON_CODE
 
 CODES = ["600000.SH", "688001.SH", "000001.SZ"]
 DATES = pd.DatetimeIndex(["2023-08-23", "2023-08-24", "2023-08-25", "2023-08-28", "2023-08-29"], name="datetime")

@@ -6,7 +6,6 @@ late listings, delistings, suspensions, limit days and factor steps (see conftes
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from aistock_core.strategy.topk import TopkDropoutStrategy
 
 pytestmark = [
     pytest.mark.qlib,
-    pytest.mark.skipif(importlib.util.find_spec("qlib") is None, reason="pyqlib 0.9.7 (the reference) not installed"),
 ]
 
 START, END = "2020-01-10", "2020-08-20"

@@ -15,9 +15,10 @@ from aistock_core.strategy.backtest import report
 from aistock_core.strategy.backtest.engine import run_backtest
 from aistock_core.strategy.backtest.market import MarketData, load_market
 from aistock_core.strategy.backtest.qlib_mode import QlibExchange, QlibExchangeConfig
-from aistock_core.strategy.base import Account, DayContext, ScoreRanking
+from aistock_core.strategy.base import DayContext, ScoreRanking
 from aistock_core.strategy.scores import align_scores, normalise_scores, score_grid
 from aistock_core.strategy.topk import TopkDropoutStrategy
+from aistock_core.trading.account import Account
 
 START, END = "2020-01-10", "2020-08-20"
 

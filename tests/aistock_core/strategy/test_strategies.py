@@ -9,11 +9,13 @@ import pytest
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.market import MarketData
 from aistock_core.strategy.backtest.qlib_mode import QlibExchange, QlibExchangeConfig
-from aistock_core.strategy.base import REASON_CODE, Account, DayContext
+from aistock_core.strategy.base import DayContext
 from aistock_core.strategy.config import BacktestSettings, strategy_by_name, strategy_from_config
 from aistock_core.strategy.enhanced import EnhancedTopkDropoutStrategy
 from aistock_core.strategy.topk import TopkDropoutStrategy
 from aistock_core.strategy.weights import WeightedTopkStrategy, cap_weights
+from aistock_core.trading.account import Account
+from aistock_core.trading.orders import REASON_CODE
 
 N = 6
 CODES = [f"60000{i}.SH" for i in range(N)]

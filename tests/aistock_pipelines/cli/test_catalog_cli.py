@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.research.demo_export import write_demo_export
+from aistock_core.demo.export import write_demo_export
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()

@@ -11,8 +11,8 @@ from aistock_core.config import get_settings
 from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.db import Database
+from aistock_core.demo.factors import FACTORS_BY_NAME
 from aistock_core.factors.registry import alignment_results, factor_status
-from aistock_core.research.demo_factors import FACTORS_BY_NAME
 from aistock_pipelines.cli.main import app
 
 START, END = "2023-03-01", "2023-03-10"
@@ -46,6 +46,7 @@ def _invoke(*args: str):
     return CliRunner().invoke(app, ["factors", "check", *args])
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_code_reference_verifies_and_records(synthetic_env, code_dir):
     result = _invoke("--factors", f"{MOM};{REV}", "--reference", "code", "--code-dir", str(code_dir),
                      "--start", START, "--end", END)
@@ -61,6 +62,7 @@ def test_code_reference_verifies_and_records(synthetic_env, code_dir):
     db.dispose()
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_wrong_expression_exits_1_with_the_failure_in_the_table(synthetic_env, code_dir):
     result = _invoke("--factors", "mom_5d=$close/Ref($close, 4) - 1", "--reference", "code",
                      "--code-dir", str(code_dir), "--start", START, "--end", END, "--no-record")
@@ -98,7 +100,6 @@ def test_parquet_reference(synthetic_env, tmp_path):
 
 @pytest.mark.qlib
 def test_qlib_reference_on_a_qlib_directory(synthetic_env, tmp_path):
-    pytest.importorskip("qlib")
     from aistock_core.data.qlib_bin import write_qlib_dir
 
     service = DataService(SyntheticMarket(seed=5, n_instruments=6, start="2022-10-10", end="2023-04-28"))

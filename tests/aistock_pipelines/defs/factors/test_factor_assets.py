@@ -10,7 +10,7 @@ import pytest
 
 from aistock_core.db import Database
 from aistock_core.factors.registry import alignment_results, factor_status
-from aistock_pipelines.defs.factors.assets import FactorSet, code_factor_set
+from aistock_core.factors.sets import FactorSet, code_factor_set
 from aistock_pipelines.defs.factors.checks import build_factor_set
 from aistock_pipelines.partitions import trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
@@ -66,6 +66,7 @@ def _code_set(expressions: dict[str, str], codes: dict[str, str], tmp_path) -> F
     return code_factor_set("rd_factors", str(folder), expressions, lookback=12)
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_verified_code_factors_let_downstream_run(resources, tmp_path):
     spec = _code_set({"mom_5D": "$close/Ref($close, 5) - 1",
                       "range_10D": "(Max($high, 10) - Min($low, 10)) / $close"},
@@ -90,6 +91,7 @@ def test_verified_code_factors_let_downstream_run(resources, tmp_path):
     db.dispose()
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_wrong_migrated_factor_fails_the_check_and_skips_downstream(resources, tmp_path):
     spec = _code_set({"mom_5D": "$close/Ref($close, 4) - 1"},  # deliberately wrong: 4 days instead of 5
                      {"mom_5D": MOM_CODE.format(name="mom_5D")}, tmp_path)
@@ -121,19 +123,19 @@ def test_code_that_crashes_fails_the_check_with_the_reason(resources, tmp_path):
     db.dispose()
 
 
-def test_qlib_reference_is_skipped_with_a_note_without_qlib(resources, monkeypatch):
+def test_qlib_reference_that_cannot_run_is_a_warn_failure_not_a_pass(resources, monkeypatch):
     import aistock_pipelines.defs.factors.checks as checks
 
     monkeypatch.setattr(checks, "qlib_available", lambda: False)
     spec = FactorSet(name="q_factors", expressions={"roc5": "Ref($close, 5)/$close"}, reference="qlib")
     result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources)
     evaluation = result.get_asset_check_evaluations()[0]
-    assert evaluation.passed and "skipped" in evaluation.metadata["note"].value
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "nothing verified" in evaluation.description and "qlib" in evaluation.metadata["note"].value
 
 
 @pytest.mark.qlib
 def test_alpha158_subset_matches_qlib(resources):
-    pytest.importorskip("qlib")
     from aistock_core.factors.alpha158 import alpha158_expressions
 
     names = ["KMID", "ROC5", "MA10", "STD20", "CORR10", "RSQR10", "IMAX20", "VSUMP5"]
@@ -154,12 +156,14 @@ def test_default_definitions_hold_alpha158_and_rdagent_factors_with_blocking_che
                                                                                  for k in a.keys}
 
 
+@pytest.mark.usefixtures("os_sandbox")
 def test_demo_rdagent_factors_match_their_code_through_the_registered_check(resources):
     """The registered set: the demo export's five code factors, their expressions and a blocking code check."""
-    from aistock_core.research.demo_factors import DEMO_FACTORS
-    from aistock_pipelines.defs.factors.assets import RDAGENT, rdagent_factors
-    from aistock_pipelines.defs.factors.checks import rdagent_alignment
+    from aistock_core.demo.factors import DEMO_FACTORS
+    from aistock_core.demo.specs import demo_rdagent_set
 
+    RDAGENT = demo_rdagent_set()
+    rdagent_factors, rdagent_alignment = build_factor_set(RDAGENT)
     assert RDAGENT.reference == "code" and RDAGENT.adjust == "qfq" and RDAGENT.source == "rdagent_generated"
     assert dict(RDAGENT.expressions) == {f.name: f.expression for f in DEMO_FACTORS}
     assert dict(RDAGENT.code_sources) == {f.name: f.source for f in DEMO_FACTORS}

@@ -26,8 +26,8 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("research_catalog_sync")}
 
 
-def test_assets_report_counts_changes_and_top_loops(db_url, aistock_home, research_export):
-    first = _metadata(_materialize(db_url, str(research_export)))
+def test_assets_report_counts_changes_and_top_loops(db_url, aistock_home, export_dir):
+    first = _metadata(_materialize(db_url, str(export_dir)))
     assert set(first) == set(ASSET_TABLES)
     assert first["factor_catalog"]["new"].value == 25 and first["loop_catalog"]["new"].value > 5
     assert "| factors | 25 | 0 | 0 | 0 |" in first["factor_catalog"]["counts"].value
@@ -35,7 +35,7 @@ def test_assets_report_counts_changes_and_top_loops(db_url, aistock_home, resear
     assert top.splitlines()[0].startswith("| task_run_id") and len(top.splitlines()) == 2 + 5
     assert "new bundles" in first["bundles"]["what_changed"].value
     assert (aistock_home / "research" / "blobs").is_dir()
-    second = _metadata(_materialize(db_url, str(research_export)))
+    second = _metadata(_materialize(db_url, str(export_dir)))
     assert all(m["new"].value == m["changed"].value == m["removed"].value == 0 for m in second.values())
     assert second["loop_catalog"]["what_changed"].value == "nothing changed"
 
@@ -52,15 +52,15 @@ def test_default_source_is_the_demo_export_generated_on_first_use(aistock_home, 
     assert _metadata(result)["loop_catalog"]["source"].value == str(aistock_home / "demo_export")
 
 
-def test_sensor_launches_only_when_the_registry_changed(tmp_path, aistock_home, research_peer, research_export):
+def test_sensor_launches_only_when_the_registry_changed(tmp_path, aistock_home, peer, export_dir):
     db_url = f"sqlite:///{tmp_path / 'app.db'}"
-    resources = {"rdagent": RDAgentSourceResource(source=research_peer.url), "database": DatabaseResource(url=db_url)}
+    resources = {"rdagent": RDAgentSourceResource(source=peer.url), "database": DatabaseResource(url=db_url)}
     with dg.build_sensor_context(resources=resources) as ctx:
         fresh = research_incremental_sensor(ctx)
     assert isinstance(fresh, dg.SensorResult) and len(fresh.run_requests) == 1
     assert fresh.run_requests[0].run_config["ops"]["research_catalog_sync"]["config"] == {"incremental": True}
 
-    _materialize(db_url, research_peer.url)  # synced: the DB cursor is now the newest loop
+    _materialize(db_url, peer.url)  # synced: the DB cursor is now the newest loop
     with dg.build_sensor_context(resources=resources) as ctx:
         assert isinstance(research_incremental_sensor(ctx), dg.SkipReason)
     cursor = fresh.cursor
@@ -69,13 +69,13 @@ def test_sensor_launches_only_when_the_registry_changed(tmp_path, aistock_home, 
         assert isinstance(research_incremental_sensor(ctx), dg.SkipReason)
 
     later = cursor.replace("+00:00", "") + "5+00:00"
-    with sqlite3.connect(research_export / "RDagentDB" / "registry.sqlite") as conn:
+    with sqlite3.connect(export_dir / "RDagentDB" / "registry.sqlite") as conn:
         conn.execute("UPDATE loops SET updated_at_utc=?, sync_status='synced' WHERE rowid=1", (later,))
     with dg.build_sensor_context(resources=resources, cursor=cursor) as ctx:
         changed = research_incremental_sensor(ctx)
     assert isinstance(changed, dg.SensorResult) and changed.cursor == later
     assert changed.run_requests[0].run_key == f"research-incremental-{later}"
-    result = _materialize(db_url, research_peer.url, incremental=True)
+    result = _materialize(db_url, peer.url, incremental=True)
     assert _metadata(result)["loop_catalog"]["changed"].value == 1
     with Database(db_url).session() as s:
         assert "synced" in set(s.scalars(select(ResearchLoop.sync_status)))

@@ -7,20 +7,18 @@ check finds the loop by its tag, compares inputs and figures, and fails when a r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from aistock_core.research.demo_export import REPLAY_LOOP, REPLAY_TAG, write_demo_export
+from aistock_core.demo.export import REPLAY_LOOP, REPLAY_TAG, write_demo_export
+from aistock_core.demo.specs import REPLAY_SPEC as DEFAULT_SPEC
 from aistock_pipelines.defs.research.assets import RDAgentSourceResource, research_catalog_sync
-from aistock_pipelines.defs.strategy.assets import DEFAULT_SPEC
 from aistock_pipelines.defs.strategy.checks import build_backtest
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
-needs_qlib = pytest.mark.skipif(importlib.util.find_spec("qlib") is None, reason="pyqlib (the reference) missing")
 ANNUAL = "1day.excess_return_without_cost.annualized_return"
 
 
@@ -57,7 +55,7 @@ def _perturb(export: Path, key: str, factor: float) -> None:
     path.write_text(json.dumps(catalog))
 
 
-@needs_qlib
+@pytest.mark.qlib
 def test_demo_check_reconciles_qlib_reference_and_fails_on_a_perturbed_kpi(demo):
     resources = demo()
     evaluation = _run(resources)
@@ -77,7 +75,7 @@ def test_demo_check_reconciles_qlib_reference_and_fails_on_a_perturbed_kpi(demo)
     assert f"| {ANNUAL} |" in failed.metadata["deviations"].value and "❌" in failed.metadata["deviations"].value
 
 
-@needs_qlib
+@pytest.mark.qlib
 def test_check_fails_when_the_reference_ran_on_other_inputs(demo):
     resources = demo()
     path = Path(resources["rdagent"].source) / "RDagentDB" / "aistock" / "loop_catalog.json"

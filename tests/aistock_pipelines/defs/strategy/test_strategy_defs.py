@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from aistock_core.db.models.research import ResearchLoopKpi
-from aistock_pipelines.defs.strategy.assets import DEFAULT_SPEC, build_target_positions
+from aistock_core.demo.specs import REPLAY_SPEC as DEFAULT_SPEC
+from aistock_pipelines.defs.strategy.assets import build_target_positions
 from aistock_pipelines.defs.strategy.checks import build_backtest
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
@@ -51,13 +52,13 @@ def test_backtest_asset_metadata_and_unlinked_check_reports_nothing_reconciled(r
     assert md["trades_buys"].value > 0 and md["window"].value.startswith("2023-01-03")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "nothing reconciled" in evaluation.description
-    risk = json.loads((SPEC.output_dir(resources["store"]) / "risk.json").read_text())
+    risk = json.loads((SPEC.output_dir(resources["store"].resolved_root()) / "risk.json").read_text())
     assert risk["window"] == ["2023-01-03", "2023-04-28"] and risk["signal"] == DEFAULT_SPEC.signal
 
 
 def test_reconciliation_against_qlib_res_csv_passes_and_fails(resources, tmp_path):
     _run(SPEC, resources)
-    ours = json.loads((SPEC.output_dir(resources["store"]) / "risk.json").read_text())["metrics"]
+    ours = json.loads((SPEC.output_dir(resources["store"].resolved_root()) / "risk.json").read_text())["metrics"]
     keys = [k for k in ours if k.startswith("1day.excess_return_")]
     good = tmp_path / "qlib_res.csv"
     pd.Series({**{"IC": 0.03}, **{f"{k} ": ours[k] for k in keys}}).to_csv(good)  # trailing space, as one path writes
@@ -72,7 +73,7 @@ def test_reconciliation_against_qlib_res_csv_passes_and_fails(resources, tmp_pat
 
 def test_reconciliation_against_catalog_rows(resources):
     _run(SPEC, resources)
-    ours = json.loads((SPEC.output_dir(resources["store"]) / "risk.json").read_text())["metrics"]
+    ours = json.loads((SPEC.output_dir(resources["store"].resolved_root()) / "risk.json").read_text())["metrics"]
     now = datetime.now(UTC)
     with resources["database"].get_db().session() as session:
         for basis in ("with_cost", "without_cost"):

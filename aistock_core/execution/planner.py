@@ -1,0 +1,173 @@
+"""Order planner: current holdings vs target shares → limit orders for one slot, sells first, then buys.
+
+* Prices: the latest price moved by ``price_offset_bps`` towards the other side (buys pay up, sells give way),
+  on the tick, and clamped into the day's exact limit band (`aistock_core.execution.quotes`).
+* Sells are planned first, limited to the T+1 sellable volume; the cash they free (after fees) funds the buys.
+* Buys are sized by the cash available (after the reserve), fees included (`AshareFees.cost`: the 5-yuan
+  minimum commission and the transfer fee), and rounded to the board's lots.
+* A participation cap clips an order to a share of the name's recent volume (no one order moves the market).
+* Suspended names, names sealed at the limit (no buy at the up limit, no sell at the down limit), names
+  without a quote and orders that round to nothing are skipped with a reason instead of being sent to fail.
+Every order carries its deterministic intent key (`aistock_core.execution.intents`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from aistock_core.execution.domain import AccountSnapshot, PlannedOrder, Skipped
+from aistock_core.execution.intents import intent_key, remark_of
+from aistock_core.trading.fees import AshareFees
+from aistock_core.trading.prices import at_or_beyond, to_cents
+from aistock_core.trading.rules import lot_rule, round_buy_shares, round_sell_shares
+
+
+@dataclass(frozen=True)
+class PlanParams:
+    """``participation``: max share of ``recent_volume`` per order (None: no cap); ``reserve_cash`` in yuan."""
+
+    price_offset_bps: float = 20.0
+    participation: float | None = 0.1
+    reserve_cash: float = 0.0
+    fees: AshareFees = field(default_factory=AshareFees)
+
+
+@dataclass
+class Plan:
+    orders: list[PlannedOrder]
+    skipped: list[Skipped]
+
+    @property
+    def sells(self) -> list[PlannedOrder]:
+        return [o for o in self.orders if o.side == "sell"]
+
+    @property
+    def buys(self) -> list[PlannedOrder]:
+        return [o for o in self.orders if o.side == "buy"]
+
+
+def limit_order_price(last: float, side: str, bps: float, up: float, down: float) -> float:
+    """The order price: ``last`` moved ``bps`` towards the other side, rounded away from it to the tick, inside
+    [down, up]."""
+    cents = float(to_cents(last))
+    moved = cents * (1 + bps / 1e4) if side == "buy" else cents * (1 - bps / 1e4)
+    tick = np.ceil(moved - 1e-6) if side == "buy" else np.floor(moved + 1e-6)
+    return float(min(max(tick / 100.0, down), up))
+
+
+class _Planner:
+    def __init__(self, instance: str, day: pd.Timestamp, slot: str, quotes: pd.DataFrame, params: PlanParams):
+        self.instance, self.day, self.slot, self.params = instance, day, slot, params
+        self.quotes: dict[str, dict] = quotes.to_dict("index")  # row lookups on a dict: 100x faster than .loc
+        self.orders: list[PlannedOrder] = []
+        self.skipped: list[Skipped] = []
+
+    def skip(self, symbol: str, side: str, reason: str) -> None:
+        self.skipped.append(Skipped(symbol, side, reason))
+
+    def tradable(self, symbol: str, side: str) -> dict | None:
+        """The name's quote row when it can trade on ``side`` now, else None (the skip is recorded)."""
+        q = self.quotes.get(symbol)
+        if q is None:
+            self.skip(symbol, side, "no quote")
+            return None
+        if bool(q["suspended"]) or not np.isfinite(q["last"]):
+            self.skip(symbol, side, "suspended")
+            return None
+        if side == "buy" and at_or_beyond(q["last"], q["limit_up"], upper=True):
+            self.skip(symbol, side, "at limit up")
+            return None
+        if side == "sell" and at_or_beyond(q["last"], q["limit_down"], upper=False):
+            self.skip(symbol, side, "at limit down")
+            return None
+        return q
+
+    def capped(self, symbol: str, volume: float, q: dict) -> tuple[float, str]:
+        cap = self.params.participation
+        base = q["recent_volume"]
+        if cap is None or not np.isfinite(base) or volume <= cap * base:
+            return volume, "rebalance"
+        return cap * base, "rebalance (clipped by participation cap)"
+
+    def add(self, symbol: str, side: str, volume: float, q: dict, reason: str) -> PlannedOrder:
+        price = limit_order_price(q["last"], side, self.params.price_offset_bps, q["limit_up"], q["limit_down"])
+        key = intent_key(self.instance, self.day, self.slot, symbol, side)
+        order = PlannedOrder(key, remark_of(key), symbol, side, int(volume), price, float(q["limit_up"]),
+                             float(q["limit_down"]), reason)
+        self.orders.append(order)
+        return order
+
+
+def plan_orders(
+    instance: str,
+    day: pd.Timestamp,
+    slot: str,
+    account: AccountSnapshot,
+    targets: pd.Series,
+    quotes: pd.DataFrame,
+    params: PlanParams | None = None,
+) -> Plan:
+    """Orders that move ``account`` towards ``targets`` (shares per symbol; held names absent from it go to 0)."""
+    params = params or PlanParams()
+    day = pd.Timestamp(day).normalize()
+    p = _Planner(instance, day, slot, quotes, params)
+    symbols = sorted(set(targets.index) | set(account.positions))
+    target = {s: int(v) for s, v in targets.reindex(symbols).fillna(0).items()}
+    cash = account.cash - params.reserve_cash
+
+    for symbol in symbols:  # sells first: they free the cash the buys use
+        held, sellable = account.volume(symbol), account.sellable(symbol)
+        want = held - target[symbol]
+        if want <= 0:
+            continue
+        if sellable <= 0:
+            p.skip(symbol, "sell", "T+1: nothing sellable today")
+            continue
+        q = p.tradable(symbol, "sell")
+        if q is None:
+            continue
+        volume, reason = p.capped(symbol, min(want, sellable), q)
+        step = lot_rule(symbol)[1]
+        volume = float(round_sell_shares(np.array([volume]), np.array([float(held)]), np.array([float(step)]))[0])
+        if volume <= 0:
+            p.skip(symbol, "sell", "rounds to zero")
+            continue
+        order = p.add(symbol, "sell", volume, q, reason)
+        cash += order.value - float(params.fees.cost(np.array([order.value]), day, sell=True)[0])
+
+    buys = [(target[s] - account.volume(s), s) for s in symbols if target[s] > account.volume(s)]
+    for _, symbol in sorted(buys, key=lambda b: (-b[0] * _last(p.quotes, b[1]), b[1])):
+        want = target[symbol] - account.volume(symbol)
+        q = p.tradable(symbol, "buy")
+        if q is None:
+            continue
+        volume, reason = p.capped(symbol, want, q)
+        price = limit_order_price(q["last"], "buy", params.price_offset_bps, q["limit_up"], q["limit_down"])
+        volume = _affordable(symbol, volume, price, cash, params.fees, day)
+        if volume <= 0:
+            p.skip(symbol, "buy", "rounds to zero (lot or cash)")
+            continue
+        order = p.add(symbol, "buy", volume, q, reason)
+        cash -= order.value + float(params.fees.cost(np.array([order.value]), day, sell=False)[0])
+    return Plan(p.orders, p.skipped)
+
+
+def _last(quotes: dict[str, dict], symbol: str) -> float:
+    value = quotes.get(symbol, {}).get("last", np.nan)
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def _affordable(symbol: str, volume: float, price: float, cash: float, fees: AshareFees, day: pd.Timestamp) -> int:
+    """The largest buyable volume ≤ ``volume`` whose value plus fees fits in ``cash``."""
+    min_lot, step = (float(x) for x in lot_rule(symbol))
+    by_cash = max(cash, 0.0) / (price * (1 + fees.buy_rate()))
+    shares = float(round_buy_shares(np.array([min(volume, by_cash)]), np.array([min_lot]), np.array([step]))[0])
+    while shares > 0:
+        value = shares * price
+        if value + float(fees.cost(np.array([value]), day, sell=False)[0]) <= cash + 1e-9:
+            return int(shares)
+        shares = float(round_buy_shares(np.array([shares - step]), np.array([min_lot]), np.array([step]))[0])
+    return 0

@@ -1,0 +1,104 @@
+"""Qlib's ``DatasetH`` + ``DataHandlerLP`` on our factor engine: load, process (infer/learn), slice segments.
+
+Loading is one `compute_frame` call over the handler's window (bit-identical to Qlib's ``D.features``);
+processing follows ``DataHandlerLP.process_data(with_fit=True)``: infer processors run on the raw frame, each
+fitted on the output of the one before it; learn processors run on the infer output ("append", Qlib's
+default) or on the raw frame ("independent"). ``prepare`` then slices a segment by datetime, both ends
+inclusive, from the raw (``"raw"``), infer (``"infer"``) or learn (``"learn"``) frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from aistock_core.codes import to_qlib
+from aistock_core.errors import ModelError
+from aistock_core.factors.engine import compute_frame
+from aistock_core.models.config import DatasetSpec, HandlerSpec
+from aistock_core.models.processors import GroupFrame, Processor, build
+
+DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
+
+
+def qlib_row_order(index: pd.MultiIndex) -> np.ndarray:
+    """Positions that put rows in Qlib's order: by datetime, then by Qlib code (``BJ…`` < ``SH…`` < ``SZ…``).
+
+    The cross-sectional sums run over a day's rows in this order; float32 sums in another order differ in the
+    last bit, so we process in Qlib's order and keep it (frames say ``600000.SH``, ordered as ``SH600000``).
+    """
+    level = index.levels[1]
+    qlib_rank = np.argsort(np.argsort(np.array([to_qlib(c) for c in level]), kind="stable"))
+    return np.lexsort((qlib_rank[index.codes[1]], index.codes[0]))
+
+
+def load_raw(service, handler: HandlerSpec) -> GroupFrame:
+    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments)."""
+    exprs = {**{f"feature/{k}": v for k, v in handler.features.items()},
+             **{f"label/{k}": v for k, v in handler.labels.items()}}
+    frame = compute_frame(service, handler.instruments, exprs, start=handler.start_time, end=handler.end_time)
+    if frame.empty:
+        raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
+                         f"{handler.start_time}..{handler.end_time}; check the window and the data")
+    frame = frame.iloc[qlib_row_order(frame.index)]
+    values = frame.to_numpy().T  # (columns × rows), C-ordered like a pandas block
+    k = len(handler.features)
+    return GroupFrame(index=frame.index, groups={"feature": np.ascontiguousarray(values[:k]),
+                                                 "label": np.ascontiguousarray(values[k:])},
+                      names={"feature": list(handler.features), "label": list(handler.labels)})
+
+
+def _run(frame: GroupFrame, processors: list[Processor]) -> GroupFrame:
+    for proc in processors:
+        proc.fit(frame)
+        frame = proc(frame)
+    return frame
+
+
+@dataclass
+class Dataset:
+    """A processed dataset: the raw, infer and learn frames and the segments to slice them by."""
+
+    spec: DatasetSpec
+    raw: GroupFrame
+    infer: GroupFrame
+    learn: GroupFrame
+    infer_processors: list[Processor]
+    learn_processors: list[Processor]
+
+    @classmethod
+    def from_raw(cls, spec: DatasetSpec, raw: GroupFrame) -> Dataset:
+        handler = spec.handler
+        infer_procs = [build(p.name, dict(p.kwargs)) for p in handler.infer_processors]
+        learn_procs = [build(p.name, dict(p.kwargs)) for p in handler.learn_processors]
+        for proc in infer_procs:
+            if not proc.for_infer:
+                raise ModelError(f"{type(proc).__name__} drops rows by label: it can only be a learn processor")
+        infer = _run(raw, infer_procs)
+        learn = _run(infer if handler.process_type == "append" else raw, learn_procs)
+        return cls(spec, raw, infer, learn, infer_procs, learn_procs)
+
+    @classmethod
+    def load(cls, service, spec: DatasetSpec) -> Dataset:
+        return cls.from_raw(spec, load_raw(service, spec.handler))
+
+    def frame(self, data_key: DataKey) -> GroupFrame:
+        try:
+            return {"raw": self.raw, "infer": self.infer, "learn": self.learn}[data_key]
+        except KeyError:
+            raise ModelError(f"data_key {data_key!r} is not 'raw', 'infer' or 'learn'") from None
+
+    def segment(self, segment: str | slice, data_key: DataKey = "infer") -> GroupFrame:
+        start, end = (segment.start, segment.stop) if isinstance(segment, slice) else self.spec.segment(segment)
+        return self.frame(data_key).window(start, end)
+
+    def prepare(self, segment: str | slice, col_set: str | list[str] | None = "feature",
+                data_key: DataKey = "infer") -> pd.DataFrame:
+        """Qlib's ``DatasetH.prepare(segment, col_set, data_key)`` (a list col_set keeps (group, name))."""
+        return self.segment(segment, data_key).to_frame(col_set)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.infer.names["feature"])

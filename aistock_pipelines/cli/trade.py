@@ -1,0 +1,253 @@
+"""``aistock trade``: trading instances from a terminal — create, approve, plan, run, status, reconcile, cancel,
+halt, resume.
+
+Everything defaults to the harmless path: ``plan`` and ``run`` without ``--submit`` plan and risk-check only
+(nothing stored, nothing sent). ``run --submit`` sends through the instance's gateway after the guards of
+`aistock_core.execution.instances` (a session day; for live also an authoritative day, AISTOCK_TRADING_MODE=live
+and a recorded approval). The paper broker's account is kept under ``AISTOCK_HOME/paper/`` between commands.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from aistock_core.config import get_settings
+from aistock_core.errors import ConfigError
+from aistock_pipelines.cli import calendar as calendar_cli
+from aistock_pipelines.cli.render import kv_table, make_console, print_frame
+
+app = typer.Typer(help="Trading instances: plan, run, status, reconcile, halt, resume, approve.",
+                  no_args_is_help=True)
+instance_app = typer.Typer(help="Create trading instances.", no_args_is_help=True)
+app.add_typer(instance_app, name="instance")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+InstanceOpt = Annotated[str, typer.Option("--instance", help="Instance name.")]
+DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default: today, exchange time).")]
+SlotOpt = Annotated[str, typer.Option("--slot", help="Slot time HH:MM (Asia/Shanghai).")]
+WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="Target weights: CSV instrument,weight or JSON; "
+                                                                   "default: the demo momentum targets.")]
+
+
+class _Context:
+    """Settings, the store, and (on demand) the data service of one command."""
+
+    def __init__(self) -> None:
+        from aistock_core.db import Database
+        from aistock_core.execution.store import ExecutionStore
+
+        self.settings = get_settings()
+        self.store = ExecutionStore(Database(self.settings.sqlalchemy_url))
+        self._data = None
+
+    @property
+    def data(self):
+        if self._data is None:
+            from aistock_core.data.factory import build_service
+
+            self._data = build_service(self.settings)
+        return self._data
+
+    @property
+    def home(self) -> Path:
+        return self.settings.resolved_home
+
+    def day(self, date: str | None) -> pd.Timestamp:
+        try:
+            return pd.Timestamp(date).normalize() if date else calendar_cli.today()
+        except ValueError as exc:
+            raise ConfigError(f"--date {date!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _emit(payload: dict[str, Any], as_json: bool, title: str, table: pd.DataFrame | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, default=str))
+        return
+    console = make_console()
+    console.print(kv_table({k: v for k, v in payload.items() if not isinstance(v, list | dict)}, title=title))
+    if table is not None and not table.empty:
+        print_frame(table, console=console, index=False)
+
+
+@instance_app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Unique instance name.")],
+    capital: Annotated[float, typer.Option("--capital", help="Capital allotted, yuan (> 0).")],
+    mode: Annotated[str, typer.Option("--mode", help="paper | live")] = "paper",
+    gateway: Annotated[str, typer.Option("--gateway", help="simulated | qmt")] = "simulated",
+    account: Annotated[str | None, typer.Option("--account", help="Broker account id.")] = None,
+    loop: Annotated[str | None, typer.Option("--loop", help="RD-Agent RUN/LOOP the targets come from.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model NAME@alias.")] = None,
+    frequency: Annotated[str, typer.Option("--frequency", help="daily | hourly slots.")] = "daily",
+    policy: Annotated[Path | None, typer.Option("--policy", help="Risk policy YAML/JSON (default limits).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a trading instance and print its id."""
+    from aistock_core.execution.instances import create_instance
+    from aistock_core.execution.risk import RiskPolicy, load_policy
+
+    ctx = _Context()
+    limits = load_policy(policy) if policy else RiskPolicy()
+    ident = create_instance(ctx.store, limits, name=name, capital=capital, mode=mode, gateway=gateway,
+                            account_id=account, loop=loop, model=model, frequency=frequency)
+    _emit({"id": ident, "name": name, "mode": mode, "gateway": gateway}, as_json, "instance created")
+
+
+@app.command()
+def approve(
+    instance: InstanceOpt,
+    by: Annotated[str, typer.Option("--by", help="Who approves live trading.")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record an approval for live trading (who, when, under the instance's current limits)."""
+    ctx = _Context()
+    inst = ctx.store.instance(instance)
+    at = datetime.now(UTC)
+    ctx.store.record_approval(instance, by, at, inst.policy, note)
+    _emit({"instance": instance, "approved_by": by, "approved_at": at.isoformat()}, as_json, "approval recorded")
+
+
+def _targets(ctx: _Context, day: pd.Timestamp, weights: Path | None) -> pd.Series:
+    from aistock_core.execution.targets import demo_targets, load_weights
+
+    if weights is not None:
+        return load_weights(weights)
+    return demo_targets(ctx.data, day, ctx.data.instruments(ctx.settings.market))
+
+
+def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights: Path | None):
+    from aistock_core.execution.instances import instance_policy, open_gateway
+    from aistock_core.execution.quotes import market_quotes
+    from aistock_core.execution.risk import TradingState
+    from aistock_core.execution.runner import OrderRunner
+    from aistock_core.execution.session import slot_time
+
+    inst = ctx.store.instance(instance)
+    targets = _targets(ctx, day, weights)
+    now = slot_time(day, slot)
+    gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
+    universe = sorted(set(targets.index) | set(gateway.snapshot().positions))
+    quotes = market_quotes(ctx.data, universe, now)
+    runner = OrderRunner(ctx.store, gateway, instance, instance_policy(ctx.store, instance))
+    return inst, targets, quotes, now, gateway, runner, TradingState(inst.trading_state)
+
+
+@app.command()
+def plan(instance: InstanceOpt, date: DateOpt = None, slot: SlotOpt = "09:35", weights: WeightsOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """Orders the slot would send, each with its risk verdict; nothing is stored or sent."""
+    ctx = _Context()
+    day = ctx.day(date)
+    _, targets, quotes, now, _, runner, state = _prepare(ctx, instance, day, slot, weights)
+    prepared = runner.prepare(day, slot, targets, quotes, now, state, runner.opening_equity(day, quotes))
+    verdicts = {v.intent_key: v for v in prepared.verdicts}
+    rows = [{"intent_key": o.intent_key, "symbol": o.symbol, "side": o.side, "volume": o.volume, "price": o.price,
+             "allowed": verdicts[o.intent_key].allowed, "rule": verdicts[o.intent_key].rule,
+             "reason": o.reason} for o in prepared.plan.orders]
+    payload = {"instance": instance, "day": f"{day:%Y-%m-%d}", "slot": slot, "trading_state": str(prepared.state),
+               "equity": round(prepared.equity, 2), "orders": rows,
+               "skipped": [vars(s) for s in prepared.plan.skipped]}
+    _emit(payload, as_json, "plan (nothing sent)", pd.DataFrame(rows))
+
+
+@app.command()
+def run(
+    instance: InstanceOpt,
+    date: DateOpt = None,
+    slot: SlotOpt = "09:35",
+    weights: WeightsOpt = None,
+    submit: Annotated[bool, typer.Option("--submit", help="Send the orders (default: dry run).")] = False,
+    wait: Annotated[int, typer.Option("--wait", help="Minutes of fills to wait for (paper broker).")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one slot: reconcile, plan, risk, persist, submit, wait for fills (bounded), reconcile."""
+    if not submit:
+        plan(instance, date, slot, weights, as_json)
+        return
+    from aistock_core.execution.session import run_slot
+
+    ctx = _Context()
+    day = ctx.day(date)
+    result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, day, weights),
+                      trading_mode=ctx.settings.trading_mode, wait_minutes=wait)
+    payload = result.as_dict()
+    _emit(payload, as_json, f"run {instance} {day:%Y-%m-%d} {slot}", pd.DataFrame(payload["orders"]))
+
+
+@app.command()
+def status(instance: InstanceOpt, date: DateOpt = None, as_json: JsonOpt = False) -> None:
+    """Every order of the day with its intent key, state, broker id and filled volume."""
+    ctx = _Context()
+    day = ctx.day(date)
+    inst = ctx.store.instance(instance)
+    orders = [o.as_dict() for o in ctx.store.orders(instance, day)]
+    payload = {"instance": instance, "day": f"{day:%Y-%m-%d}", "mode": inst.mode,
+               "trading_state": inst.trading_state, "orders": orders}
+    _emit(payload, as_json, f"status {instance}", pd.DataFrame(orders))
+
+
+@app.command("reconcile")
+def reconcile_(instance: InstanceOpt, date: DateOpt = None, as_json: JsonOpt = False) -> None:
+    """Local orders, fills and book vs the broker's (the broker wins); prints the mismatches."""
+    from aistock_core.execution.instances import close_gateway, open_gateway
+    from aistock_core.execution.reconcile import reconcile
+
+    ctx = _Context()
+    day = ctx.day(date)
+    gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
+    result = reconcile(ctx.store, gateway, instance, day, pd.Timestamp.now(tz="Asia/Shanghai"))
+    close_gateway(gateway, ctx.home)
+    payload = result.as_dict()
+    _emit(payload, as_json, f"reconcile {instance}", pd.DataFrame(payload["mismatches"]))
+
+
+def _cancel_open(ctx: _Context, instance: str, day: pd.Timestamp) -> int:
+    from aistock_core.execution.instances import close_gateway, instance_policy, open_gateway
+    from aistock_core.execution.runner import OrderRunner
+
+    gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
+    asked = OrderRunner(ctx.store, gateway, instance, instance_policy(ctx.store, instance)).cancel_open(day)
+    close_gateway(gateway, ctx.home)
+    return asked
+
+
+@app.command()
+def cancel(instance: InstanceOpt, date: DateOpt = None, as_json: JsonOpt = False) -> None:
+    """Cancel every open order of the day."""
+    ctx = _Context()
+    day = ctx.day(date)
+    _emit({"instance": instance, "cancel_requests": _cancel_open(ctx, instance, day)}, as_json, "cancel")
+
+
+@app.command()
+def halt(
+    instance: InstanceOpt,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    by: Annotated[str, typer.Option("--by", help="Who halts (recorded).")] = "operator",
+    date: DateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Kill switch: record the halt, block new orders, cancel the open ones."""
+    ctx = _Context()
+    ctx.store.instance(instance)
+    ctx.store.record_halt(instance, by, datetime.now(UTC), reason)
+    asked = _cancel_open(ctx, instance, ctx.day(date))
+    _emit({"instance": instance, "trading_state": "halted", "reason": reason, "cancel_requests": asked}, as_json,
+          "halted")
+
+
+@app.command()
+def resume(instance: InstanceOpt, by: Annotated[str, typer.Option("--by")] = "operator",
+           as_json: JsonOpt = False) -> None:
+    """Lift the kill switch (recorded)."""
+    ctx = _Context()
+    ctx.store.instance(instance)
+    closed = ctx.store.record_resume(instance, by, datetime.now(UTC))
+    _emit({"instance": instance, "trading_state": "active", "halts_closed": closed}, as_json, "resumed")

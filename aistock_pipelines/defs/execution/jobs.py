@@ -1,0 +1,86 @@
+"""Order jobs: ``paper_orders`` and ``live_orders`` run one slot of one instance (`run_slot`).
+
+The op is a few lines over `aistock_core.execution.session`: staleness guard, targets, run, metadata; a blocked
+run (reconciliation mismatches) or a mismatch left at the end fails the run so the next slot's alert shows it.
+``live_orders`` carries the ``aistock/live-orders`` tag (limit 1 in dagster.yaml) and its op the
+``live_orders`` pool: never two live order runs at once, whoever launched them.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from aistock_core.calendar import SESSION_TZ
+from aistock_core.config import get_settings
+from aistock_pipelines.defs.execution.resources import BrokerResource
+from aistock_pipelines.resources import DatabaseResource, DataServiceResource
+
+LIVE_TAG = "aistock/live-orders"
+
+
+class SlotConfig(dg.Config):
+    """One slot of one instance. ``now`` pins the clock (tests, drills); empty = the real time."""
+
+    instance: str
+    day: str
+    slot: str
+    weights_path: str | None = None
+    wait_minutes: int = 30
+    max_lag_minutes: int = 15
+    now: str | None = None
+
+
+def _order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataServiceResource,
+                database: DatabaseResource, broker: BrokerResource, mode: str) -> dict:
+    from aistock_core.execution.session import require_fresh, run_slot
+    from aistock_core.execution.store import ExecutionStore
+    from aistock_core.execution.targets import demo_targets, load_weights
+
+    store = ExecutionStore(database.get_db())
+    inst = store.instance(config.instance)
+    if inst.mode != mode or inst.gateway != broker.kind:
+        raise dg.Failure(f"instance {config.instance!r} is {inst.mode}/{inst.gateway}; this job runs "
+                         f"{mode} orders on the {broker.kind} gateway")
+    day = pd.Timestamp(config.day)
+    now = pd.Timestamp(config.now, tz=SESSION_TZ) if config.now else pd.Timestamp.now(tz=SESSION_TZ)
+    require_fresh(day, config.slot, now, config.max_lag_minutes)
+    service = data.get_service()
+    weights = load_weights(Path(config.weights_path)) if config.weights_path else \
+        demo_targets(service, day, service.instruments(get_settings().market))
+    result = run_slot(store, service, broker.home_path(), config.instance, day, config.slot, weights,
+                      trading_mode=broker.trading_mode(), wait_minutes=config.wait_minutes)
+    summary = {k: v for k, v in result.as_dict().items() if k not in ("orders", "skipped")}
+    context.add_output_metadata({"submitted": result.submitted, "orders": len(result.orders),
+                                 "denied": summary["denied"], "filled_volume": summary["filled_volume"],
+                                 "reconcile_end": dg.MetadataValue.json(summary["reconcile_end"] or {})})
+    blocking = result.blocked or (result.end is not None and result.end.blocking)
+    if blocking:
+        raise dg.Failure(f"instance {config.instance!r} {config.day} {config.slot}: reconciliation mismatch; "
+                         f"resolve it (`aistock trade reconcile`) before the next slot",
+                         metadata={"result": dg.MetadataValue.json(summary)})
+    return summary
+
+
+@dg.op(name="paper_order_slot")
+def paper_order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataServiceResource,
+                     database: DatabaseResource, broker: BrokerResource) -> dict:
+    return _order_slot(context, config, data, database, broker, "paper")
+
+
+@dg.op(name="live_order_slot", pool="live_orders")
+def live_order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataServiceResource,
+                    database: DatabaseResource, broker: BrokerResource) -> dict:
+    return _order_slot(context, config, data, database, broker, "live")
+
+
+@dg.job(name="paper_orders", tags={"aistock/orders": "paper"},
+        description="One slot of a paper instance: plan, risk, submit, bounded wait for fills, reconcile.")
+def paper_orders() -> None:
+    paper_order_slot()
+
+
+@dg.job(name="live_orders", tags={"aistock/orders": "live", LIVE_TAG: "true"},
+        description="One slot of a live instance (approval and AISTOCK_TRADING_MODE=live required); one at a time.")
+def live_orders() -> None:
+    live_order_slot()
