@@ -6,7 +6,7 @@ Everything else receives a `Settings` (or values taken from it); nothing else re
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -118,6 +118,24 @@ class Settings(BaseSettings):
                 raise ValueError("not a date/time; write YYYY-MM-DD or 'YYYY-MM-DD HH:MM'") from exc
             return value.strip()
         return None
+
+    @field_validator("home")
+    @classmethod
+    def _home_is_a_folder(cls, value: Path) -> Path:
+        """Everything lives under home; a file there would fail each command later with a confusing error."""
+        if value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError(f"{value} exists and is not a directory; point it at a folder (created if missing)")
+        return value
+
+    @field_validator("calendar_start")
+    @classmethod
+    def _calendar_start_is_a_date(cls, value: str) -> str:
+        """Checked here so a typo stops every command with one line naming the variable."""
+        try:
+            date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
+        return value.strip()
 
     @property
     def resolved_home(self) -> Path:

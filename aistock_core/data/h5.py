@@ -16,7 +16,7 @@ import pandas as pd
 
 from aistock_core.data.panel import Panel
 from aistock_core.data.service import DataService, Universe
-from aistock_core.data.store import atomic_path
+from aistock_core.data.store import HDF5_MAGIC, atomic_path
 from aistock_core.data.tabular import REQUIRED_FIELDS, FrameProvider
 from aistock_core.errors import DataError
 
@@ -73,6 +73,6 @@ def write_daily_pv(
         raise DataError(f"cannot write daily_pv from {service.provider.name}: it lacks {missing}")
     frame = service.get_history_window(universe, start=start, end=end, fields=fields, adjust="qfq")
     frame = frame.astype(np.float32).sort_index()
-    with atomic_path(out) as tmp:
+    with atomic_path(out, magic=HDF5_MAGIC) as tmp:
         frame.to_hdf(tmp, key=H5_KEY, mode="w", format="fixed")
     return out

@@ -115,8 +115,8 @@ class QlibBinProvider(BarProvider):
             raw = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1, 2], names=list(SPAN_COLUMNS), dtype=str)
             spans = pd.DataFrame({
                 "instrument": to_internal_many(raw["instrument"].str.strip()),
-                "start": pd.to_datetime(raw["start"].str.strip()),
-                "end": pd.to_datetime(raw["end"].str.strip()),
+                "start": pd.to_datetime(raw["start"].str.strip(), format="ISO8601"),
+                "end": pd.to_datetime(raw["end"].str.strip(), format="ISO8601"),
             })
         except (ValueError, InstrumentError, pd.errors.ParserError) as exc:
             raise DataError(
@@ -179,6 +179,7 @@ def write_qlib_dir(
     end=None,
     markets: Sequence[str] = ("all", "csi300"),
     fields: Sequence[str] | None = None,
+    force: bool = False,
 ) -> Path:
     """Dump ``service``'s provider as a Qlib data directory (qlib view, float32) and return its path.
 
@@ -213,7 +214,7 @@ def write_qlib_dir(
         raise DataError(f"nothing to export: no instrument of {provider.name} is listed in {first:%F}..{last:%F}")
     panel = service.get_panel(codes, start=first, end=last, fields=names, adjust="qlib", dtype=np.float32)
 
-    with atomic_path(out) as tmp:
+    with atomic_path(out, force=force) as tmp:  # force: replace a folder aistock did not write
         _write_tree(tmp, panel, {m: market_spans[m] for m in to_write}, names)
     return out
 

@@ -35,19 +35,92 @@ def _day(value) -> pd.Timestamp:
         raise DataError(f"{value!r} is not a date; pass e.g. '2024-01-02'") from exc
 
 
+#: Written into every output folder an aistock command creates; a folder holding it may be replaced by the next
+#: run of a command. A folder without it (the user's own files) is never replaced without ``force``.
+OUTPUT_MARKER = ".aistock-output"
+#: First bytes of the file formats written through `atomic_path`; an existing file is replaced only when it is
+#: of the same kind (a re-run rewriting its own output), never some other file that happened to be named.
+PARQUET_MAGIC = b"PAR1"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _protected(target: Path) -> str | None:
+    """Why ``target`` may never be replaced, even with ``force`` (the working directory, an ancestor, home)."""
+    cwd = Path.cwd().resolve()
+    resolved = target.resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        return "it is the working directory or one of its parents"
+    if resolved == Path.home().resolve() or resolved == Path(resolved.anchor):
+        return "it is the home directory or the filesystem root"
+    return None
+
+
+def check_output_target(target: Path, *, folder: bool | None, force: bool = False, magic: bytes | None = None) -> None:
+    """Raise `DataError` unless writing ``target`` can only replace something this project wrote.
+
+    ``folder``: the output is a folder (True), a file (False), or not known yet (None: only what neither may
+    replace is refused). A folder replaces a missing path, an empty folder or a folder holding `OUTPUT_MARKER`;
+    a file replaces a missing path or a file starting with ``magic``. ``force`` lifts those two rules, never
+    the working directory/home/root rule, and a file never replaces a folder (nor a folder a file).
+    """
+    why = _protected(target)
+    if why:
+        raise DataError(f"refusing to write output to {target}: {why}; give a new or dedicated folder")
+    if not (target.exists() or target.is_symlink()):
+        return
+    where = f"output path {target}"
+    if target.is_dir() and not target.is_symlink():
+        if folder is False:
+            raise DataError(f"{where} is a directory; give a file path")
+        if force or not any(target.iterdir()) or (target / OUTPUT_MARKER).is_file():
+            return
+        raise DataError(f"{where} exists and was not written by aistock (no {OUTPUT_MARKER} in it); it would be "
+                        f"replaced entirely. Choose an empty or new folder, or pass --force")
+    if not target.is_file():
+        raise DataError(f"{where} is not a regular file or folder (a link or a device); give another path")
+    if folder is True:
+        raise DataError(f"{where} is a file; give a directory path")
+    if folder is False and magic is not None and not force:
+        try:
+            with open(target, "rb") as fh:
+                head = fh.read(len(magic))
+        except OSError as exc:
+            raise DataError(f"{where} cannot be read ({exc.strerror}); give another path") from None
+        if head != magic:
+            raise DataError(f"{where} exists and is not a file this command writes; choose another path, or pass "
+                            f"--force to replace it")
+
+
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, force: bool = False, magic: bytes | None = None) -> Iterator[Path]:
     """A temporary sibling of ``target`` to write a file or a folder at, renamed onto ``target`` when the block
-    succeeds and removed when it fails, so a reader never sees a half-written ``target``. An existing folder
-    is replaced only once the new one is complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    succeeds and removed when it fails, so a reader never sees a half-written ``target``.
+
+    Only what this project wrote is ever replaced (`check_output_target`): refused before the block runs
+    when that is already clear, and checked again, knowing file or folder, right before the rename. A folder
+    gets `OUTPUT_MARKER` so a later run may replace it; an existing folder is replaced only once the new one
+    is complete.
+    """
+    check_output_target(target, folder=None, force=force, magic=magic)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the folder {target.parent} for output {target}: {exc.strerror} (is a part of "
+                        f"that path a file?)") from None
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        yield tmp
-        if tmp.is_dir():
-            _swap_in(tmp, target)
-        else:
-            os.replace(tmp, target)
+        try:
+            yield tmp
+            folder = tmp.is_dir()
+            check_output_target(target, folder=folder, force=force, magic=magic)
+            if folder:
+                (tmp / OUTPUT_MARKER).write_text("written by aistock; this folder may be replaced by the next run\n")
+                _swap_in(tmp, target)
+            else:
+                os.replace(tmp, target)
+        except OSError as exc:  # unwritable folder, disk full, a path component that is a file
+            raise DataError(f"cannot write output {target}: {exc.strerror or exc}; check the path and its "
+                            f"permissions") from exc
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -109,7 +182,7 @@ class ParquetStore:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataError(f"frame for {dataset!r} on {_day(day):%Y-%m-%d} cannot be stored as Parquet: {exc}") \
                 from exc
-        with atomic_path(path) as tmp:
+        with atomic_path(path, magic=PARQUET_MAGIC) as tmp:
             pq.write_table(table, tmp, compression="zstd", write_statistics=True, store_schema=True)
         return path, sha256_of(path), len(frame)
 

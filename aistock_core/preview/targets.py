@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from aistock_core.data.service import DataService
+from aistock_core.demo.export import REPLAY_STRATEGY
 from aistock_core.preview.instances import PreviewInstance
-from aistock_core.research.demo_export import REPLAY_STRATEGY
 from aistock_core.strategy.backtest.market import load_market
 from aistock_core.strategy.config import strategy_from_config
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores

@@ -94,6 +94,9 @@ def _apply_filter(df: pd.DataFrame, text: str) -> pd.DataFrame:
     if not m:
         raise CatalogError(f"cannot parse filter {text!r}; write column<op>value with op one of = != > >= < <= ~")
     col, op, raw = m["col"], m["op"], m["val"].strip()
+    if raw[:1] in ("<", ">", "=", "!", "~"):  # 'ann_ret>>0.1' would compare with the text '>0.1': match nothing
+        raise CatalogError(f"cannot parse filter {text!r}: the value {raw!r} starts with an operator; write "
+                           f"column<op>value with op one of = != > >= < <= ~")
     if col not in df.columns:
         raise CatalogError(f"filter {text!r}: no column {col!r}; columns: {', '.join(df.columns)}")
     series = df[col]
@@ -106,6 +109,8 @@ def _apply_filter(df: pd.DataFrame, text: str) -> pd.DataFrame:
     except ValueError:
         if raw.lower() in ("true", "false"):
             value, left = raw.lower() == "true", series
+        elif op in (">", ">=", "<", "<=") and pd.api.types.is_numeric_dtype(series):
+            raise CatalogError(f"filter {text!r}: column {col!r} is numeric but {raw!r} is not a number") from None
         else:
             value, left = raw, series.astype(str)
     return df[_OPS[op](left, value).fillna(False).astype(bool)]

@@ -5,11 +5,15 @@
 * A 200 is not success: task endpoints say ``{"ok": false}`` and extractors ``{"success": false}``, so both
   flags are checked.
 * ``/catalog/incremental`` compares timestamps as strings: the cursor is sent exactly as the peer wrote it.
+* Deadlines, not just timeouts: httpx's timeout bounds each socket read, so a server trickling a byte a second
+  never trips it. Each attempt runs on a worker thread that the caller stops waiting for at ``timeout``
+  seconds (connect to last byte), and the whole source (one sync) stops at ``deadline`` seconds.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 from urllib.parse import quote
@@ -28,12 +32,16 @@ class HttpSource(ResearchSource):
         base_url: str,
         *,
         timeout: float = 30.0,
+        deadline: float | None = None,
         retries: int = 3,
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = self.base_url
+        self.timeout = timeout
+        self.deadline = deadline
+        self._ends_at = None if deadline is None else time.monotonic() + deadline
         self.retries = retries
         self.backoff = backoff
         self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout), transport=transport)
@@ -42,16 +50,58 @@ class HttpSource(ResearchSource):
         self._client.close()
 
     # -- transport ----------------------------------------------------------------------------------------
+    def _budget(self, method: str, path: str) -> float:
+        """Seconds the next attempt may take: ``timeout``, less if the source's deadline comes first."""
+        if self._ends_at is None:
+            return self.timeout
+        left = self._ends_at - time.monotonic()
+        if left <= 0:
+            raise CatalogError(f"{method} {self.base_url}{path}: the sync passed its overall deadline of "
+                               f"{self.deadline:g} s (--deadline); the results API is too slow or stalled")
+        return min(self.timeout, left)
+
+    def _attempt(self, method: str, path: str, budget: float, **kwargs: Any) -> httpx.Response:
+        """One request, whole body read, within ``budget`` seconds however slowly the server sends.
+
+        The request runs on a daemon thread; past the budget the caller raises `httpx.TimeoutException` and the
+        thread (which checks the same deadline between body chunks) closes the response on its next read.
+        """
+        ends_at = time.monotonic() + budget
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with self._client.stream(method, path, timeout=httpx.Timeout(budget), **kwargs) as response:
+                    body = bytearray()
+                    for chunk in response.iter_raw():
+                        body += chunk
+                        if time.monotonic() > ends_at:
+                            raise httpx.ReadTimeout("deadline passed while reading the body")
+                box["response"] = httpx.Response(response.status_code, headers=response.headers,
+                                                 content=bytes(body), request=response.request)
+            except Exception as exc:  # handed to the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name="research-http", daemon=True)
+        worker.start()
+        worker.join(budget)
+        if worker.is_alive():
+            raise httpx.ReadTimeout(f"no complete answer within the {budget:g} s deadline")
+        if "error" in box:
+            raise box["error"]
+        return box["response"]
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send with retries; return a 2xx response, raise `NotFound` on 404, `CatalogError` otherwise."""
         last: str = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff * 2 ** (attempt - 1), self._budget(method, path)))
+            budget = self._budget(method, path)
             try:
-                response = self._client.request(method, path, **kwargs)
-            except httpx.TimeoutException as exc:
-                last = f"timed out ({type(exc).__name__})"
+                response = self._attempt(method, path, budget, **kwargs)
+            except httpx.TimeoutException:
+                last = f"timed out: no complete answer within {budget:g} s (--timeout bounds each whole request)"
                 continue
             except httpx.TransportError as exc:
                 last = f"connection failed ({type(exc).__name__}: {exc})"
@@ -126,6 +176,9 @@ class HttpSource(ResearchSource):
         return self._json(f"/api/extractors/sota_factors/v2/{quote(task_id, safe='')}/aligned", flag="success")
 
     # -- the one opt-in write -----------------------------------------------------------------------------
+    def check_can_confirm(self) -> None:
+        """The results API takes ``/ops/sync-confirm``."""
+
     def confirm_sync(self, asset_bundle_id: str) -> None:
         response = self._request("POST", "/ops/sync-confirm",
                                  json={"asset_bundle_id": asset_bundle_id, "status": "synced"})

@@ -41,14 +41,21 @@ class ExportDirSource(ResearchSource):
         self.tasks_dir = self.catalog_dir / "tasks"
 
     # -- files --------------------------------------------------------------------------------------------
-    def _file(self, name: str) -> Any:
+    def _file(self, name: str) -> dict[str, Any]:
+        """A catalog file's JSON object. Absent is `NotFound`; present but unreadable is a `CatalogError` naming
+        the file: a corrupt export must fail the sync, never read as "everything in it was deleted"."""
         path = self.catalog_dir / name
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise NotFound(f"{path}: {name} not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # the API answers 404 here too
-            raise NotFound(f"{path}: {name} not found (unparsable: {exc})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CatalogError(f"{path} is corrupt (not UTF-8 JSON: {exc}); re-run RD-Agent's exporter") from None
+        except OSError as exc:  # a directory where the file belongs, no permission
+            raise CatalogError(f"{path} cannot be read ({exc.strerror}); it must be a readable JSON file") from None
+        if not isinstance(data, dict):
+            raise CatalogError(f"{path} holds a JSON {type(data).__name__}, expected an object; re-run the exporter")
+        return data
 
     def catalog(self, kind: CatalogKind) -> dict[str, Any]:
         return self._file(CATALOG_FILES[kind])
@@ -67,8 +74,10 @@ class ExportDirSource(ResearchSource):
 
     # -- registry -----------------------------------------------------------------------------------------
     def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-        if not self.registry_path.is_file():
+        if not self.registry_path.exists():
             raise NotFound(f"{self.registry_path}: registry not found")
+        if not self.registry_path.is_file():
+            raise CatalogError(f"{self.registry_path} is not a file; it must be RD-Agent's registry SQLite file")
         try:
             conn = sqlite3.connect(f"{self.registry_path.as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as exc:
@@ -128,6 +137,10 @@ class ExportDirSource(ResearchSource):
         folder = self.bundles_dir / asset_bundle_id
         if "/" in asset_bundle_id or ".." in asset_bundle_id or not folder.is_dir():
             raise NotFound(f"Bundle {asset_bundle_id} not found under {self.bundles_dir}")
+        links = sorted(p for p in folder.rglob("*") if p.is_symlink())
+        if folder.is_symlink() or links:
+            raise CatalogError(f"bundle {asset_bundle_id}: {links[0] if links else folder} is a symbolic link, which "
+                               f"could pull a file from outside the export; refusing the bundle")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -144,18 +157,24 @@ class ExportDirSource(ResearchSource):
     def _task_json(self, task_id: str, name: str) -> dict[str, Any]:
         path = self._task_dir(task_id) / name
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise CatalogError(f"{path}: missing in the task snapshot; re-export task {task_id}") from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CatalogError(f"{path}: malformed JSON ({exc})") from None
+        except OSError as exc:
+            raise CatalogError(f"{path} cannot be read ({exc.strerror})") from None
+        if not isinstance(data, dict):
+            raise CatalogError(f"{path} holds a JSON {type(data).__name__}, expected an object")
+        return data
 
     def tasks(self, limit: int = 200, offset: int = 0) -> dict[str, Any]:
+        if not self.tasks_dir.is_dir():
+            raise NotFound(f"{self.tasks_dir}: no task snapshots in this export")
         items = []
-        if self.tasks_dir.is_dir():
-            for folder in self.tasks_dir.iterdir():
-                if folder.is_dir() and not folder.name.startswith("__"):
-                    items.append(self._task_json(folder.name, "task.json"))
+        for folder in self.tasks_dir.iterdir():
+            if folder.is_dir() and not folder.name.startswith("__"):
+                items.append(self._task_json(folder.name, "task.json"))
         items.sort(key=lambda t: (t.get("updated_at_utc") or "", t["task_id"]), reverse=True)
         page = items[offset : offset + limit]
         return {"ok": True, "count": len(page), "limit": limit, "offset": offset, "items": page}

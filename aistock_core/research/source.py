@@ -84,6 +84,10 @@ class ResearchSource(ABC):
 
     def confirm_sync(self, asset_bundle_id: str) -> None:
         """``POST /ops/sync-confirm`` (opt-in: it writes to RD-Agent's registry). Only an HTTP peer can do it."""
+        self.check_can_confirm()
+
+    def check_can_confirm(self) -> None:
+        """`CatalogError` unless `confirm_sync` can work here: asked before a sync with ``--confirm`` writes."""
         raise CatalogError(
             f"{self.label}: sync-confirm needs the results API (it updates RD-Agent's registry, which an export "
             f"directory must not be written to); sync with --source http://host:9000 to confirm"

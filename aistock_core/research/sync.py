@@ -9,6 +9,10 @@ What "changed" means is decided by ``content_hash`` per natural key: new, change
 all, so a repeated full sync touches nothing) and removed (a full snapshot no longer holds the key:
 ``removed_at`` is set, the row kept). Per-task extractor failures (the peer answers 500 for a task whose
 session cannot be loaded) are recorded as errors and leave that task's rows untouched; the run is 'partial'.
+
+Unreadable is not absent: a source file that exists but cannot be parsed fails the sync. And absent is not
+"deleted": a whole part of the source that vanished (the registry, the task snapshots, an alpha meta) while
+rows from it are stored stops the sync unless ``allow_removals`` says the removal is meant.
 """
 
 from __future__ import annotations
@@ -113,6 +117,15 @@ class TablePlan:
     removable: Callable[[tuple], bool] | None = None
 
 
+@dataclass(frozen=True)
+class Vanished:
+    """A part of the source that answered "not found": which stored rows a full sync would mark removed."""
+
+    what: str
+    model: type
+    covers: Callable[[tuple], bool]
+
+
 @dataclass
 class Collected:
     plans: dict[type, TablePlan] = field(default_factory=dict)
@@ -120,6 +133,7 @@ class Collected:
     cursor: str | None = None
     errors: list[str] = field(default_factory=list)
     new_bundles: list[str] = field(default_factory=list)
+    vanished: list[Vanished] = field(default_factory=list)
 
     def add(self, model: type, rows: Iterable[R.Row], removable: Callable[[tuple], bool] | None = None) -> None:
         plan = self.plans.setdefault(model, TablePlan([], removable))
@@ -144,14 +158,17 @@ def _catalog(source: ResearchSource, kind: str, model: type, ident: tuple[str, .
     return parse_entries(f"{kind} catalog", model, section(f"{kind} catalog", data, kind), ident)
 
 
-def _registry_loops(source: ResearchSource, cursor: str | None, page: int) -> list[IncrementalLoop]:
+def _registry_loops(source: ResearchSource, cursor: str | None, page: int,
+                    got: Collected | None = None) -> list[IncrementalLoop]:
     """Every solidified loop after ``cursor``, paging on ``updated_at_utc`` (the peer compares strings)."""
     out: list[IncrementalLoop] = []
     while True:
         try:
             data = source.incremental(cursor, page)
-        except NotFound:
-            return out  # no registry: catalogs only
+        except NotFound:  # no registry: catalogs only
+            if got is not None:
+                got.vanished += [Vanished("the registry", m, _all) for m in (ResearchArtifact, ResearchBundleFactor)]
+            return out
         batch = parse_entries("incremental loops", IncrementalLoop, section("incremental", data, "loops"),
                               ("task_run_id", "loop_id"))
         out.extend(batch)
@@ -170,15 +187,18 @@ def _parallel(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> l
 
 def _bundles(source: ResearchSource, ids: Iterable[str], known: set[str], got: Collected,
              workers: int = WORKERS) -> None:
+    """Fetch and validate new bundles. One that cannot be fetched is an error of the run ('partial'); one whose
+    content is refused (path traversal, a link, a bomb) fails the whole sync: it is hostile or corrupt input."""
     def fetch(bundle_id: str) -> Any:
         try:
-            return read_bundle(bundle_id, source.bundle(bundle_id))
-        except CatalogError as exc:
+            data = source.bundle(bundle_id)
+        except NotFound as exc:
             return exc
+        return read_bundle(bundle_id, data)
 
     wanted = sorted(set(ids) - known)
     for bundle_id, bundle in zip(wanted, _parallel(fetch, wanted, workers), strict=True):
-        if isinstance(bundle, CatalogError):
+        if isinstance(bundle, NotFound):
             got.errors.append(f"bundle {bundle_id}: {bundle}")
             continue
         head, files = R.bundle_rows(bundle)
@@ -206,13 +226,18 @@ def _tasks(source: ResearchSource, got: Collected) -> None:
     items: list[TaskItem] = []
     offset = 0
     while True:
-        data = source.tasks(TASK_PAGE, offset)
+        try:
+            data = source.tasks(TASK_PAGE, offset)
+        except NotFound:
+            got.vanished.append(Vanished("the task snapshots", ResearchTask, _all))
+            return
         batch = parse_entries("tasks", TaskItem, section("tasks", data, "items"), ("task_id",))
         items.extend(batch)
         if len(batch) < TASK_PAGE:
             break
         offset += TASK_PAGE
     ok: set[str] = set()
+    failed: set[str] = set()
     task_rows, loop_rows, kpis, codes, files = [], [], [], [], []
     for item in unique_by(items, lambda t: t.task_id):
         tid = item.task_id
@@ -229,13 +254,13 @@ def _tasks(source: ResearchSource, got: Collected) -> None:
                     fetched.append((key, *source.asset_bytes(tid, key)))
                 except NotFound:
                     continue
-        except AistockError as exc:
+        except AistockError as exc:  # this task's stored rows stay as they are (not rewritten, not removed)
             got.errors.append(f"task {tid}: {exc}")
-            task_rows.append(R.task_row(item, None))
+            failed.add(tid)
             continue
         except ValueError as exc:  # pydantic on a summary
             got.errors.append(f"task {tid}: malformed summary: {exc}")
-            task_rows.append(R.task_row(item, None))
+            failed.add(tid)
             continue
         ok.add(tid)
         task_rows.append(R.task_row(item, summary))
@@ -251,7 +276,7 @@ def _tasks(source: ResearchSource, got: Collected) -> None:
     def in_ok(key: tuple) -> bool:
         return key[0] in ok
 
-    got.add(ResearchTask, task_rows, _all)
+    got.add(ResearchTask, task_rows, lambda key: key[0] not in failed)
     got.add(ResearchTaskLoop, loop_rows, in_ok)
     got.add(ResearchLoopKpi, kpis, lambda key: key[0] == "task_run" or (key[0] == "task" and key[1] in ok))
     got.add(ResearchFactorCode, codes, in_ok)
@@ -275,14 +300,15 @@ def collect_full(
     for which in ALPHA_SETS:
         try:
             meta = source.alpha_meta(which)
-        except NotFound:
+        except NotFound:  # alpha360 is usually never exported
+            got.vanished.append(Vanished(f"the {which} meta", ResearchAlphaFactor, lambda key, w=which: key[0] == w))
             continue
         entries = parse_entries(f"{which} meta", AlphaFactor, section(f"{which} meta", meta, "factors"))
         alpha_rows += [R.alpha_row(which, e) for e in unique_by(entries, lambda e: e.name)]
     got.add(ResearchAlphaFactor, alpha_rows, _all)
 
     cats = {(lp.task_run_id, lp.loop_id): lp for lp in loops}
-    reg = _registry_loops(source, None, page)
+    reg = _registry_loops(source, None, page, got)
     _registry_part(reg, cats, got, _all)
     def loop_artifacts(key: tuple) -> list[R.Row]:
         trid, lid = key
@@ -388,6 +414,20 @@ def _catalog_loops(db: Database, keys: set[tuple]) -> dict[tuple, LoopEntry]:
     return out
 
 
+def _refuse_vanished(session: Session, got: Collected, source: str) -> None:
+    """`CatalogError` when a vanished part of the source held stored rows that a sync would mark removed."""
+    for gone in got.vanished:
+        table = gone.model.__table__  # type: ignore[attr-defined]
+        pk = [table.c[c.name] for c in table.primary_key.columns]
+        live = [tuple(row) for row in session.execute(select(*pk).where(table.c.removed_at.is_(None)))]
+        count = sum(1 for key in live if gone.covers(key))
+        if count:
+            raise CatalogError(
+                f"{gone.what} is missing at {source}, yet {count} stored {_table_name(gone.model)} row(s) came from "
+                f"it; nothing was changed. Restore it, or sync with --allow-removals to mark those rows removed"
+            )
+
+
 def _record_failure(
     db: Database, source: str, mode: str, started: datetime, cursor: str | None, exc: Exception
 ) -> None:
@@ -404,9 +444,12 @@ def sync(
     *,
     incremental: bool = False,
     confirm: bool = False,
+    allow_removals: bool = False,
 ) -> SyncReport:
     """One sync run (full snapshot, or incremental from the last run's cursor). See the module docstring."""
     mode = "incremental" if incremental else "full"
+    if confirm:
+        source.check_can_confirm()  # before anything is written, not after the sync committed
     started = datetime.now(UTC)
     with db.session() as session:
         cursor = last_cursor(session)
@@ -416,6 +459,9 @@ def sync(
             got = collect_incremental(source, cursor, lambda keys: _catalog_loops(db, keys), known)
         else:
             got = collect_full(source, known)
+        if not allow_removals:
+            with db.session() as session:
+                _refuse_vanished(session, got, source.label)
         store = BlobStore(blob_root)
         for sha, data in got.blobs.items():
             store.put(data, sha)

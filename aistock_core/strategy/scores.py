@@ -96,11 +96,12 @@ def _score_rows(frame: pd.DataFrame | pd.Series) -> _ScoreRows:
         values=pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64),
         order=None,
     )
-    bad = np.isnan(rows.values)
+    bad = ~np.isfinite(rows.values)  # ±inf would rank first/last for ever, as wrong as NaN
     if bad.any():
         where = rows.series().index[np.flatnonzero(bad)[0]]
         raise StrategyError(
-            f"score frame has {int(bad.sum())} NaN/non-numeric score(s), e.g. {where[1]} on {where[0]:%Y-%m-%d}; "
+            f"score frame has {int(bad.sum())} NaN/infinite/non-numeric score(s), e.g. {where[1]} on "
+            f"{where[0]:%Y-%m-%d}; "
             f"drop those rows (a missing score means 'not ranked') or fill them"
         )
     # Sorting and duplicate detection on one int64 key per row (levels are sorted, so key order = index order):
@@ -198,6 +199,8 @@ def _fill_grid(
 def read_score_file(path: str | Path) -> pd.Series:
     """Read a score file (Parquet, or CSV with datetime/instrument/score columns) and normalise it."""
     frame = read_table(path, what="score file", error=StrategyError)
+    if frame.empty:
+        raise StrategyError(f"score file {path} has no rows; a backtest needs at least one day of scores")
     if not isinstance(frame.index, pd.MultiIndex):
         missing = {"datetime", "instrument"} - set(frame.columns)
         if missing:

@@ -115,7 +115,7 @@ def run_spec(spec: BacktestSpec, service: DataService, default_universe: str) ->
 
 
 def run_and_write(spec: BacktestSpec, service: DataService, default_universe: str, out_dir: str | Path,
-                  title: str | None = None) -> tuple[SpecRun, Path]:
+                  title: str | None = None, force: bool = False) -> tuple[SpecRun, Path]:
     """`run_spec`, then the outputs (`write_outputs`) with the inputs in risk.json: spec, strategy block,
     benchmark, window, universe and signal — what `input_mismatches` compares with a recorded run."""
     run = run_spec(spec, service, default_universe)
@@ -124,7 +124,7 @@ def run_and_write(spec: BacktestSpec, service: DataService, default_universe: st
             "signal": None if spec.score_path else spec.signal,
             "score_path": str(spec.score_path) if spec.score_path else None}
     out = write_outputs(run.result, out_dir, run.settings.account, meta=meta,
-                        title=title or f"{spec.name} ({spec.mode})")
+                        title=title or f"{spec.name} ({spec.mode})", force=force)
     return run, out
 
 

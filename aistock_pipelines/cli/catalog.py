@@ -15,6 +15,7 @@ import typer
 
 from aistock_core.config import get_settings
 from aistock_core.db import Database
+from aistock_core.errors import CatalogError
 from aistock_core.research.browse import LIST_KINDS, list_entries, show_entry
 from aistock_core.research.defaults import blob_root
 from aistock_core.research.marks import CANDIDATES, KINDS, clear_mark, set_mark
@@ -56,16 +57,24 @@ def sync(
     source: Annotated[str | None, typer.Option(help="Results API URL or export directory.")] = None,
     incremental: Annotated[bool, typer.Option("--incremental", help="Only loops changed since the last sync.")] = False,
     confirm: Annotated[bool, typer.Option("--confirm", help="Tell RD-Agent new bundles are synced (writes).")] = False,
-    timeout: Annotated[float, typer.Option(help="HTTP timeout per request, seconds.")] = 30.0,
+    timeout: Annotated[float, typer.Option(help="HTTP deadline per request (connect to last byte), seconds.")] = 30.0,
+    deadline: Annotated[float, typer.Option(help="HTTP deadline for the whole sync, seconds.")] = 900.0,
+    allow_removals: Annotated[bool, typer.Option(
+        "--allow-removals", help="Mark rows removed even when a whole part of the source (registry, tasks) is gone.")
+    ] = False,
 ) -> None:
     """Sync the catalogs, KPIs, artifacts, bundles and SOTA factor code (one transaction)."""
     from aistock_core.specs import research_source  # imported here: it reaches the strategy and factor engines
 
+    for name, value in (("--timeout", timeout), ("--deadline", deadline)):
+        if not value > 0 or value == float("inf"):
+            raise CatalogError(f"{name} must be a positive number of seconds, got {value}")
     settings = get_settings()
     spec = source or research_source(settings)
     db = _db()
-    with open_source(spec, timeout=timeout) as src:
-        report = run_sync(db, src, blob_root(settings), incremental=incremental, confirm=confirm)
+    with open_source(spec, timeout=timeout, deadline=deadline) as src:
+        report = run_sync(db, src, blob_root(settings), incremental=incremental, confirm=confirm,
+                          allow_removals=allow_removals)
     console = make_console()
     console.print(kv_table({"run": report.run_id, "source": report.source, "mode": report.mode,
                             "status": report.status, "cursor": report.cursor_after or "—"}, title="catalog sync"))

@@ -24,6 +24,7 @@ from aistock_core.data.factory import build_service
 from aistock_core.data.fields import Adjust
 from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
 from aistock_core.data.service import DataService
+from aistock_core.data.store import check_output_target
 from aistock_core.errors import DataError
 from aistock_pipelines.cli.calendar import parse_day
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
@@ -45,19 +46,6 @@ class AdjustView(StrEnum):
     @property
     def adjust(self) -> Adjust:
         return None if self is AdjustView.none else self.value
-
-
-def _check_export_target(out: Path, force: bool) -> None:
-    """Refuse to replace something that is not a Qlib directory (the writer swaps the whole folder)."""
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file; give a directory path")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        is_qlib = (out / "features").is_dir() and (out / "calendars").is_dir()
-        if not is_qlib:
-            raise DataError(
-                f"--out {out} exists and is not a Qlib directory; it would be replaced entirely. Choose an empty "
-                f"or new folder, or pass --force"
-            )
 
 
 def export_window(calendar: TradingCalendar, days: int, end: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -98,13 +86,13 @@ def export_qlib(
     days: Annotated[int, typer.Option("--days", "-d", min=1, help="Sessions to write, ending on --end.")] = 250,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market (same seed, same data).")] = 7,
     end: Annotated[str | None, typer.Option(help="Last day (default: the last session before today).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out even if it is not a Qlib directory.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace --out even if aistock did not write it.")] = False,
 ) -> None:
     """Write the synthetic market (N stocks, the last T sessions) as a Qlib directory: markets all, csi300."""
     from aistock_core.data.synthetic import SyntheticMarket
 
     out = out.expanduser().resolve()
-    _check_export_target(out, force)
+    check_output_target(out, folder=True, force=force)
     settings = get_settings()
     calendar = xshg_calendar()
     start_day, end_day = export_window(calendar, days, end)
@@ -119,7 +107,8 @@ def export_qlib(
         market = SyntheticMarket(seed=seed, n_instruments=instruments, start=f"{simulate_from:%Y-%m-%d}",
                                  end=f"{end_day:%Y-%m-%d}", calendar=calendar)
         progress.update(task, advance=1, description=f"writing Qlib bins to {out}")
-        path = write_qlib_dir(DataService(market), out, start=start_day, end=end_day, markets=EXPORT_MARKETS)
+        path = write_qlib_dir(DataService(market), out, start=start_day, end=end_day, markets=EXPORT_MARKETS,
+                              force=force)
         progress.update(task, advance=1, description="reading the directory back")
         written = QlibBinProvider(path)
         members = {m: len(written.instruments(m)) for m in EXPORT_MARKETS}

@@ -10,13 +10,12 @@ into place, so a typo in one factor leaves nothing behind (exit 2, one line sayi
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from aistock_core.data.store import PARQUET_MAGIC, atomic_path, check_output_target
 from aistock_core.errors import FactorError
 from aistock_core.factors.engine import FactorEngine, compute_frame
 from aistock_pipelines.cli import factors_check
@@ -36,12 +35,15 @@ def compute(
     market: Annotated[str, typer.Option("--market", help="instruments file of the directory: all, csi300")] = "all",
     start: Annotated[str | None, typer.Option("--start", help="first day written (YYYY-MM-DD)")] = None,
     end: Annotated[str | None, typer.Option("--end", help="last day written (YYYY-MM-DD)")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out even if it is not a Parquet file")] = False,
 ) -> None:
     """Compute factors over a Qlib directory and write them to one Parquet file."""
     expressions = factors_check.resolve_expressions(factors, None)
     FactorEngine(expressions)  # parse everything before touching data: a bad factor writes nothing
     if out.suffix.lower() != ".parquet":
         raise FactorError(f"--out {out} must end in .parquet")
+    out = out.expanduser().resolve()
+    check_output_target(out, folder=False, force=force, magic=PARQUET_MAGIC)
     if not provider_uri.is_dir():
         raise FactorError(f"--provider-uri {provider_uri} is not a directory; point it at a Qlib data dir")
     service = _data_service(provider_uri)
@@ -55,14 +57,10 @@ def compute(
         start=None if start is None else parse_day(start, "--start"),
         end=None if end is None else parse_day(end, "--end"),
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        # dictionary encoding only for the codes: tried on 158 float columns it costs 4× the write and saves nothing
+    with atomic_path(out, force=force, magic=PARQUET_MAGIC) as tmp:
+        # dictionary encoding only for the codes: tried on 158 float columns it costs 4× the write and saves
+        # nothing
         frame.to_parquet(tmp, use_dictionary=["instrument"])
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     dates = frame.index.get_level_values("datetime")
     make_console().print(kv_table({
         "factors": len(frame.columns),

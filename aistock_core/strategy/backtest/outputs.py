@@ -17,11 +17,13 @@ OUTPUT_FILES = ("report.parquet", "positions.parquet", "trades.parquet", "events
 
 
 def write_outputs(
-    result: BacktestResult, out_dir: str | Path, init_cash: float, meta: dict | None = None, title: str | None = None
+    result: BacktestResult, out_dir: str | Path, init_cash: float, meta: dict | None = None, title: str | None = None,
+    *, force: bool = False,
 ) -> Path:
-    """Write the outputs into ``out_dir``; ``title`` heads nav.png (default: the mode)."""
+    """Write the outputs into ``out_dir``; ``title`` heads nav.png (default: the mode). An existing ``out_dir``
+    is replaced only when an earlier run wrote it (or ``force``): see `atomic_path`."""
     out = Path(out_dir).expanduser().resolve()
-    with atomic_path(out) as tmp:
+    with atomic_path(out, force=force) as tmp:
         tmp.mkdir()
         result.report.to_parquet(tmp / "report.parquet")
         result.positions.to_parquet(tmp / "positions.parquet")

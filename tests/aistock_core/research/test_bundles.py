@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from aistock_core.db import Database
-from aistock_core.db.models.research import ResearchBundle, ResearchBundleFile
+from aistock_core.db.models.research import ResearchBundle, ResearchBundleFile, ResearchSyncRun
 from aistock_core.errors import CatalogError
 from aistock_core.research.bundles import BlobStore, read_bundle
 from aistock_core.research.client import HttpSource
@@ -54,22 +54,24 @@ def test_blob_store_is_content_addressed(tmp_path):
 
 
 def test_sync_refuses_a_traversal_bundle_and_writes_nothing_outside(tmp_path, peer, export_dir):
+    """A refused bundle fails the sync (issue 15: not 'partial' with exit 0): nothing stored, failure recorded."""
     bid = ExportDirSource(export_dir).catalog("loops")["loops"][0]["asset_bundle_id"]
     peer.fault(f"/artifacts/bundle/{bid}", "body", make_zip({"manifest.json": b"{}", "../../escape.py": b"x"}),
                times=1)
     db = Database(f"sqlite:///{tmp_path / 'a.db'}")
-    with HttpSource(peer.url, retries=0) as src:
-        report = sync(db, src, tmp_path / "blobs")
-    assert report.status == "partial" and bid in report.errors[0] and "escapes the bundle" in report.errors[0]
+    with HttpSource(peer.url, retries=0) as src, pytest.raises(CatalogError, match="escapes the bundle") as err:
+        sync(db, src, tmp_path / "blobs")
+    assert bid in str(err.value)
     assert not list(tmp_path.rglob("escape.py"))
     with db.session() as s:
-        stored = set(s.scalars(select(ResearchBundle.asset_bundle_id)))
-        assert bid not in stored and len(stored) == 4
+        assert not set(s.scalars(select(ResearchBundle.asset_bundle_id)))
+        assert s.scalars(select(ResearchSyncRun.status)).all() == ["failed"]
+    with HttpSource(peer.url, retries=0) as src:  # the bad bundle is fetched again next time, now clean
+        again = sync(db, src, tmp_path / "blobs")
+    with db.session() as s:
         files = s.scalars(select(ResearchBundleFile)).all()
     factor_files = [f for f in files if f.path.endswith("_factor.py")]
     assert factor_files
     text = (tmp_path / "blobs" / factor_files[0].sha256[:2] / factor_files[0].sha256).read_text()
     assert 'pd.read_hdf("daily_pv.h5"' in text and 'to_hdf("result.h5"' in text
-    with HttpSource(peer.url, retries=0) as src:  # the bad bundle is fetched again next time, now clean
-        again = sync(db, src, tmp_path / "blobs")
-    assert again.status == "ok" and again.counts["bundles"].new == 1
+    assert again.status == "ok" and again.counts["bundles"].new == 5

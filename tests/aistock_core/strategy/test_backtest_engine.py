@@ -10,6 +10,7 @@ import pytest
 
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
+from aistock_core.data.store import OUTPUT_MARKER
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest import outputs
 from aistock_core.strategy.backtest.ashare_mode import AshareConfig
@@ -92,7 +93,7 @@ def test_write_outputs_all_or_nothing(setup, tmp_path, monkeypatch):
     market, scores = setup
     res = run_backtest(market, scores, TopkDropoutStrategy(topk=5, n_drop=1), account=5e6)
     out = outputs.write_outputs(res, tmp_path / "run", 5e6)
-    assert sorted(p.name for p in out.iterdir()) == sorted(outputs.OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*outputs.OUTPUT_FILES, OUTPUT_MARKER])
     assert json.loads((out / "risk.json").read_text())["trade_counts"]["buys"] > 0
     assert (out / "nav.png").read_bytes()[:4] == b"\x89PNG"
     pd.testing.assert_frame_equal(pd.read_parquet(out / "report.parquet"), res.report, check_freq=False)

@@ -55,8 +55,9 @@ def test_backtest_writes_all_outputs(qlib_env, mode):
     res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
                               "--topk", "3", "--n-drop", "1", "--mode", mode, "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["events.parquet", "nav.png", "positions.parquet",
-                                                     "report.parquet", "risk.json", "trades.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [".aistock-output", "events.parquet", "nav.png",
+                                                     "positions.parquet", "report.parquet", "risk.json",
+                                                     "trades.parquet"]
     risk = json.loads((out / "risk.json").read_text())
     assert risk["mode"] == mode and risk["trade_counts"]["buys"] > 0
     # A Qlib directory has only the factor: A-share mode says it credited actions by the factor convention.

@@ -98,7 +98,7 @@ def test_same_seed_same_bytes_different_seed_different_data(exported, tmp_path):
         assert (out / close).read_bytes() != (other / close).read_bytes()
 
 
-def test_reexport_replaces_a_qlib_dir_but_refuses_a_foreign_one(tmp_path):
+def test_reexport_replaces_its_own_dir_but_refuses_a_foreign_one(tmp_path):
     target = tmp_path / "q"
     assert invoke("data", "export-qlib", "-n", 3, "-d", 5, "--out", target, "--end", END).exit_code == 0
     assert invoke("data", "export-qlib", "-n", 3, "-d", 7, "--out", target, "--end", END).exit_code == 0
@@ -109,8 +109,13 @@ def test_reexport_replaces_a_qlib_dir_but_refuses_a_foreign_one(tmp_path):
     (foreign / "notes.txt").write_text("keep me")
     result = invoke("data", "export-qlib", "-n", 3, "-d", 5, "--out", foreign, "--end", END)
     assert result.exit_code == 2
-    assert "exists and is not a Qlib directory" in result.stderr
+    assert "was not written by aistock" in result.stderr and "--force" in result.stderr
     assert (foreign / "notes.txt").read_text() == "keep me"
+    qlib_copy = tmp_path / "someone_elses_qlib"  # a Qlib dir aistock did not write is not replaced either
+    shutil.copytree(target, qlib_copy)
+    (qlib_copy / ".aistock-output").unlink()
+    assert invoke("data", "export-qlib", "-n", 3, "-d", 5, "--out", qlib_copy, "--end", END).exit_code == 2
+    assert len((qlib_copy / "calendars" / "day.txt").read_text().split()) == 7
     assert invoke("data", "export-qlib", "-n", 3, "-d", 5, "--out", foreign, "--end", END, "--force").exit_code == 0
     assert not (foreign / "notes.txt").exists()
 
