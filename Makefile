@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/aistock: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,qlib]"
+	$(BIN)/pip install --quiet -e ".[dev,qlib,celery,k8s]"
 	touch $(BIN)/aistock
 
 setup: $(BIN)/aistock

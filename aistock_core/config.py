@@ -5,6 +5,7 @@ Everything else receives a `Settings` (or values taken from it); nothing else re
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,26 @@ class Settings(BaseSettings):
         description="MLflow tracking store (MLflow's own MLFLOW_TRACKING_URI); default: SQLite DB under `home`.",
     )
 
+    alert_channels: str | None = Field(
+        default=None,
+        description="Alert channels: a YAML/JSON file path, or an inline JSON list (see aistock_core.alerts.config); "
+        "secrets (webhook URLs, signing secrets, SMTP passwords) are named there and read from the environment.",
+    )
+    alert_dedup_seconds: int = Field(
+        default=3600, ge=0, description="An alert with the same key is sent once per this many seconds."
+    )
+
+    executor: Literal["multiprocess", "celery", "k8s"] = Field(
+        default="multiprocess",
+        description="Default Dagster executor for asset jobs: 'multiprocess' (one machine), 'celery' (steps on "
+        "Celery workers; the celery extra and a broker) or 'k8s' (one Kubernetes pod per step; the k8s extra).",
+    )
+    celery_broker: str | None = Field(
+        default=None, description="Celery broker URL, e.g. pyamqp://guest@127.0.0.1:5672// or redis://127.0.0.1:6379/0."
+    )
+    celery_backend: str | None = Field(default=None, description="Celery result backend; default: rpc://.")
+    celery_queue: str = Field(default="aistock", description="Celery queue the steps go to and the workers consume.")
+
     @field_validator("now")
     @classmethod
     def _iso_moment(cls, value: str | None) -> str | None:
@@ -147,6 +168,28 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'aistock.db'}"
+
+
+#: Environment variables an alert channel config may name for its secrets (webhook URLs, signing secrets, SMTP
+#: passwords): kept in our own namespace so a config file cannot read arbitrary variables of the process.
+SECRET_PREFIX = "AISTOCK_"
+
+
+def env_secret(name: str) -> str:
+    """The value of the environment variable ``name`` (an ``AISTOCK_…`` secret a config file refers to).
+
+    Secrets are not `Settings` fields because their names are the operator's (one per channel); they are still
+    read here, the one module that reads the environment. Raises `ConfigError` naming the variable when it is
+    unset or outside the ``AISTOCK_`` namespace.
+    """
+    if not name.startswith(SECRET_PREFIX):
+        raise ConfigError(f"secret variable {name!r} must start with {SECRET_PREFIX}; rename it in the alert "
+                          f"channel config and the environment")
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"secret variable {name} is not set; export it in the environment of every process "
+                          f"that sends alerts (webserver, daemon, run workers)")
+    return value
 
 
 def _describe(exc: ValidationError) -> str:

@@ -10,6 +10,7 @@ from aistock_pipelines.defs import data
 from aistock_pipelines.defs import execution as execution_defs
 from aistock_pipelines.defs import factors as factor_defs
 from aistock_pipelines.defs import models as model_defs
+from aistock_pipelines.defs import ops as ops_defs
 from aistock_pipelines.defs import preview as preview_defs
 from aistock_pipelines.defs import research as research_defs
 from aistock_pipelines.defs import strategy as strategy_defs
@@ -24,4 +25,5 @@ defs = dg.Definitions.merge(
     model_defs.defs,
     research_defs.defs,
     strategy_defs.defs,
+    ops_defs.defs,
 )

@@ -1,4 +1,4 @@
-"""Dagster resources built from `Settings`: the data service, the app database and the Parquet store.
+"""Dagster resources built from `Settings`: the data service, the app database, the Parquet store, alerts.
 
 Every field is optional and falls back to `get_settings()` (the one reader of the environment), so the same
 `Definitions` serve a laptop (``.aistock`` under the working directory) and a deployment (``AISTOCK_*`` env).
@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr, ValidationError
 
+from aistock_core.alerts import Alert, AlertDispatcher, AlertLedger, DispatchResult, load_channels
 from aistock_core.calendar import exchange_today
 from aistock_core.config import Settings, get_settings
 from aistock_core.data.factory import build_service
@@ -119,3 +120,44 @@ def default_resources(settings: Settings | None = None) -> dict[str, dg.Configur
     database = DatabaseResource(url=dg.EnvVar("AISTOCK_DATABASE_URL")) if settings.database_url \
         else DatabaseResource()
     return {"data": DataServiceResource(), "database": database, "store": StoreResource()}
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Monitoring alerts through the operator's channels (``AISTOCK_ALERT_CHANNELS``), de-duplicated and
+    rate-limited in the app DB. `send` never raises: an alert that cannot go out must not fail the run or the
+    sensor tick that raised it (the problem is logged, and recorded as a failed delivery where the DB allows)."""
+
+    channels: str | None = None
+    dedup_seconds: int | None = None
+    database_url: str | None = None
+
+    _dispatcher: AlertDispatcher | None = PrivateAttr(default=None)
+
+    def dispatcher(self) -> AlertDispatcher:
+        """The `AlertDispatcher` (built once; a bad channel config raises `ConfigError` here)."""
+        if self._dispatcher is None:
+            settings = get_settings()
+            channels = load_channels(self.channels if self.channels is not None else settings.alert_channels)
+            try:
+                ledger = AlertLedger(Database(self.database_url or settings.sqlalchemy_url))
+            except ConfigError as exc:  # the app DB is down: alert without de-duplication rather than not at all
+                dg.get_dagster_logger().warning(f"alerts without de-duplication: {exc}")
+                ledger = None
+            dedup = self.dedup_seconds if self.dedup_seconds is not None else settings.alert_dedup_seconds
+            self._dispatcher = AlertDispatcher(channels, ledger, dedup_seconds=dedup)
+        return self._dispatcher
+
+    def send(self, alert: Alert) -> DispatchResult | None:
+        """Dispatch ``alert`` (an `aistock_core.alerts.Alert`); returns the `DispatchResult`, or None when the
+        channel config itself is broken (logged as an error)."""
+        try:
+            dispatcher = self.dispatcher()
+        except Exception as exc:
+            dg.get_dagster_logger().error(f"alert {alert.key} not sent: {exc}")
+            return None
+        return dispatcher.dispatch(alert)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._dispatcher is not None and self._dispatcher.ledger is not None:
+            self._dispatcher.ledger.db.dispose()
+        self._dispatcher = None

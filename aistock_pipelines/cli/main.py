@@ -68,6 +68,8 @@ COMMANDS: dict[str, LazyCommand] = {
                           "Train, score, list and promote models (Qlib workflow configs, MLflow registry)."),
     "trade": LazyCommand("aistock_pipelines.cli.trade", "app",
                          "Trading instances: plan, run, status, reconcile, halt, resume, approve."),
+    "alerts": LazyCommand("aistock_pipelines.cli.alerts", "app",
+                          "Monitoring alerts: channels, daemon heartbeat, delivery history."),
 }
 
 
