@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -72,11 +73,21 @@ def test_outputs_over_the_bound_do_not_come_back():
 
 @pytest.mark.usefixtures("os_sandbox")
 def test_the_sandbox_sees_only_its_view():
-    code = "import json, os; json.dump([os.getuid(), os.listdir('/'), os.listdir('/proc')], open('out', 'w'))"
-    run = run_untrusted([sys.executable, "-I", "-c", code], inputs={}, outputs=["out"])
-    uid, top, procs = json.loads(run.outputs["out"])
+    # The interpreter and the venv are bound read-only at their own paths: a checkout under /tmp or /home puts
+    # that one path in the view, and nothing else of the folder above it.
+    bound = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.executable)}
+    ancestors = {str(a) for path in bound for a in path.parents}
+    code = ("import json, os, sys; top = os.listdir('/'); "
+            "json.dump([os.getuid(), top, os.listdir('/proc'), {d: os.listdir('/' + d) for d in sys.argv[1:] "
+            "if d in top}], open('out', 'w'))")
+    hidden = ["etc", "home", "tmp", "var", "sandbox-out"]
+    run = run_untrusted([sys.executable, "-I", "-c", code, *hidden], inputs={}, outputs=["out"])
+    uid, top, procs, listed = json.loads(run.outputs["out"])
     assert uid == 65534
-    assert not {"etc", "home", "tmp", "var", "sandbox-out"} & set(top)
+    for name in set(hidden) & set(top):
+        assert f"/{name}" in ancestors, f"/{name} is in the view but holds nothing the sandbox needs"
+        for entry in listed[name]:  # only the next step towards a bound path
+            assert f"/{name}/{entry}" in ancestors or Path(f"/{name}/{entry}") in bound, (name, entry)
     assert sorted(int(p) for p in procs if p.isdigit()) == [1, 2]  # bwrap's init and the command: nothing else
 
 
