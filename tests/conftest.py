@@ -172,16 +172,26 @@ def export_dir(demo_export_master, tmp_path) -> Path:
     return Path(shutil.copytree(demo_export_master, tmp_path / "export"))
 
 
-def load_peer_module():
-    """tests/ has no packages (importlib mode): load the HTTP peer (tests/aistock_core/research/peer.py) by path."""
-    name = "aistock_research_test_peer"
+def load_test_module(name: str, relative: str):
+    """tests/ has no packages (importlib mode): load a helper module (an HTTP peer, receivers) by path, once."""
     if name not in sys.modules:
-        path = Path(__file__).parent / "aistock_core" / "research" / "peer.py"
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / relative)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def load_peer_module():
+    """The RD-Agent results-API test peer (tests/aistock_core/research/peer.py)."""
+    return load_test_module("aistock_research_test_peer", "aistock_core/research/peer.py")
+
+
+@pytest.fixture
+def receiver():
+    """A loopback HTTP receiver that records what alert channels post (tests/aistock_core/alerts/receivers.py)."""
+    with load_test_module("aistock_alert_test_receivers", "aistock_core/alerts/receivers.py").HttpReceiver() as server:
+        yield server
 
 
 @pytest.fixture

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
 import ssl
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
-
-
-def load_receivers():
-    """tests/ has no packages (importlib mode): load receivers.py by path, once (also used by the Dagster tests)."""
-    name = "aistock_alert_test_receivers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("receivers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture
-def receiver():
-    with load_receivers().HttpReceiver() as server:
-        yield server
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ ALERT = Alert(kind="stale_data", severity=Severity.WARNING, key="stale_data:mark
 
 
 def _reply(**kwargs):
-    from aistock_alert_test_receivers import Reply  # registered by conftest.load_receivers
+    from aistock_alert_test_receivers import Reply  # registered by the root conftest (receiver fixture)
 
     return Reply(**kwargs)
 

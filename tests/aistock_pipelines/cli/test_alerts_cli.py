@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
-import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -18,23 +15,6 @@ from aistock_core.config import get_settings
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()
-
-
-def _receivers():
-    name = "aistock_alert_test_receivers"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[2] / "aistock_core" / "alerts" / "receivers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture
-def receiver():
-    with _receivers().HttpReceiver() as server:
-        yield server
 
 
 @pytest.fixture
