@@ -208,7 +208,8 @@ class TradingCalendar:
 
 def _read_day_file(path: Path) -> pd.DatetimeIndex:
     try:
-        return pd.DatetimeIndex(pd.to_datetime(pd.read_csv(path, header=None, dtype=str)[0].str.strip()))
+        days = pd.read_csv(path, header=None, dtype=str)[0].str.strip()
+        return pd.DatetimeIndex(pd.to_datetime(days, format="ISO8601"))
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CalendarError(f"cannot parse Qlib calendar {path}: {exc}") from exc
 
