@@ -8,7 +8,6 @@ systemd timer: the daemon cannot report its own death. ``history`` lists the lat
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Annotated
 
@@ -17,20 +16,15 @@ import typer
 
 from aistock_core.config import get_settings
 from aistock_core.errors import AistockError, ConfigError
-from aistock_pipelines.cli.render import make_console, print_frame
+from aistock_pipelines.cli.render import AsJson, echo_json, make_console, print_frame
 
 # aistock_core.alerts (httpx, SQLAlchemy, Alembic) is imported inside the commands: the CLI must start fast.
 
 app = typer.Typer(help="Monitoring alerts: channels, daemon heartbeat, delivery history.", no_args_is_help=True)
-AsJson = Annotated[bool, typer.Option("--json", help="Pure JSON on stdout instead of tables.")]
 
 
 class AlertDeliveryError(AistockError):
     """A test alert did not reach every channel."""
-
-
-def _echo_json(payload: object) -> None:
-    typer.echo(json.dumps(payload, ensure_ascii=False, default=str))
 
 
 @app.command("test")
@@ -55,7 +49,7 @@ def test_channels(
     result = dispatcher.dispatch(alert)
     rows = [{"channel": d.channel, "status": d.status.value, "error": d.error or ""} for d in result.deliveries]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
     else:
         print_frame(pd.DataFrame(rows, columns=["channel", "status", "error"]))
     failed = [row["channel"] for row in rows if row["status"] != "sent"]
@@ -90,7 +84,7 @@ def check_daemon(
              round((now - beat) / timedelta(seconds=1)), "status": "DOWN" if daemon in down else "ok"}
             for daemon, beat in beats.items()]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
     else:
         print_frame(pd.DataFrame(rows, columns=["daemon", "last_heartbeat_utc", "age_s", "status"]))
     if down:
@@ -115,6 +109,6 @@ def history(
     rows = [{"attempted_at_utc": r.attempted_at, "key": r.alert_key, "severity": r.severity, "channel": r.channel,
              "status": r.status, "error": r.error or ""} for r in records]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
     else:
         print_frame(pd.DataFrame(rows, columns=["attempted_at_utc", "key", "severity", "channel", "status", "error"]))

@@ -11,7 +11,6 @@ past exchange_calendars' horizon.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +23,7 @@ from aistock_core.calendar.holidays import Closure, add_closures, load_holidays,
 from aistock_core.calendar.xshg import package_sessions
 from aistock_core.config import get_settings
 from aistock_core.errors import CalendarError
-from aistock_pipelines.cli.render import kv_table, make_console, print_frame
+from aistock_pipelines.cli.render import AsJson, echo_json, kv_table, make_console, print_frame
 
 app = typer.Typer(help="Trading calendar: sessions, holidays, horizon.", no_args_is_help=True)
 holidays_app = typer.Typer(help="The operator's XSHG holiday file (years exchange_calendars does not know yet).",
@@ -36,7 +35,6 @@ ProviderUri = Annotated[
     typer.Option("--provider-uri", help="Use this Qlib directory's calendars/day.txt (+ day_future.txt) instead "
                  "of XSHG."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Pure JSON on stdout instead of tables.")]
 
 
 def parse_day(text: str, what: str = "date") -> pd.Timestamp:
@@ -65,11 +63,6 @@ def load_calendar(provider_uri: Path | None) -> TradingCalendar:
 
 def _iso(day: pd.Timestamp | None) -> str | None:
     return None if day is None else f"{day:%Y-%m-%d}"
-
-
-def echo_json(payload: Any) -> None:
-    """One JSON document on stdout (dates as ISO strings)."""
-    typer.echo(json.dumps(payload, ensure_ascii=False, default=str))
 
 
 def _day_record(calendar: TradingCalendar, day: pd.Timestamp) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from aistock_core.errors import PreviewError
-from aistock_pipelines.cli.render import kv_table, make_console, print_frame
+from aistock_pipelines.cli.render import echo_json, kv_table, make_console, print_frame
 
 app = typer.Typer(help="Strategy preview: virtual accounts traded on live prices.", no_args_is_help=True)
 
@@ -36,10 +36,6 @@ def _db():
     from aistock_core.db import Database
 
     return Database(get_settings().sqlalchemy_url)
-
-
-def _echo_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, default=str, indent=2))
 
 
 def _ids(text: str) -> list[int]:
@@ -73,7 +69,7 @@ def create(
     params = {"fees": fees, **{k: v for k, v in (("topk", topk), ("n_drop", n_drop)) if v is not None}}
     instance = create_instance(_db(), name, capital, strategy_id=strategy, loop=loop, model=model, params=params)
     if as_json:
-        _echo_json(instance.as_dict())
+        echo_json(instance.as_dict(), indent=2)
     else:
         typer.echo(instance.id)
 
@@ -90,7 +86,7 @@ def list_(
 
     rows = [i.as_dict() for i in list_instances(_db(), status)]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows, indent=2)
         return
     frame = pd.DataFrame(rows, columns=["id", "name", "status", "initial_capital", "strategy_id", "loop", "model"])
     print_frame(frame.set_index("id"), title="preview instances")
@@ -116,8 +112,8 @@ def show(preview_id: Annotated[int, typer.Argument(help="Instance id.")], as_jso
     account = accounts.drop(columns=["id", "preview_id"]).iloc[-1].to_dict() if len(accounts) else None
     positions = positions.drop(columns=["id", "preview_id"])
     if as_json:
-        _echo_json({"instance": instance.as_dict(), "account": account,
-                    "positions": positions.to_dict(orient="records")})
+        echo_json({"instance": instance.as_dict(), "account": account,
+                    "positions": positions.to_dict(orient="records")}, indent=2)
         return
     console = make_console()
     console.print(kv_table(instance.as_dict(), title=f"preview {preview_id}"))
@@ -157,7 +153,7 @@ def trade(
     payload = {"day": f"{summary.day:%Y-%m-%d}", "slot": summary.slot, "instances": summary.instances,
                "skipped": summary.skipped}
     if as_json:
-        _echo_json(payload)
+        echo_json(payload, indent=2)
     else:
         make_console().print(kv_table({k: json.dumps(v) if isinstance(v, dict) else v for k, v in payload.items()},
                                       title="preview trade"))
@@ -176,7 +172,7 @@ def refresh(
     db, service = _context()
     result = run_refresh(db, service, pd.Timestamp.now(tz="Asia/Shanghai") if at is None else pd.Timestamp(at))
     if as_json:
-        _echo_json(result.as_dict())
+        echo_json(result.as_dict(), indent=2)
     else:
         make_console().print(kv_table(result.as_dict(), title="preview refresh"))
 
@@ -198,7 +194,7 @@ def settle(
              "seconds": round(r.seconds, 3)} for r in results]
     payload = {"settled": rows, "reconciled": int(check["ok"].sum()), "mismatches": int((~check["ok"]).sum())}
     if as_json:
-        _echo_json(payload)
+        echo_json(payload, indent=2)
     else:
         import pandas as pd
 
@@ -229,8 +225,8 @@ def report(
     table = kpis(nav, bench)
     html, png = write_report(nav, table, out)
     if as_json:
-        _echo_json({"html": str(html), "png": str(png), "kpis": table.reset_index(names="series")
-                    .to_dict(orient="records")})
+        echo_json({"html": str(html), "png": str(png), "kpis": table.reset_index(names="series")
+                    .to_dict(orient="records")}, indent=2)
         return
     print_frame(table, title="preview KPIs")
     typer.echo(f"report: {html}\nchart:  {png}")

@@ -13,12 +13,14 @@ are not folded to 80 columns there.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -192,3 +194,12 @@ def print_frame(frame: pd.DataFrame, *, console: Console | None = None, **option
 
 
 __all__ = ["column_formatter", "float_decimals", "frame_table", "kv_table", "make_console", "print_frame"]
+
+
+#: The ``--json`` flag of read commands.
+AsJson = Annotated[bool, typer.Option("--json", help="Pure JSON on stdout instead of tables.")]
+
+
+def echo_json(payload: Any, indent: int | None = None) -> None:
+    """One JSON document on stdout (dates and other objects as strings); warnings never go here."""
+    typer.echo(json.dumps(payload, ensure_ascii=False, default=str, indent=indent))
