@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -39,31 +38,16 @@ def _load(name: str, path: Path):
     return module
 
 
-def _pg_schemas():
-    """A factory of fresh PostgreSQL schemas (URLs), and a cleanup; None when PostgreSQL does not answer."""
+def _pg_available() -> bool:
+    """Whether PostgreSQL answers at PG_URL (any driver/connection failure means "not here")."""
     try:
         engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
             conn.execute(text("select 1"))
-    except Exception:  # any driver/connection failure means "not here"
-        return None, lambda: None
-    made: list[str] = []
-
-    def new_db() -> str:
-        schema = f"fuzz_{uuid.uuid4().hex[:12]}"
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        made.append(schema)
-        engine.dispose()  # no pooled connection is inherited by a forked child
-        return f"{PG_URL}?options=-csearch_path%3D{schema}"
-
-    def cleanup() -> None:
-        with engine.begin() as conn:
-            for schema in made:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
-
-    return new_db, cleanup
+        return True
+    except Exception:
+        return False
 
 
 def main() -> int:
@@ -86,7 +70,8 @@ def main() -> int:
         fuzz_seconds = time.perf_counter() - began
         failures += [f"{v.case}: {v.problem}" for v in verdicts if not (v.clear and v.unchanged) or v.crash]
 
-        new_pg, cleanup = (None, lambda: None) if args.no_pg else _pg_schemas()
+        new_pg, cleanup = (None, lambda: None) if args.no_pg or not _pg_available() \
+            else harness.pg_schemas(PG_URL, "fuzz")
         kills: dict[str, list[bool]] = {}
         began = time.perf_counter()
         try:

@@ -115,6 +115,32 @@ def build_world(root: Path, db_url: str | None = None) -> World:
     return world
 
 
+def pg_schemas(base_url: str, prefix: str) -> tuple[Callable[[], str], Callable[[], None]]:
+    """A factory of fresh PostgreSQL schemas (as app-DB URLs on ``base_url``), and a cleanup that drops them."""
+    import uuid
+
+    from sqlalchemy import text
+
+    engine = create_engine(base_url)
+    made: list[str] = []
+
+    def new_db() -> str:
+        schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        made.append(schema)
+        engine.dispose()  # no pooled connection is inherited by a forked child
+        return f"{base_url}?options=-csearch_path%3D{schema}"
+
+    def cleanup() -> None:
+        with engine.begin() as conn:
+            for schema in made:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+    return new_db, cleanup
+
+
 # -- running one command in a forked child ------------------------------------------------------------------
 #: Modules the commands import (some lazily, inside the command): imported once in the parent, so each forked
 #: child starts its command at once instead of spending seconds on imports (and kill delays hit the command).

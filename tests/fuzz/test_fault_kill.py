@@ -4,10 +4,7 @@ runs on PostgreSQL. Kill points are spread over the command's own duration; the 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.xdist_group("fuzz")
 
@@ -35,25 +32,11 @@ def test_a_killed_writing_command_reruns_to_the_same_data(harness, fuzz_world, t
 @pytest.mark.postgres
 def test_a_killed_first_sync_on_postgres_reruns_to_the_same_data(harness, fuzz_world, pg_url, tmp_path):
     world, _ = fuzz_world
-    base, _, _ = pg_url.partition("?")
-    engine = create_engine(base)
-    made: list[str] = []
-
-    def new_db() -> str:
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        made.append(schema)
-        engine.dispose()  # no pooled connection is inherited by the forked child
-        return f"{base}?options=-csearch_path%3D{schema}"
-
+    new_db, cleanup = harness.pg_schemas(pg_url.partition("?")[0], "t")
     command = harness.writing_commands()[0]
     try:
         for k, delay in enumerate((0.3, 0.8)):
             ok, detail = harness.kill_and_rerun(world, command, delay, tmp_path / f"kill{k}", new_db)
             assert ok, f"{command.name} on PostgreSQL killed at {delay} s: {detail}"
     finally:
-        with engine.begin() as conn:
-            for schema in made:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        cleanup()
