@@ -42,7 +42,8 @@ class AccountSnapshot:
 
 @dataclass(frozen=True)
 class PlannedOrder:
-    """A limit order the planner wants, before risk: ``reason`` says why (rebalance, clipped by participation)."""
+    """An order the planner wants, before risk: ``reason`` says why (rebalance, split by participation, stop
+    loss); ``price_type`` ``limit``, or ``market`` with ``price`` its protection price."""
 
     intent_key: str
     remark: str
@@ -53,6 +54,7 @@ class PlannedOrder:
     limit_up: float
     limit_down: float
     reason: str = "rebalance"
+    price_type: str = "limit"
 
     @property
     def value(self) -> float:
@@ -81,6 +83,7 @@ class BrokerOrder:
     status: int
     filled_volume: int = 0
     message: str = ""
+    price_type: str = "limit"
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,15 @@ class AckLost(GatewayError):
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """A limit order to send; ``remark`` (≤ 24 chars) is the intent's digest, how we find it again."""
+    """An order to send; ``remark`` (≤ 24 chars) is the intent's digest, how we find it again. A ``market`` order's
+    ``price`` is its protection price: it fills at the market but never beyond it, the rest is canceled."""
 
     symbol: str
     side: str
     volume: int
     price: float
     remark: str
+    price_type: str = "limit"
 
 
 class GatewayHandler:

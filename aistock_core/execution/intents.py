@@ -1,9 +1,10 @@
 """Deterministic intent keys: what makes "run the same slot twice" send nothing new.
 
-An order's identity is what it is *for* — (instance, trading day, slot, symbol, side) — never a random id, so a
-re-run after a crash computes the same keys, finds them in ``trade_intent`` and submits nothing again. The
-broker only carries a 24-character ``order_remark`` (miniQMT), so each key also has a short fixed-length digest
-that goes to the broker and lets reconciliation match the broker's orders to ours after a lost acknowledgement.
+An order's identity is what it is *for* — (instance, trading day, slot, symbol, side[, child index]) — never a
+random id, so a re-run after a crash computes the same keys, finds them in ``trade_intent`` and submits nothing
+again. The broker only carries a 24-character ``order_remark`` (miniQMT), so each key also has a short fixed-length
+digest that goes to the broker and lets reconciliation match the broker's orders to ours after a lost
+acknowledgement.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ def normalise_slot(slot: str) -> str:
     return slot.replace(":", "")
 
 
-def intent_key(instance: str, day: pd.Timestamp | str, slot: str, symbol: str, side: str) -> str:
-    """``instance|YYYYMMDD|HHMM|symbol|side`` (the natural key of a trade intent)."""
+def intent_key(instance: str, day: pd.Timestamp | str, slot: str, symbol: str, side: str,
+               child: int | None = None) -> str:
+    """``instance|YYYYMMDD|HHMM|symbol|side`` (the natural key of a trade intent), ``|N`` appended for the N-th
+    child of an order split by the participation cap."""
     if side not in SIDES:
         raise ConfigError(f"side {side!r} must be one of {SIDES}")
     if "|" in instance:
         raise ConfigError(f"instance name {instance!r} must not contain '|'")
-    return f"{instance}|{pd.Timestamp(day):%Y%m%d}|{normalise_slot(slot)}|{symbol}|{side}"
+    key = f"{instance}|{pd.Timestamp(day):%Y%m%d}|{normalise_slot(slot)}|{symbol}|{side}"
+    return key if child is None else f"{key}|{int(child)}"
 
 
 def remark_of(key: str) -> str:

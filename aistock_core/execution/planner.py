@@ -1,11 +1,16 @@
-"""Order planner: current holdings vs target shares → limit orders for one slot, sells first, then buys.
+"""Order planner: current holdings vs target shares → limit (or protected market) orders for one slot, sells
+first, then buys.
 
 * Prices: the latest price moved by ``price_offset_bps`` towards the other side (buys pay up, sells give way),
   on the tick, and clamped into the day's exact limit band (`aistock_core.execution.quotes`).
 * Sells are planned first, limited to the T+1 sellable volume; the cash they free (after fees) funds the buys.
 * Buys are sized by the cash available (after the reserve), fees included (`AshareFees.cost`: the 5-yuan
   minimum commission and the transfer fee), and rounded to the board's lots.
-* A participation cap clips an order to a share of the name's recent volume (no one order moves the market).
+* A participation cap bounds each order to a share of the name's recent volume: a larger order is split into
+  child orders of that size (each with its own intent key, the child index appended), up to ``max_children``.
+* ``order_type="market"``: market orders; on boards that require it (STAR, ChiNext) each carries a protection
+  price ``protection_bps`` beyond the last price (within the band), elsewhere it is priced at the band's edge
+  (which is also what the buy's cash is reserved at).
 * Suspended names, names sealed at the limit (no buy at the up limit, no sell at the down limit), names
   without a quote and orders that round to nothing are skipped with a reason instead of being sent to fail.
 Every order carries its deterministic intent key (`aistock_core.execution.intents`).
@@ -18,21 +23,40 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from aistock_core.codes import Board, board_of
+from aistock_core.errors import ConfigError
 from aistock_core.execution.domain import AccountSnapshot, PlannedOrder, Skipped
 from aistock_core.execution.intents import intent_key, remark_of
 from aistock_core.trading.fees import AshareFees
 from aistock_core.trading.prices import at_or_beyond, to_cents
 from aistock_core.trading.rules import lot_rule, round_buy_shares, round_sell_shares
 
+#: Boards whose market orders must carry a protection price (STAR since 2019, ChiNext since 2020): the order
+#: fills only at or inside it. Main-board market orders carry none; we send them priced at the band's edge.
+PROTECTED_BOARDS = frozenset({Board.STAR, Board.CHINEXT})
+ORDER_TYPES = ("limit", "market")
+
 
 @dataclass(frozen=True)
 class PlanParams:
-    """``participation``: max share of ``recent_volume`` per order (None: no cap); ``reserve_cash`` in yuan."""
+    """``participation``: max share of ``recent_volume`` per order (None: no cap); a larger order is split into
+    child orders of that size, at most ``max_children`` of them (the rest waits for a later slot);
+    ``reserve_cash`` in yuan; ``order_type`` ``limit`` or ``market`` (protected by ``protection_bps`` from the
+    last price where the board requires it)."""
 
     price_offset_bps: float = 20.0
     participation: float | None = 0.1
     reserve_cash: float = 0.0
     fees: AshareFees = field(default_factory=AshareFees)
+    order_type: str = "limit"
+    protection_bps: float = 100.0
+    max_children: int = 5
+
+    def __post_init__(self) -> None:
+        if self.order_type not in ORDER_TYPES:
+            raise ConfigError(f"order type {self.order_type!r} must be one of {ORDER_TYPES}")
+        if self.max_children < 1:
+            raise ConfigError(f"max_children must be at least 1, got {self.max_children}")
 
 
 @dataclass
@@ -85,20 +109,36 @@ class _Planner:
             return None
         return q
 
-    def capped(self, symbol: str, volume: float, q: dict) -> tuple[float, str]:
-        cap = self.params.participation
-        base = q["recent_volume"]
+    def child_size(self, volume: float, q: dict) -> tuple[float, float | None, str]:
+        """(volume, child size or None when the order needs no split, reason): past the participation cap the
+        order is split into children of at most ``cap × recent volume`` each, at most ``max_children`` of them."""
+        cap, base = self.params.participation, q["recent_volume"]
         if cap is None or not np.isfinite(base) or volume <= cap * base:
-            return volume, "rebalance"
-        return cap * base, "rebalance (clipped by participation cap)"
+            return volume, None, "rebalance"
+        child, most = cap * base, self.params.max_children
+        if volume > child * most:
+            return child * most, child, f"rebalance (split by participation cap, clipped at {most} children)"
+        return volume, child, "rebalance (split by participation cap)"
 
-    def add(self, symbol: str, side: str, volume: float, q: dict, reason: str) -> PlannedOrder:
-        price = limit_order_price(q["last"], side, self.params.price_offset_bps, q["limit_up"], q["limit_down"])
-        key = intent_key(self.instance, self.day, self.slot, symbol, side)
-        order = PlannedOrder(key, remark_of(key), symbol, side, int(volume), price, float(q["limit_up"]),
-                             float(q["limit_down"]), reason)
-        self.orders.append(order)
-        return order
+    def price(self, symbol: str, side: str, q: dict) -> float:
+        """The limit price, or a market order's protection price (the band's edge where the board has none)."""
+        up, down = float(q["limit_up"]), float(q["limit_down"])
+        if self.params.order_type == "market" and board_of(symbol) not in PROTECTED_BOARDS:
+            return up if side == "buy" else down
+        bps = self.params.protection_bps if self.params.order_type == "market" else self.params.price_offset_bps
+        return limit_order_price(q["last"], side, bps, up, down)
+
+    def add(self, symbol: str, side: str, volumes: list[int], q: dict, reason: str) -> list[PlannedOrder]:
+        """One order, or one child order per volume (each its own intent key) when ``volumes`` has several."""
+        price = self.price(symbol, side, q)
+        split = len(volumes) > 1
+        out = []
+        for i, volume in enumerate(volumes, start=1):
+            key = intent_key(self.instance, self.day, self.slot, symbol, side, child=i if split else None)
+            out.append(PlannedOrder(key, remark_of(key), symbol, side, int(volume), price, float(q["limit_up"]),
+                                    float(q["limit_down"]), reason, self.params.order_type))
+        self.orders.extend(out)
+        return out
 
 
 def plan_orders(
@@ -129,14 +169,15 @@ def plan_orders(
         q = p.tradable(symbol, "sell")
         if q is None:
             continue
-        volume, reason = p.capped(symbol, min(want, sellable), q)
-        step = lot_rule(symbol)[1]
-        volume = float(round_sell_shares(np.array([volume]), np.array([float(held)]), np.array([float(step)]))[0])
-        if volume <= 0:
+        volume, child, reason = p.child_size(min(want, sellable), q)
+        step = float(lot_rule(symbol)[1])
+        volume = float(round_sell_shares(np.array([volume]), np.array([float(held)]), np.array([step]))[0])
+        volumes = [int(volume)] if child is None else _children(volume, child, step, step)
+        if sum(volumes) <= 0:
             p.skip(symbol, "sell", "rounds to zero")
             continue
-        order = p.add(symbol, "sell", volume, q, reason)
-        cash += order.value - float(params.fees.cost(np.array([order.value]), day, sell=True)[0])
+        for order in p.add(symbol, "sell", volumes, q, reason):
+            cash += order.value - float(params.fees.cost(np.array([order.value]), day, sell=True)[0])
 
     buys = [(target[s] - account.volume(s), s) for s in symbols if target[s] > account.volume(s)]
     for _, symbol in sorted(buys, key=lambda b: (-b[0] * _last(p.quotes, b[1]), b[1])):
@@ -144,15 +185,31 @@ def plan_orders(
         q = p.tradable(symbol, "buy")
         if q is None:
             continue
-        volume, reason = p.capped(symbol, want, q)
-        price = limit_order_price(q["last"], "buy", params.price_offset_bps, q["limit_up"], q["limit_down"])
-        volume = _affordable(symbol, volume, price, cash, params.fees, day)
-        if volume <= 0:
-            p.skip(symbol, "buy", "rounds to zero (lot or cash)")
+        volume, child, reason = p.child_size(want, q)
+        price = p.price(symbol, "buy", q)
+        min_lot, step = (float(x) for x in lot_rule(symbol))
+        volumes = []
+        for part in [volume] if child is None else _children(volume, child, min_lot, step):
+            part = _affordable(symbol, part, price, cash, params.fees, day)
+            if part <= 0:
+                break
+            volumes.append(part)
+            cash -= part * price + float(params.fees.cost(np.array([part * price]), day, sell=False)[0])
+        if not volumes:
+            p.skip(symbol, "buy", "rounds to zero (lot, cash or participation cap)")
             continue
-        order = p.add(symbol, "buy", volume, q, reason)
-        cash -= order.value + float(params.fees.cost(np.array([order.value]), day, sell=False)[0])
+        p.add(symbol, "buy", volumes, q, reason)
     return Plan(p.orders, p.skipped)
+
+
+def _children(volume: float, child: float, min_lot: float, step: float) -> list[int]:
+    """``volume`` in children of ``child`` shares (down to the step) and a last one with the rest; a rest below
+    the minimum lot, and an odd lot (it may only leave with the whole holding, later), stay unplaced."""
+    size = float(np.floor(child / step + 1e-9) * step)
+    if size < min_lot:
+        return []
+    full, rest = divmod(float(np.floor(volume / step + 1e-9) * step), size)
+    return [int(size)] * int(full) + ([int(rest)] if rest >= min_lot else [])
 
 
 def _last(quotes: dict[str, dict], symbol: str) -> float:

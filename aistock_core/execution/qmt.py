@@ -3,10 +3,11 @@
 Facts it relies on (DESIGN §11): ``order_stock_async(account, code, order_type, volume, price_type, price,
 strategy_name, order_remark)`` returns a seq (< 0: not sent) and the order id arrives later in
 ``on_order_stock_async_response(XtOrderResponse(.., order_id, .., seq))``; order_type 23 buy / 24 sell; price type
-11 fixed price; ``cancel_order_stock`` → 0 ok, −1 finished, −2 not found, −3 not logged in; order_status 48–57 and
-255 (`aistock_core.execution.states.QMT_STATUS`); callbacks run one at a time on one thread; a new trader needs a
-fresh session id, then ``start()``, ``connect()`` (0 ok) and ``subscribe(account)`` (0 ok); some brokers re-push
-every report after a reconnect, so trade reports are deduplicated here by ``traded_id`` (and again by the store).
+11 fixed price, 42–48 market types (`price_type_of`); ``cancel_order_stock`` → 0 ok, −1 finished, −2 not found, −3
+not logged in; order_status 48–57 and 255 (`aistock_core.execution.states.QMT_STATUS`); callbacks run one at a time
+on one thread; a new trader needs a fresh session id, then ``start()``, ``connect()`` (0 ok) and
+``subscribe(account)`` (0 ok); some brokers re-push every report after a reconnect, so trade reports are
+deduplicated here by ``traded_id`` (and again by the store).
 
 xtquant's trade reports carry no fees, so each fill's fee is estimated with `AshareFees` (the account's real
 commission rates belong in the instance's fee schedule; cash reconciliation shows any difference).
@@ -28,6 +29,17 @@ from aistock_core.execution.gateway import AckLost, Gateway, OrderNotSent, Order
 from aistock_core.trading.fees import AshareFees
 
 STOCK_BUY, STOCK_SELL, FIX_PRICE = 23, 24, 11
+#: Market price types "best five levels, rest canceled" (SH incl. STAR: 42; SZ incl. ChiNext: 47); miniQMT's
+#: market types are 42–48. On STAR and ChiNext the order's ``price`` is the exchange's protection price.
+MARKET_SH_CONVERT_5_CANCEL, MARKET_SZ_CONVERT_5_CANCEL = 42, 47
+MARKET_TYPES = range(42, 49)
+
+
+def price_type_of(request: OrderRequest) -> int:
+    """miniQMT's price type for a request: fixed price, or the exchange's market type with protection."""
+    if request.price_type == "limit":
+        return FIX_PRICE
+    return MARKET_SH_CONVERT_5_CANCEL if request.symbol.endswith(".SH") else MARKET_SZ_CONVERT_5_CANCEL
 _SESSIONS = itertools.count(int(pd.Timestamp.now().timestamp()) % 1_000_000)
 
 
@@ -84,8 +96,8 @@ class QmtGateway(Gateway):
         side = STOCK_BUY if request.side == "buy" else STOCK_SELL
         # No lock around the call: the response may arrive on the callback thread before it returns (and a
         # synchronous stand-in answers inside it); `_acknowledge` creates the seq's event if it comes first.
-        seq = self.trader.order_stock_async(self.account, request.symbol, side, int(request.volume), FIX_PRICE,
-                                            float(request.price), "aistock", request.remark)
+        seq = self.trader.order_stock_async(self.account, request.symbol, side, int(request.volume),
+                                            price_type_of(request), float(request.price), "aistock", request.remark)
         if seq < 0:
             raise OrderNotSent(f"miniQMT refused order {request.remark} (seq {seq})")
         with self._lock:
@@ -115,7 +127,7 @@ class QmtGateway(Gateway):
     def order_of(o) -> BrokerOrder:
         return BrokerOrder(str(o.order_id), o.order_remark, o.stock_code, "buy" if o.order_type == STOCK_BUY else
                            "sell", int(o.order_volume), float(o.price), int(o.order_status), int(o.traded_volume),
-                           getattr(o, "status_msg", "") or "")
+                           getattr(o, "status_msg", "") or "", "market" if o.price_type in MARKET_TYPES else "limit")
 
     def trade_of(self, t) -> BrokerTrade:
         value = float(t.traded_volume) * float(t.traded_price)

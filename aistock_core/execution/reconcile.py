@@ -5,16 +5,21 @@ states for our orders (matched by remark, which survives a lost acknowledgement)
 submitted but the broker never received as rejected — never re-sending it — and inserting trades we missed
 (lost reports). Blocking mismatches: the day's book (opening snapshot + our fills) differs from the broker's
 positions or cash, or an order's filled volume differs from the broker's after the repair; they are recorded
-as unresolved risk events, and the order run that finds them does not trade.
+as unresolved risk events, and no order run of the instance trades until an operator acknowledges them
+(`acknowledge`: recorded, and the day's book re-based on the broker's).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pandas as pd
 
+from aistock_core.db.models.execution import TradeAcknowledgement
+from aistock_core.errors import ConfigError
+from aistock_core.execution.domain import AccountSnapshot, Position
 from aistock_core.execution.gateway import Gateway
 from aistock_core.execution.states import OrderState, from_qmt_status
 from aistock_core.execution.store import ExecutionStore
@@ -87,21 +92,48 @@ def reconcile(store: ExecutionStore, gateway: Gateway, instance: str, day: pd.Ti
     return result
 
 
-def _book_mismatches(store: ExecutionStore, gateway: Gateway, instance: str, day: pd.Timestamp) -> list[Mismatch]:
-    """Opening snapshot + today's fills vs the broker's positions and cash now."""
-    snap = gateway.snapshot()
-    opening = store.opening_snapshot(instance, day, snap, snap.equity({}))
-    volume: dict[str, int] = defaultdict(int, {s: p.volume for s, p in opening.positions.items()})
-    cash = opening.cash
+def _net_fills(store: ExecutionStore, instance: str, day: pd.Timestamp) -> tuple[dict[str, int], float]:
+    """What today's recorded fills changed: shares per symbol and cash (fees included)."""
+    volume: dict[str, int] = defaultdict(int)
+    cash = 0.0
     for f in store.fills(instance, day):
         sign = 1 if f.side == "buy" else -1
         volume[f.symbol] += sign * f.volume
         cash -= sign * f.volume * f.price + f.fee
+    return volume, cash
+
+
+def _book_mismatches(store: ExecutionStore, gateway: Gateway, instance: str, day: pd.Timestamp) -> list[Mismatch]:
+    """Opening snapshot + today's fills vs the broker's positions and cash now."""
+    snap = gateway.snapshot()
+    opening = store.opening_snapshot(instance, day, snap, snap.equity({}))
+    delta, cash_delta = _net_fills(store, instance, day)
+    volume = {s: opening.volume(s) + delta.get(s, 0) for s in set(opening.positions) | set(delta)}
+    cash = opening.cash + cash_delta
     out = [Mismatch("position", s, volume.get(s, 0), snap.volume(s), True)
            for s in sorted(set(volume) | set(snap.positions)) if volume.get(s, 0) != snap.volume(s)]
     if abs(cash - snap.cash) > CASH_TOLERANCE:
         out.append(Mismatch("cash", None, round(cash, 2), round(snap.cash, 2), True))
     return out
+
+
+def acknowledge(store: ExecutionStore, gateway: Gateway, instance: str, day: pd.Timestamp, *, by: str,
+                at: datetime, note: str) -> TradeAcknowledgement:
+    """An operator accepts the unresolved mismatches: recorded (who, when, why, which), marked resolved, and the
+    day's opening snapshot re-based so that it plus today's fills equals the broker now (the broker wins; the
+    next reconciliation does not find the same difference again). Nothing to acknowledge is a `ConfigError`."""
+    if not by.strip() or not note.strip():
+        raise ConfigError("an acknowledgement needs --by NAME and --note TEXT (who accepts the broker's book, and why)")
+    if not store.unresolved_mismatches(instance):
+        raise ConfigError(f"instance {instance!r} has no unresolved reconciliation mismatch to acknowledge")
+    snap = gateway.snapshot()
+    delta, cash_delta = _net_fills(store, instance, day)
+    volume = {s: snap.volume(s) - delta.get(s, 0) for s in set(snap.positions) | set(delta)}
+    avg = {s: p.avg_price for s, p in snap.positions.items()}
+    opening = AccountSnapshot(snap.cash - cash_delta, {s: Position(s, v, v, avg.get(s, 0.0))
+                                                       for s, v in sorted(volume.items()) if v})
+    store.opening_snapshot(instance, day, opening, opening.equity({}))  # stores it if the day has none yet
+    return store.acknowledge(instance, day, by, at, note, opening)
 
 
 def _record(store: ExecutionStore, instance: str, day: pd.Timestamp, now: pd.Timestamp,

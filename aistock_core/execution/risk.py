@@ -1,18 +1,26 @@
 """Pre-trade risk: one policy per instance (a YAML/JSON file), one verdict per order, and the trading state.
 
 Rules (vn.py's risk manager and the issue's list): trading state (REDUCING denies orders that add exposure,
-HALTED denies everything; cancels never pass through here), max daily loss (breaching it halts), blacklist and
-ST filter, lot validity (`aistock_core.trading.rules`), price band (never outside the day's exact limit
-prices), max order value and volume, T+1 sellable volume, max single-position ratio, minimum cash reserve, total
-exposure, order rate (per minute) and active-order count. The first failing rule names the verdict; every
-verdict, allowed or denied, is returned for the store to record. A denial is ours (``denied``), never the
-broker's ``rejected``.
+HALTED denies everything; cancels never pass through here), max daily loss (breaching it halts), stop loss,
+blacklist and ST filter, lot validity (`aistock_core.trading.rules`), price band (never outside the day's exact
+limit prices), max order value and volume, T+1 sellable volume, order rate (per minute), cancel rate, active-order
+count, and for buys cash, max single-position ratio, minimum cash reserve and total exposure. The first failing
+rule names the verdict; every verdict, allowed or denied, is returned for the store to record. A denial is ours
+(``denied``), never the broker's ``rejected``.
+
+Stop loss (``stop_loss_ratio``, off by default): a held name whose last price is more than the ratio below its
+average cost is *stopped* — the order run turns its target to zero (a forced sell of what T+1 lets it sell,
+reason ``stop loss``) and this engine denies every buy of it for the rest of the day; sells still pass.
+
+Cancel rate (``max_cancel_ratio``): over the last ``cancel_window_s`` seconds, cancels requested ÷ orders sent
+above the ratio (once at least ``cancel_min_orders`` orders were sent in the window) denies new orders — the
+exchanges flag accounts that place and cancel too often; cancels themselves always pass, they reduce risk.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
+from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -48,6 +56,10 @@ class RiskPolicy(BaseModel):
     max_order_volume: int = Field(1_000_000, gt=0, description="Shares per order.")
     max_orders_per_minute: int = Field(1_000, gt=0, description="Order rate over any 60 s.")
     max_active_orders: int = Field(500, gt=0, description="Orders open at the broker at once.")
+    max_cancel_ratio: float = Field(0.5, gt=0, le=1, description="Cancels / orders sent in the window.")
+    cancel_window_s: int = Field(300, gt=0, description="Window of the cancel rate, seconds.")
+    cancel_min_orders: int = Field(10, ge=1, description="Orders in the window before the cancel rate applies.")
+    stop_loss_ratio: float | None = Field(None, gt=0, lt=1, description="Loss vs average cost that forces a sell.")
     blacklist: tuple[str, ...] = Field((), description="Codes never traded (sells of a held name still pass).")
     deny_st_buys: bool = Field(True, description="Refuse buys of ST / *ST names.")
 
@@ -88,7 +100,8 @@ class RiskContext:
     """What the rules need to know, updated as orders in a batch are allowed.
 
     ``day_open_equity``: equity at the day's first reconciliation (the daily-loss base); ``prices`` marks
-    positions; ``st``: symbols flagged ST today; ``sent_at``: submission times in the last minute.
+    positions; ``st``: symbols flagged ST today; ``sent_at``/``canceled_at``: sorted times of the orders sent and
+    the cancels asked for earlier today (the rate limits' windows); ``stopped``: names past the stop loss.
     """
 
     state: TradingState
@@ -98,7 +111,9 @@ class RiskContext:
     day: pd.Timestamp
     active_orders: int = 0
     st: frozenset[str] = frozenset()
-    sent_at: deque[pd.Timestamp] = field(default_factory=deque)
+    sent_at: list[pd.Timestamp] = field(default_factory=list)
+    canceled_at: list[pd.Timestamp] = field(default_factory=list)
+    stopped: frozenset[str] = frozenset()
     fees: AshareFees = field(default_factory=AshareFees)
 
     def __post_init__(self) -> None:
@@ -121,10 +136,20 @@ class RiskEngine:
         base = ctx.day_open_equity
         return base > 0 and (ctx.equity - base) / base <= -self.policy.max_daily_loss_ratio
 
+    def stopped_out(self, account: AccountSnapshot, prices: dict[str, float]) -> dict[str, str]:
+        """Held names past the stop loss → why (empty when the policy has none)."""
+        ratio = self.policy.stop_loss_ratio
+        if ratio is None:
+            return {}
+        return {s: f"stop loss: last {prices[s]:.2f} is more than {ratio:.0%} below the average cost {p.avg_price:.2f}"
+                for s, p in account.positions.items()
+                if p.volume > 0 and p.avg_price > 0 and s in prices and prices[s] < p.avg_price * (1 - ratio)}
+
     def check_batch(self, orders: list[PlannedOrder], ctx: RiskContext, now: pd.Timestamp) -> list[Verdict]:
         """One verdict per order, in order; allowed orders update ``ctx`` (cash, positions, counts, rate)."""
         if ctx.state is not TradingState.HALTED and self.daily_loss_breached(ctx):
             ctx.state = TradingState.HALTED
+        ctx.stopped = ctx.stopped | frozenset(self.stopped_out(ctx.account, ctx.prices))
         return [self.check(order, ctx, now) for order in orders]
 
     def check(self, order: PlannedOrder, ctx: RiskContext, now: pd.Timestamp) -> Verdict:
@@ -140,6 +165,8 @@ class RiskEngine:
             return "trading_state", "trading is HALTED: only cancels pass until resume"
         if ctx.state is TradingState.REDUCING and buy:
             return "trading_state", "trading is REDUCING: orders that add exposure are denied"
+        if buy and o.symbol in ctx.stopped:
+            return "stop_loss", f"{o.symbol} is past its stop loss today: only sells of it pass"
         if buy and o.symbol in pol.blacklist:
             return "blacklist", f"{o.symbol} is blacklisted"
         if buy and pol.deny_st_buys and o.symbol in ctx.st:
@@ -154,10 +181,14 @@ class RiskEngine:
             return "max_order_volume", f"order volume {o.volume} > {pol.max_order_volume}"
         if not buy and o.volume > ctx.sellable.get(o.symbol, 0):
             return "sellable", f"sell {o.volume} > sellable {ctx.sellable.get(o.symbol, 0)} (T+1)"
-        while ctx.sent_at and ctx.sent_at[0] <= now - pd.Timedelta(seconds=60):
-            ctx.sent_at.popleft()
-        if len(ctx.sent_at) >= pol.max_orders_per_minute:
-            return "order_rate", f"{len(ctx.sent_at)} orders in the last minute (limit {pol.max_orders_per_minute})"
+        recent = _since(ctx.sent_at, now - pd.Timedelta(seconds=60))
+        if recent >= pol.max_orders_per_minute:
+            return "order_rate", f"{recent} orders in the last minute (limit {pol.max_orders_per_minute})"
+        start = now - pd.Timedelta(seconds=pol.cancel_window_s)
+        sent, canceled = _since(ctx.sent_at, start), _since(ctx.canceled_at, start)
+        if sent >= pol.cancel_min_orders and canceled / sent > pol.max_cancel_ratio:
+            return "cancel_rate", (f"{canceled} cancels / {sent} orders in the last {pol.cancel_window_s} s above "
+                                   f"{pol.max_cancel_ratio:.0%}")
         if ctx.active_orders >= pol.max_active_orders:
             return "active_orders", f"{ctx.active_orders} orders active (limit {pol.max_active_orders})"
         if buy:
@@ -199,4 +230,9 @@ class RiskEngine:
         if sell:
             ctx.sellable[o.symbol] = ctx.sellable.get(o.symbol, 0) - o.volume
         ctx.active_orders += 1
-        ctx.sent_at.append(now)
+        insort(ctx.sent_at, now)
+
+
+def _since(times: list[pd.Timestamp], start: pd.Timestamp) -> int:
+    """How many of the sorted ``times`` lie after ``start``."""
+    return len(times) - bisect_right(times, start)

@@ -10,7 +10,8 @@ remark, never by sending it again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import pandas as pd
 
@@ -116,12 +117,17 @@ class OrderRunner:
         prices = quotes["last"].dropna().to_dict()
         equity = account.equity(prices)
         targets = target_shares(weights, account, quotes["last"], self.portfolio)
-        params = PlanParams(self.plan_params.price_offset_bps, self.plan_params.participation,
-                            self.portfolio.cash_reserve * equity, self.plan_params.fees)
+        stopped = self.risk.stopped_out(account, prices)
+        targets.loc[list(stopped)] = 0  # the stop loss forces these out, whatever the strategy wants
+        params = replace(self.plan_params, reserve_cash=self.portfolio.cash_reserve * equity)
         plan = plan_orders(self.instance, day, slot, account, targets, quotes, params)
+        plan.orders = [replace(o, reason=stopped[o.symbol]) if o.symbol in stopped and o.side == "sell" else o
+                       for o in plan.orders]
+        sent_at, canceled_at = self.store.order_times(self.instance, day)
         ctx = RiskContext(state, account, prices, day_open_equity or equity, pd.Timestamp(day),
                           active_orders=self.store.active_order_count(self.instance, day),
-                          st=frozenset(quotes.index[quotes["st"]]), fees=self.plan_params.fees)
+                          st=frozenset(quotes.index[quotes["st"]]), sent_at=sent_at, canceled_at=canceled_at,
+                          fees=self.plan_params.fees)
         verdicts = self.risk.check_batch(plan.orders, ctx, now)
         return Prepared(plan, verdicts, ctx.state, equity)
 
@@ -143,8 +149,11 @@ class OrderRunner:
         if not self.gateway.connected:
             self.gateway.connect()
         result.start = reconcile(self.store, self.gateway, self.instance, day, now)
-        if result.start.blocking:
-            result.blocked = f"reconciliation found {len(result.start.blocking)} blocking mismatch(es)"
+        unresolved = self.store.unresolved_mismatches(self.instance)
+        if unresolved:
+            result.blocked = (f"{len(unresolved)} unresolved reconciliation mismatch(es) "
+                              f"({', '.join(sorted({e.rule for e in unresolved}))}); acknowledge with `aistock trade "
+                              f"reconcile --instance {self.instance} --acknowledge --by NAME --note TEXT`")
             result.orders = self.store.orders(self.instance, day, slot)
             return result
         if not self.store.orders(self.instance, day, slot):
@@ -176,7 +185,7 @@ class OrderRunner:
         for order in pending:
             try:
                 broker_id = self.gateway.submit(OrderRequest(order.symbol, order.side, order.volume, order.price,
-                                                             order.remark))
+                                                             order.remark, order.price_type))
             except OrderNotSent as exc:
                 outcome.append(StateUpdate(order.intent_key, OrderState.REJECTED, message=f"not sent: {exc}"))
                 result.not_sent += 1
@@ -198,12 +207,13 @@ class OrderRunner:
         except GatewayError:
             return
 
-    def cancel_open(self, day: pd.Timestamp) -> int:
-        """Ask the broker to cancel every open order of ``day`` (the kill switch); returns the requests made."""
-        asked = 0
+    def cancel_open(self, day: pd.Timestamp, at: datetime) -> int:
+        """Ask the broker to cancel every open order of ``day`` (the kill switch, `aistock trade cancel`); the
+        accepted requests are recorded with their time ``at``. Returns how many."""
+        asked = []
         for order in self.store.orders(self.instance, day):
             cancellable = order.state in (OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
             if cancellable and order.broker_order_id and self.gateway.cancel(order.broker_order_id) == 0:
-                self.store.set_state(order.intent_key, OrderState.PENDING_CANCEL)
-                asked += 1
-        return asked
+                asked.append(order.intent_key)
+        self.store.mark_cancel_requested(asked, at)
+        return len(asked)

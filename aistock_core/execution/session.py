@@ -15,6 +15,7 @@ from aistock_core.data.service import DataService
 from aistock_core.errors import ConfigError
 from aistock_core.execution.instances import close_gateway, instance_policy, open_gateway, require_can_submit
 from aistock_core.execution.intents import normalise_slot
+from aistock_core.execution.planner import PlanParams
 from aistock_core.execution.quotes import market_quotes
 from aistock_core.execution.reconcile import reconcile
 from aistock_core.execution.runner import OrderRunner, SlotResult, StoreHandler
@@ -37,7 +38,8 @@ def require_fresh(day: pd.Timestamp, slot: str, now: pd.Timestamp, max_lag_minut
 
 
 def run_slot(store: ExecutionStore, data: DataService, home: Path, instance: str, day: pd.Timestamp, slot: str,
-             weights: pd.Series, *, trading_mode: str, wait_minutes: int = 30) -> SlotResult:
+             weights: pd.Series, *, trading_mode: str, wait_minutes: int = 30,
+             plan: PlanParams | None = None) -> SlotResult:
     """Run the slot for real (paper or live per the instance) and persist the paper account afterwards."""
     day = pd.Timestamp(day).normalize()
     inst = store.instance(instance)
@@ -47,7 +49,7 @@ def run_slot(store: ExecutionStore, data: DataService, home: Path, instance: str
     try:
         universe = sorted(set(weights.index) | set(gateway.snapshot().positions))
         quotes = market_quotes(data, universe, now)
-        result = OrderRunner(store, gateway, instance, instance_policy(store, instance)).run(
+        result = OrderRunner(store, gateway, instance, instance_policy(store, instance), plan=plan).run(
             day, slot, weights, quotes, now, mode=inst.mode)
         if isinstance(gateway, SimulatedBroker) and result.blocked is None:
             until = now + pd.Timedelta(minutes=wait_minutes)

@@ -5,7 +5,9 @@ sell at or above) and fills up to ``participation`` × the minute's volume, in w
 A-share rules come from `aistock_core.trading`: no buy fills at the up limit and no sell at the down limit
 (`at_or_beyond`), orders priced outside the day's band or in a non-lot size are rejected (``57``), T+1 (shares
 bought today are not sellable until the next day), cash and sellable volume frozen on entry, fees per fill
-(`AshareFees`). Status codes are miniQMT's (50 reported, 55 part-filled, 56 filled, 53/54 canceled, 57 junk).
+(`AshareFees`). A market order matches like a limit order at its protection price, in its first minute only:
+what does not fill then is canceled (miniQMT's "immediate, rest canceled" market types). Status codes are
+miniQMT's (50 reported, 55 part-filled, 56 filled, 53/54 canceled, 57 junk).
 
 Faults, each drawn from one seeded generator so a run replays exactly: a disconnect at submission (the order is
 not sent), a lost acknowledgement (the order is live but `submit` raises `AckLost`), a reject, a duplicated or a
@@ -149,7 +151,7 @@ class SimulatedBroker(Gateway):
             self.injected["reject"] += 1
             reason = "injected reject"
         report = BrokerOrder(oid, request.remark, request.symbol, request.side, request.volume, request.price,
-                             57 if reason else 50, 0, reason or "")
+                             57 if reason else 50, 0, reason or "", request.price_type)
         order = _Order(report, start_minute=self.minute + 1)
         self.orders[oid] = order
         if not reason:
@@ -228,6 +230,8 @@ class SimulatedBroker(Gateway):
                 for order in live:
                     if order.start_minute <= m and order.report.status in (50, 55):
                         made += self._match(order, book, col[order.report.symbol], m)
+                        if order.report.price_type == "market" and order.report.status in (50, 55):
+                            self._cancel_rest(order.report.broker_order_id)  # immediate or cancel
         self.minute = max(self.minute, done)
         return made
 

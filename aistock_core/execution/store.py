@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 from sqlalchemy import func, select, update
@@ -19,6 +19,7 @@ from aistock_core.db import Database
 from aistock_core.db.models.execution import (
     AccountSnapshotRow,
     RiskEvent,
+    TradeAcknowledgement,
     TradeApproval,
     TradeFill,
     TradeHalt,
@@ -50,10 +51,11 @@ class OrderView:
     broker_order_id: str | None
     filled_volume: int
     message: str | None
+    price_type: str = "limit"
 
     def as_dict(self) -> dict:
         return {"intent_key": self.intent_key, "slot": self.slot, "symbol": self.symbol, "side": self.side,
-                "volume": self.volume, "price": self.price, "status": str(self.state),
+                "volume": self.volume, "price": self.price, "price_type": self.price_type, "status": str(self.state),
                 "broker_order_id": self.broker_order_id, "filled_volume": self.filled_volume,
                 "message": self.message}
 
@@ -69,6 +71,10 @@ class StateUpdate:
 
 def _day(value) -> date:
     return pd.Timestamp(value).date()
+
+
+def _positions(snapshot: AccountSnapshot) -> dict[str, list]:
+    return {s: [p.volume, p.sellable, p.avg_price] for s, p in snapshot.positions.items()}
 
 
 class ExecutionStore:
@@ -139,7 +145,8 @@ class ExecutionStore:
             upsert(s, TradeIntent, [{"intent_key": o.intent_key, "remark": o.remark, "instance": instance,
                                      "trading_day": d, "slot": slot, "symbol": o.symbol, "side": o.side,
                                      "volume": o.volume, "price": o.price, "limit_up": o.limit_up,
-                                     "limit_down": o.limit_down, "reason": o.reason} for o in new], update=())
+                                     "limit_down": o.limit_down, "reason": o.reason, "price_type": o.price_type}
+                                    for o in new], update=())
             upsert(s, TradeOrder, [{"intent_key": o.intent_key, "instance": instance, "trading_day": d,
                                     "state": str(OrderState.INITIALIZED if allowed[o.intent_key].allowed
                                                  else OrderState.DENIED),
@@ -178,7 +185,8 @@ class ExecutionStore:
                 q = q.where(TradeIntent.slot == slot)
             rows = s.execute(q.order_by(TradeIntent.id)).all()
         return [OrderView(i.intent_key, i.remark, i.slot, i.symbol, i.side, i.volume, i.price, i.limit_up,
-                          i.limit_down, OrderState(o.state), o.broker_order_id, o.filled_volume, o.message)
+                          i.limit_down, OrderState(o.state), o.broker_order_id, o.filled_volume, o.message,
+                          i.price_type)
                 for i, o in rows]
 
     def set_state(self, intent_key: str, state: OrderState, *, broker_order_id: str | None = None,
@@ -207,6 +215,29 @@ class ExecutionStore:
                     order.state = str(u.state)
                     changed += 1
         return changed
+
+    def mark_cancel_requested(self, intent_keys: list[str], at: datetime) -> None:
+        """Orders whose cancel the broker accepted: ``pending_cancel``, with the time asked (the cancel rate)."""
+        if not intent_keys:
+            return
+        with self.db.session() as s:
+            for order in s.scalars(select(TradeOrder).where(TradeOrder.intent_key.in_(intent_keys))):
+                if can_transition(OrderState(order.state), OrderState.PENDING_CANCEL):
+                    order.state = str(OrderState.PENDING_CANCEL)
+                order.cancel_requested_at = at
+
+    def order_times(self, instance: str, day) -> tuple[list[pd.Timestamp], list[pd.Timestamp]]:
+        """(times the day's orders were sent — their slot's time —, times cancels were asked), each sorted."""
+        with self.db.session() as s:
+            rows = s.execute(select(TradeIntent.slot, TradeOrder.state, TradeOrder.cancel_requested_at)
+                             .join(TradeOrder, TradeOrder.intent_key == TradeIntent.intent_key)
+                             .where(TradeIntent.instance == instance, TradeIntent.trading_day == _day(day))).all()
+        d = f"{pd.Timestamp(day):%Y-%m-%d}"
+        sent = sorted(pd.Timestamp(f"{d} {slot[:2]}:{slot[2:]}", tz="Asia/Shanghai") for slot, state, _ in rows
+                      if state not in (OrderState.INITIALIZED, OrderState.DENIED))
+        canceled = sorted(pd.Timestamp(at if at.tzinfo else at.replace(tzinfo=UTC)) for _, _, at in rows
+                          if at is not None)
+        return sent, canceled
 
     def active_order_count(self, instance: str, day) -> int:
         """Orders of ``day`` still open at the broker (A-share orders do not outlive their session)."""
@@ -263,14 +294,47 @@ class ExecutionStore:
                 TradeIntent.instance == instance, TradeIntent.trading_day == _day(day))).all()
         return dict(rows)
 
+    # -- reconciliation mismatches -------------------------------------------------------------------------
+    def unresolved_mismatches(self, instance: str) -> list[RiskEvent]:
+        """Reconciliation mismatches not yet acknowledged (they block the instance's order runs)."""
+        with self.db.session() as s:
+            return list(s.scalars(select(RiskEvent).where(RiskEvent.instance == instance, RiskEvent.kind == "reconcile",
+                                                          RiskEvent.resolved.is_(False)).order_by(RiskEvent.id)))
+
+    def acknowledge(self, instance: str, day, by: str, at: datetime, note: str,
+                    opening: AccountSnapshot | None) -> TradeAcknowledgement:
+        """Record who acknowledged which unresolved mismatches, mark them resolved and, when ``opening`` is given,
+        re-base the day's opening snapshot on it (the broker wins) — one transaction."""
+        with self.db.session() as s:
+            events = list(s.scalars(select(RiskEvent).where(
+                RiskEvent.instance == instance, RiskEvent.kind == "reconcile", RiskEvent.resolved.is_(False))))
+            listed = [{"event_key": e.event_key, "rule": e.rule, "symbol": e.symbol, "message": e.message}
+                      for e in events]
+            ack = TradeAcknowledgement(instance=instance, trading_day=_day(day), acknowledged_by=by,
+                                       acknowledged_at=at, note=note, mismatches=listed)
+            s.add(ack)
+            for e in events:
+                e.resolved = True
+            if opening is not None:
+                s.execute(update(AccountSnapshotRow).where(
+                    AccountSnapshotRow.instance == instance, AccountSnapshotRow.trading_day == _day(day),
+                    AccountSnapshotRow.kind == "open").values(cash=opening.cash, positions=_positions(opening)))
+            s.flush()
+        return ack
+
+    def acknowledgements(self, instance: str) -> list[TradeAcknowledgement]:
+        with self.db.session() as s:
+            return list(s.scalars(select(TradeAcknowledgement).where(TradeAcknowledgement.instance == instance)
+                                  .order_by(TradeAcknowledgement.id)))
+
     # -- account snapshots ---------------------------------------------------------------------------------
     def opening_snapshot(self, instance: str, day, snapshot: AccountSnapshot, equity: float) -> AccountSnapshot:
         """The day's opening snapshot: stored from ``snapshot`` the first time, read back ever after."""
         d = _day(day)
-        positions = {s: [p.volume, p.sellable, p.avg_price] for s, p in snapshot.positions.items()}
         with self.db.session() as s:
             upsert(s, AccountSnapshotRow, [{"instance": instance, "trading_day": d, "kind": "open",
-                                            "cash": snapshot.cash, "equity": equity, "positions": positions}],
+                                            "cash": snapshot.cash, "equity": equity,
+                                            "positions": _positions(snapshot)}],
                    update=())
         return self.opening(instance, day)
 

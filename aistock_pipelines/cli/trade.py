@@ -4,7 +4,9 @@ halt, resume.
 Everything defaults to the harmless path: ``plan`` and ``run`` without ``--submit`` plan and risk-check only
 (nothing stored, nothing sent). ``run --submit`` sends through the instance's gateway after the guards of
 `aistock_core.execution.instances` (a session day; for live also an authoritative day, AISTOCK_TRADING_MODE=live
-and a recorded approval). The paper broker's account is kept under ``AISTOCK_HOME/paper/`` between commands.
+and a recorded approval). Unresolved reconciliation mismatches block every run until ``reconcile --acknowledge
+--by NAME --note TEXT`` records who accepted the broker's book. The paper broker's account is kept under
+``AISTOCK_HOME/paper/`` between commands.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 InstanceOpt = Annotated[str, typer.Option("--instance", help="Instance name.")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default: today, exchange time).")]
 SlotOpt = Annotated[str, typer.Option("--slot", help="Slot time HH:MM (Asia/Shanghai).")]
+OrderTypeOpt = Annotated[str, typer.Option("--order-type", help="limit | market (protected on STAR/ChiNext).")]
 WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="Target weights: CSV instrument,weight or JSON; "
                                                                    "default: the demo momentum targets.")]
 
@@ -122,7 +125,13 @@ def _targets(ctx: _Context, day: pd.Timestamp, weights: Path | None) -> pd.Serie
     return demo_targets(ctx.data, day, ctx.data.instruments(ctx.settings.market))
 
 
-def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights: Path | None):
+def _plan_params(order_type: str):
+    from aistock_core.execution.planner import PlanParams
+
+    return PlanParams(order_type=order_type)
+
+
+def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights: Path | None, order_type: str):
     from aistock_core.execution.instances import instance_policy, open_gateway
     from aistock_core.execution.quotes import market_quotes
     from aistock_core.execution.risk import TradingState
@@ -135,21 +144,23 @@ def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights
     gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
     universe = sorted(set(targets.index) | set(gateway.snapshot().positions))
     quotes = market_quotes(ctx.data, universe, now)
-    runner = OrderRunner(ctx.store, gateway, instance, instance_policy(ctx.store, instance))
+    runner = OrderRunner(ctx.store, gateway, instance, instance_policy(ctx.store, instance),
+                         plan=_plan_params(order_type))
     return inst, targets, quotes, now, gateway, runner, TradingState(inst.trading_state)
 
 
 @app.command()
 def plan(instance: InstanceOpt, date: DateOpt = None, slot: SlotOpt = "09:35", weights: WeightsOpt = None,
-         as_json: JsonOpt = False) -> None:
+         order_type: OrderTypeOpt = "limit", as_json: JsonOpt = False) -> None:
     """Orders the slot would send, each with its risk verdict; nothing is stored or sent."""
     ctx = _Context()
     day = ctx.day(date)
-    _, targets, quotes, now, _, runner, state = _prepare(ctx, instance, day, slot, weights)
+    params = _plan_params(order_type)  # a bad --order-type fails before the market is read
+    _, targets, quotes, now, _, runner, state = _prepare(ctx, instance, day, slot, weights, params.order_type)
     prepared = runner.prepare(day, slot, targets, quotes, now, state, runner.opening_equity(day, quotes))
     verdicts = {v.intent_key: v for v in prepared.verdicts}
     rows = [{"intent_key": o.intent_key, "symbol": o.symbol, "side": o.side, "volume": o.volume, "price": o.price,
-             "allowed": verdicts[o.intent_key].allowed, "rule": verdicts[o.intent_key].rule,
+             "price_type": o.price_type, "allowed": verdicts[o.intent_key].allowed, "rule": verdicts[o.intent_key].rule,
              "reason": o.reason} for o in prepared.plan.orders]
     payload = {"instance": instance, "day": f"{day:%Y-%m-%d}", "slot": slot, "trading_state": str(prepared.state),
                "equity": round(prepared.equity, 2), "orders": rows,
@@ -165,18 +176,20 @@ def run(
     weights: WeightsOpt = None,
     submit: Annotated[bool, typer.Option("--submit", help="Send the orders (default: dry run).")] = False,
     wait: Annotated[int, typer.Option("--wait", help="Minutes of fills to wait for (paper broker).")] = 30,
+    order_type: OrderTypeOpt = "limit",
     as_json: JsonOpt = False,
 ) -> None:
     """Run one slot: reconcile, plan, risk, persist, submit, wait for fills (bounded), reconcile."""
     if not submit:
-        plan(instance, date, slot, weights, as_json)
+        plan(instance, date, slot, weights, order_type, as_json)
         return
     from aistock_core.execution.session import run_slot
 
     ctx = _Context()
     day = ctx.day(date)
+    params = _plan_params(order_type)
     result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, day, weights),
-                      trading_mode=ctx.settings.trading_mode, wait_minutes=wait)
+                      trading_mode=ctx.settings.trading_mode, wait_minutes=wait, plan=params)
     payload = result.as_dict()
     _emit(payload, as_json, f"run {instance} {day:%Y-%m-%d} {slot}", pd.DataFrame(payload["orders"]))
 
@@ -194,28 +207,52 @@ def status(instance: InstanceOpt, date: DateOpt = None, as_json: JsonOpt = False
 
 
 @app.command("reconcile")
-def reconcile_(instance: InstanceOpt, date: DateOpt = None, as_json: JsonOpt = False) -> None:
-    """Local orders, fills and book vs the broker's (the broker wins); prints the mismatches."""
+def reconcile_(
+    instance: InstanceOpt,
+    date: DateOpt = None,
+    acknowledge: Annotated[bool, typer.Option(
+        "--acknowledge", help="Accept the unresolved mismatches (the broker's book wins) so runs may go on.")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="Who acknowledges (recorded).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why (recorded).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Local orders, fills and book vs the broker's (the broker wins); prints the mismatches. With
+    ``--acknowledge --by NAME --note TEXT`` it also records that the unresolved ones are accepted."""
+    from aistock_core.calendar import exchange_now
     from aistock_core.execution.instances import close_gateway, open_gateway
+    from aistock_core.execution.reconcile import acknowledge as acknowledge_mismatches
     from aistock_core.execution.reconcile import reconcile
 
+    if acknowledge and not (by and by.strip() and note and note.strip()):
+        raise ConfigError("--acknowledge needs --by NAME and --note TEXT (who accepts the broker's book, and why)")
     ctx = _Context()
     day = ctx.day(date)
+    ctx.store.instance(instance)
     gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
-    result = reconcile(ctx.store, gateway, instance, day, pd.Timestamp.now(tz="Asia/Shanghai"))
-    close_gateway(gateway, ctx.home)
-    payload = result.as_dict()
+    try:
+        now = exchange_now()
+        payload = reconcile(ctx.store, gateway, instance, day, now).as_dict()
+        if acknowledge:
+            ack = acknowledge_mismatches(ctx.store, gateway, instance, day, by=by, at=now.to_pydatetime(), note=note)
+            payload["acknowledged"] = {"by": ack.acknowledged_by, "at": now.isoformat(), "note": ack.note,
+                                       "mismatches": ack.mismatches}
+    finally:
+        close_gateway(gateway, ctx.home)
+    payload["unresolved"] = len(ctx.store.unresolved_mismatches(instance))
     _emit(payload, as_json, f"reconcile {instance}", pd.DataFrame(payload["mismatches"]))
 
 
 def _cancel_open(ctx: _Context, instance: str, day: pd.Timestamp) -> int:
+    from aistock_core.calendar import exchange_now
     from aistock_core.execution.instances import close_gateway, instance_policy, open_gateway
     from aistock_core.execution.runner import OrderRunner
 
     gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
-    asked = OrderRunner(ctx.store, gateway, instance, instance_policy(ctx.store, instance)).cancel_open(day)
-    close_gateway(gateway, ctx.home)
-    return asked
+    try:
+        runner = OrderRunner(ctx.store, gateway, instance, instance_policy(ctx.store, instance))
+        return runner.cancel_open(day, exchange_now().to_pydatetime())
+    finally:
+        close_gateway(gateway, ctx.home)
 
 
 @app.command()

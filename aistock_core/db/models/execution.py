@@ -69,6 +69,8 @@ class TradeIntent(Base):
     limit_up: Mapped[float] = mapped_column(Float)
     limit_down: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(String(128))
+    #: ``limit``, or ``market`` (its ``price`` is the protection price; `aistock_core.execution.planner`).
+    price_type: Mapped[str] = mapped_column(String(8), server_default="limit", default="limit")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -87,6 +89,8 @@ class TradeOrder(Base):
     filled_volume: Mapped[int] = mapped_column(Integer, default=0)
     filled_value: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text)
+    #: When a cancel was asked for (the cancel-rate limit counts these).
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
 
@@ -160,3 +164,20 @@ class AccountSnapshotRow(Base):
     cash: Mapped[float] = mapped_column(Float)
     equity: Mapped[float] = mapped_column(Float)
     positions: Mapped[dict] = mapped_column(JSON)
+
+
+class TradeAcknowledgement(Base):
+    """An operator's acknowledgement of reconciliation mismatches: who, when, why, and which mismatches (their
+    risk event keys and texts). Until one is recorded, unresolved mismatches keep the instance's order runs
+    blocked."""
+
+    __tablename__ = "trade_acknowledgements"
+    __table_args__ = (UniqueConstraint("instance", "acknowledged_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance: Mapped[str] = mapped_column(String(64), ForeignKey("trade_instances.name"))
+    trading_day: Mapped[date] = mapped_column(Date)
+    acknowledged_by: Mapped[str] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text)
+    mismatches: Mapped[list] = mapped_column(JSON)

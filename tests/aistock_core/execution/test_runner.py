@@ -138,7 +138,7 @@ def test_halt_cancels_and_blocks_until_resume(setup):
     runner.run(DAY, "09:35", weights, quotes, NOW, mode="paper")
     halted_at = datetime(2024, 7, 1, 1, 40, tzinfo=UTC)
     store.record_halt("alpha", "ops", halted_at, "manual test")
-    assert runner.cancel_open(DAY) > 0
+    assert runner.cancel_open(DAY, halted_at) > 0
     assert all(o.report.status in (53, 54, 56) for o in broker.orders.values())
     blocked = runner.run(DAY, "10:35", weights * 0.5, quotes, NOW + pd.Timedelta(hours=1), mode="paper")
     assert blocked.submitted == 0 and {o.state for o in blocked.orders} <= {OrderState.DENIED}

@@ -78,7 +78,12 @@ class XtQuantTrader:
     def xt_order(self, o) -> XtOrder:
         return XtOrder(self.broker.account_id, o.symbol, self._int_id(o.broker_order_id), o.broker_order_id, 0,
                        xtconstant.STOCK_BUY if o.side == "buy" else xtconstant.STOCK_SELL, o.volume,
-                       xtconstant.FIX_PRICE, o.price, o.filled_volume, 0.0, o.status, o.message, "aistock", o.remark)
+                       xtconstant.FIX_PRICE if o.price_type == "limit" else self._market_type(o.symbol), o.price,
+                       o.filled_volume, 0.0, o.status, o.message, "aistock", o.remark)
+
+    @staticmethod
+    def _market_type(code: str) -> int:
+        return xtconstant.MARKET_SH_CONVERT_5_CANCEL if code.endswith(".SH") else xtconstant.MARKET_SZ_CONVERT_5_CANCEL
 
     def xt_trade(self, t) -> XtTrade:
         return XtTrade(self.broker.account_id, t.symbol, xtconstant.STOCK_BUY if t.side == "buy" else
@@ -90,8 +95,9 @@ class XtQuantTrader:
                           order_remark) -> int:
         seq = next(self._seq)
         side = "buy" if order_type == xtconstant.STOCK_BUY else "sell"
+        kind = "limit" if price_type == xtconstant.FIX_PRICE else "market"
         try:
-            oid = self.broker.submit(OrderRequest(stock_code, side, order_volume, price, order_remark))
+            oid = self.broker.submit(OrderRequest(stock_code, side, order_volume, price, order_remark, kind))
         except OrderNotSent as exc:
             self.callback.on_order_stock_async_response(XtOrderResponse(account.account_id, -1, strategy_name,
                                                                         order_remark, str(exc), seq))
