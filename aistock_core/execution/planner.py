@@ -109,16 +109,17 @@ class _Planner:
             return None
         return q
 
-    def child_size(self, volume: float, q: dict) -> tuple[float, float | None, str]:
-        """(volume, child size or None when the order needs no split, reason): past the participation cap the
-        order is split into children of at most ``cap × recent volume`` each, at most ``max_children`` of them."""
+    def child_size(self, symbol: str, volume: float, q: dict) -> tuple[int | None, str]:
+        """(child size or None when the order needs no split, reason): past the participation cap the order is
+        split into children of ``cap × recent volume`` shares (down to the step), at most ``max_children``."""
         cap, base = self.params.participation, q["recent_volume"]
         if cap is None or not np.isfinite(base) or volume <= cap * base:
-            return volume, None, "rebalance"
-        child, most = cap * base, self.params.max_children
-        if volume > child * most:
-            return child * most, child, f"rebalance (split by participation cap, clipped at {most} children)"
-        return volume, child, "rebalance (split by participation cap)"
+            return None, "rebalance"
+        step, most = lot_rule(symbol)[1], self.params.max_children
+        size = int(np.floor(cap * base / step + 1e-9) * step)
+        if volume >= size * most + step:
+            return size, f"rebalance (split by participation cap, clipped at {most} children)"
+        return size, "rebalance (split by participation cap)"
 
     def price(self, symbol: str, side: str, q: dict) -> float:
         """The limit price, or a market order's protection price (the band's edge where the board has none)."""
@@ -169,10 +170,11 @@ def plan_orders(
         q = p.tradable(symbol, "sell")
         if q is None:
             continue
-        volume, child, reason = p.child_size(min(want, sellable), q)
+        child, reason = p.child_size(symbol, min(want, sellable), q)
         step = float(lot_rule(symbol)[1])
-        volume = float(round_sell_shares(np.array([volume]), np.array([float(held)]), np.array([step]))[0])
-        volumes = [int(volume)] if child is None else _children(volume, child, step, step)
+        volume = float(round_sell_shares(np.array([min(want, sellable)]), np.array([float(held)]),
+                                         np.array([step]))[0])
+        volumes = [int(volume)] if child is None else _children(volume, child, step, step, params.max_children)
         if sum(volumes) <= 0:
             p.skip(symbol, "sell", "rounds to zero")
             continue
@@ -185,11 +187,11 @@ def plan_orders(
         q = p.tradable(symbol, "buy")
         if q is None:
             continue
-        volume, child, reason = p.child_size(want, q)
+        child, reason = p.child_size(symbol, want, q)
         price = p.price(symbol, "buy", q)
         min_lot, step = (float(x) for x in lot_rule(symbol))
         volumes = []
-        for part in [volume] if child is None else _children(volume, child, min_lot, step):
+        for part in [want] if child is None else _children(want, child, min_lot, step, params.max_children):
             part = _affordable(symbol, part, price, cash, params.fees, day)
             if part <= 0:
                 break
@@ -202,14 +204,15 @@ def plan_orders(
     return Plan(p.orders, p.skipped)
 
 
-def _children(volume: float, child: float, min_lot: float, step: float) -> list[int]:
-    """``volume`` in children of ``child`` shares (down to the step) and a last one with the rest; a rest below
-    the minimum lot, and an odd lot (it may only leave with the whole holding, later), stay unplaced."""
-    size = float(np.floor(child / step + 1e-9) * step)
+def _children(volume: float, size: int, min_lot: float, step: float, most: int) -> list[int]:
+    """``volume`` in children of ``size`` shares and a last one with the rest, at most ``most`` of them; a rest
+    below the minimum lot, and an odd lot (it may only leave with the whole holding, later), stay unplaced."""
     if size < min_lot:
         return []
-    full, rest = divmod(float(np.floor(volume / step + 1e-9) * step), size)
-    return [int(size)] * int(full) + ([int(rest)] if rest >= min_lot else [])
+    full, rest = divmod(int(np.floor(volume / step + 1e-9) * step), size)
+    if full >= most:
+        return [size] * most
+    return [size] * full + ([rest] if rest >= min_lot else [])
 
 
 def _last(quotes: dict[str, dict], symbol: str) -> float:

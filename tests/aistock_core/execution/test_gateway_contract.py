@@ -122,3 +122,25 @@ def test_runner_over_either_gateway_with_faults_sends_once_and_reconciles(pair, 
     assert OrderState.REJECTED in states and states <= {OrderState.REJECTED, OrderState.FILLED,
                                                         OrderState.PARTIALLY_FILLED, OrderState.ACCEPTED}
     store.db.dispose()
+
+
+def test_market_order_fills_within_its_protection_and_the_rest_is_canceled(pair):
+    """Sent as miniQMT's market type (SH 42 / SZ 47) through the stand-in, it comes back as a market order."""
+    make, quotes = pair
+    gateway, broker = make()
+    sym = _tradable(quotes, 1)[0]
+    book = broker.feed.day(DAY, [sym])
+    first = book.close[0, 0]  # minute 1, the order's only minute
+    up = float(quotes.at[sym, "limit_up"])
+    volume = int(5e5 / up) // 100 * 100  # half the cash at the up limit: more than one minute can fill
+    oid = gateway.submit(OrderRequest(sym, "buy", volume, up, "m1", "market"))
+    [order] = gateway.query_orders()
+    assert (order.broker_order_id, order.price_type) == (oid, "market")
+    broker.advance(pd.Timestamp("2024-07-01 10:30", tz="Asia/Shanghai"))
+    [order] = gateway.query_orders()
+    cap = int(np.floor(broker.participation * book.volume[0, 0] / 100) * 100)
+    assert 0 < cap < volume
+    assert order.filled_volume == cap and order.status == 53  # one minute's fill, the rest canceled
+    assert [t.price for t in gateway.query_trades()] == [round(float(first), 2)]
+    assert gateway.query_cash() == pytest.approx(1e6 - sum(t.volume * t.price + t.fee for t in gateway.query_trades()))
+    assert broker.frozen_cash == 0

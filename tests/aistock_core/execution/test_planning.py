@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aistock_core.errors import StrategyError
+from aistock_core.errors import ConfigError, StrategyError
 from aistock_core.execution.domain import AccountSnapshot, Position
 from aistock_core.execution.planner import PlanParams, limit_order_price, plan_orders
 from aistock_core.execution.portfolio import PortfolioParams, scaled_weights, target_shares
@@ -99,13 +99,64 @@ def test_t_plus_one_suspension_and_limits_are_skipped_with_reasons():
     }
 
 
-def test_participation_cap_clips_to_lots():
+def test_a_large_order_is_split_into_children_of_the_participation_cap():
+    account = AccountSnapshot(cash=1e7)
+    q = quotes({"600000.SH": (10.0, 10.0)}, recent_volume=np.array([12_345.0]))
+    plan = plan_orders("i", DAY, "0935", account, pd.Series({"600000.SH": 3_000}), q, PlanParams(participation=0.1))
+    # child = 10% of 12,345 = 1,234.5 → 1,200 (lots); 3,000 = 1,200 + 1,200 + 600
+    assert [o.volume for o in plan.orders] == [1200, 1200, 600]
+    assert [o.intent_key for o in plan.orders] == [f"i|20240701|0935|600000.SH|buy|{n}" for n in (1, 2, 3)]
+    assert len({o.remark for o in plan.orders}) == 3
+    assert all(o.reason == "rebalance (split by participation cap)" for o in plan.orders)
+
+
+def test_children_stop_at_max_children_and_the_rest_waits():
     account = AccountSnapshot(cash=1e7)
     q = quotes({"600000.SH": (10.0, 10.0)}, recent_volume=np.array([12_345.0]))
     plan = plan_orders("i", DAY, "0935", account, pd.Series({"600000.SH": 100_000}), q,
-                       PlanParams(participation=0.1))
-    assert plan.orders[0].volume == 1200  # 10% of 12,345 = 1234.5 → 1200
-    assert "participation" in plan.orders[0].reason
+                       PlanParams(participation=0.1, max_children=4))
+    assert [o.volume for o in plan.orders] == [1200] * 4
+    assert "clipped at 4 children" in plan.orders[0].reason
+
+
+def test_an_order_within_the_cap_keeps_the_plain_key():
+    q = quotes({"600000.SH": (10.0, 10.0)}, recent_volume=np.array([1e6]))
+    plan = plan_orders("i", DAY, "0935", AccountSnapshot(cash=1e6), pd.Series({"600000.SH": 1000}), q)
+    [order] = plan.orders
+    assert order.intent_key == "i|20240701|0935|600000.SH|buy" and order.reason == "rebalance"
+
+
+def test_split_sells_leave_the_odd_lot_and_star_children_respect_the_minimum():
+    held = {"600000.SH": Position("600000.SH", 3050, 3050, 10.0)}
+    q = quotes({"600000.SH": (10.0, 10.0)}, recent_volume=np.array([12_345.0]))
+    plan = plan_orders("i", DAY, "0935", AccountSnapshot(0.0, held), pd.Series({"600000.SH": 0}), q)
+    assert [o.volume for o in plan.orders] == [1200, 1200, 600]  # the 50 odd shares leave whole, later
+    q = quotes({"688001.SH": (10.0, 10.0)}, recent_volume=np.array([2_345.0]))
+    plan = plan_orders("i", DAY, "0935", AccountSnapshot(cash=1e6), pd.Series({"688001.SH": 1000}), q)
+    # STAR: child 234 shares (steps of 1); 1,000 = 4 × 234 + 64, and 64 is below the 200-share minimum
+    assert [o.volume for o in plan.orders] == [234] * 4
+
+
+def test_buy_children_stop_when_the_cash_runs_out():
+    q = quotes({"600000.SH": (10.0, 10.0)}, recent_volume=np.array([10_000.0]))
+    plan = plan_orders("i", DAY, "0935", AccountSnapshot(cash=25_000.0), pd.Series({"600000.SH": 5_000}), q,
+                       PlanParams(price_offset_bps=0))
+    # children of 1,000 at 10.00 cost 10,005.10 each (5 yuan commission + 0.10 transfer): two fit, then 400
+    assert [o.volume for o in plan.orders] == [1000, 1000, 400]
+
+
+def test_market_orders_carry_a_protection_price_where_the_board_requires_one():
+    q = quotes({"688001.SH": (10.0, 10.0), "300001.SZ": (10.0, 10.0), "600000.SH": (10.0, 10.0)})
+    held = {"300001.SZ": Position("300001.SZ", 1000, 1000, 10.0)}
+    targets = pd.Series({"688001.SH": 1000, "300001.SZ": 0, "600000.SH": 1000})
+    plan = plan_orders("i", DAY, "0935", AccountSnapshot(1e6, held), targets, q,
+                       PlanParams(order_type="market", protection_bps=150))
+    got = {o.symbol: (o.side, o.price_type, o.price) for o in plan.orders}
+    assert got == {"688001.SH": ("buy", "market", 10.15),  # STAR: 10.00 × 1.015
+                   "300001.SZ": ("sell", "market", 9.85),  # ChiNext: 10.00 × 0.985
+                   "600000.SH": ("buy", "market", 11.0)}  # main board: no protection, the up limit
+    with pytest.raises(ConfigError, match="order type 'stop'"):
+        PlanParams(order_type="stop")
 
 
 def test_odd_lot_holding_leaves_whole():

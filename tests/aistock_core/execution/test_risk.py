@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 
 import pandas as pd
 import pytest
@@ -61,7 +60,10 @@ HELD = {"600000.SH": Position("600000.SH", 1000, 600, 10.0)}
     ("max_order_value", order(volume=10_000), {}, dict(max_order_value=99_999.0)),
     ("max_order_volume", order(volume=10_000), {}, dict(max_order_volume=9_900)),
     ("sellable", order(side="sell", volume=700), dict(positions=HELD), {}),
-    ("order_rate", order(), dict(sent_at=deque([NOW - pd.Timedelta(seconds=10)] * 3)), dict(max_orders_per_minute=3)),
+    ("order_rate", order(), dict(sent_at=[NOW - pd.Timedelta(seconds=10)] * 3), dict(max_orders_per_minute=3)),
+    ("cancel_rate", order(), dict(sent_at=[NOW - pd.Timedelta(seconds=100)] * 10,
+                                  canceled_at=[NOW - pd.Timedelta(seconds=50)] * 6), {}),
+    ("stop_loss", order(), dict(positions=HELD, stopped=frozenset({"600000.SH"})), {}),
     ("active_orders", order(), dict(active_orders=5), dict(max_active_orders=5)),
     ("cash", order(volume=10_000), dict(cash=100_000.0), {}),
     ("max_position_ratio", order(volume=31_000), {}, {}),
@@ -81,7 +83,7 @@ def test_reducing_still_lets_sells_through_and_blacklist_does_not_trap_a_holding
 
 
 def test_order_rate_window_slides():
-    old = deque([NOW - pd.Timedelta(seconds=61)] * 3)
+    old = [NOW - pd.Timedelta(seconds=61)] * 3
     assert verdict(order(), ctx(sent_at=old), max_orders_per_minute=3).allowed
 
 
@@ -117,3 +119,35 @@ def test_policy_files(tmp_path):
         load_policy(tmp_path / "list.yaml")
     with pytest.raises(ConfigError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def minutes_ago(*minutes: float) -> list[pd.Timestamp]:
+    return sorted(NOW - pd.Timedelta(minutes=m) for m in minutes)
+
+
+def test_cancel_rate_needs_enough_orders_and_its_window_slides():
+    ten_sent = minutes_ago(*[4] * 10)
+    assert verdict(order(), ctx(sent_at=ten_sent, canceled_at=minutes_ago(*[3] * 5))).allowed  # 50%: at the limit
+    assert not verdict(order(), ctx(sent_at=ten_sent, canceled_at=minutes_ago(*[3] * 6))).allowed  # 60%
+    assert verdict(order(), ctx(sent_at=minutes_ago(*[4] * 9), canceled_at=minutes_ago(*[3] * 9))).allowed  # < 10
+    # the same 10 orders and 6 cancels six minutes ago are outside the 300 s window
+    assert verdict(order(), ctx(sent_at=minutes_ago(*[6] * 10), canceled_at=minutes_ago(*[6] * 6))).allowed
+    tight = dict(max_cancel_ratio=0.2, cancel_min_orders=5, cancel_window_s=600)
+    v = verdict(order(), ctx(sent_at=minutes_ago(*[6] * 5), canceled_at=minutes_ago(*[6] * 2)), **tight)
+    assert (v.rule, v.message) == ("cancel_rate", "2 cancels / 5 orders in the last 600 s above 20%")
+
+
+def test_stop_loss_names_the_positions_past_it_and_only_sells_of_them_pass():
+    engine = RiskEngine(RiskPolicy(stop_loss_ratio=0.1))
+    positions = {"600000.SH": Position("600000.SH", 1000, 1000, 10.0),  # 8.99 < 10 × 0.9: stopped
+                 "600004.SH": Position("600004.SH", 1000, 1000, 10.0),  # 9.00 is exactly −10%: not beyond
+                 "600006.SH": Position("600006.SH", 1000, 1000, 10.0)}  # no price: nothing known
+    account = AccountSnapshot(100_000.0, positions)
+    prices = {"600000.SH": 8.99, "600004.SH": 9.0}
+    stopped = engine.stopped_out(account, prices)
+    assert list(stopped) == ["600000.SH"] and "below the average cost 10.00" in stopped["600000.SH"]
+    assert RiskEngine(RiskPolicy()).stopped_out(account, prices) == {}  # off by default
+    c = RiskContext(TradingState.ACTIVE, account, prices, account.equity(prices), DAY)
+    buy, sell = order(price=9.0, down=8.1, up=9.9), order(side="sell", price=9.0, down=8.1, up=9.9)
+    verdicts = engine.check_batch([buy, sell, order(symbol="600004.SH", price=9.0, down=8.1, up=9.9)], c, NOW)
+    assert [(v.allowed, v.rule) for v in verdicts] == [(False, "stop_loss"), (True, "passed"), (True, "passed")]

@@ -17,7 +17,7 @@ from aistock_core.execution.gateway import (
     OrderNotSent,
     OrderRequest,
 )
-from aistock_core.execution.simulated import Faults, SimulatedBroker
+from aistock_core.execution.simulated import Faults, SimulatedBroker, _Holding
 
 DAY = LIVE_DAY = pd.Timestamp("2024-07-01")
 
@@ -176,3 +176,21 @@ def test_matches_the_synthetic_market(market, universe):
     trade = b.query_trades()[0]
     assert trade.price == pytest.approx(market.provider.minute_path(LIVE_DAY, [sym])[0, 0])
     assert book.limit_down[j] <= trade.price < book.limit_up[j]
+
+
+def test_market_order_protection_price_and_immediate_cancel_of_the_rest():
+    path = flat(10.0)
+    path[0] = 10.3  # the first minute trades above the buy's protection price of 10.20
+    b = broker({"688001.SH": path, "300001.SZ": flat(10.0)}, cash=1e6, participation=0.25)
+    b.holdings["300001.SZ"] = _Holding(volume=6000, sellable=6000, cost=60_000.0)
+    b.submit(OrderRequest("688001.SH", "buy", 6000, 10.2, "protected", "market"))
+    b.submit(OrderRequest("300001.SZ", "sell", 6000, 9.9, "sell", "market"))
+    b.submit(OrderRequest("688001.SH", "buy", 20_000, 10.2, "limit"))
+    b.advance(at(DAY, "09:35"))
+    got = {o.remark: (o.status, o.filled_volume) for o in b.query_orders()}
+    assert got["protected"] == (54, 0)  # 10.30 > 10.20 in its one minute: nothing filled, all canceled
+    assert got["sell"] == (53, 2500)  # 25% of 10,000 in minute 1, the rest canceled
+    assert got["limit"] == (55, 10_000)  # a limit order stays and fills 2,500 a minute in minutes 2–5
+    # only the open half of the limit order keeps cash frozen; the canceled market buy released all of its own
+    assert b.frozen_cash == pytest.approx((204_000 + float(b.fees.cost(np.array([204_000.0]), DAY, sell=False)[0]))
+                                          / 2)
