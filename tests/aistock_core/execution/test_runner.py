@@ -8,16 +8,22 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select, update
 
 from aistock_core.db import Database
+from aistock_core.db.models.execution import TradeIntent, TradeOrder
+from aistock_core.errors import ConfigError
+from aistock_core.execution.domain import AccountSnapshot, PlannedOrder
 from aistock_core.execution.feed import MinuteFeed
 from aistock_core.execution.gateway import GatewayHandler
+from aistock_core.execution.planner import PlanParams
 from aistock_core.execution.quotes import market_quotes
-from aistock_core.execution.risk import RiskPolicy
+from aistock_core.execution.reconcile import acknowledge
+from aistock_core.execution.risk import RiskPolicy, Verdict
 from aistock_core.execution.runner import OrderRunner
-from aistock_core.execution.simulated import SimulatedBroker
-from aistock_core.execution.states import OrderState
-from aistock_core.execution.store import ExecutionStore
+from aistock_core.execution.simulated import SimulatedBroker, _Holding
+from aistock_core.execution.states import TRANSITIONS, OrderState
+from aistock_core.execution.store import ExecutionStore, StateUpdate
 
 DAY = pd.Timestamp("2024-07-01")
 NOW = pd.Timestamp("2024-07-01 09:35", tz="Asia/Shanghai")
@@ -150,8 +156,6 @@ def test_halt_cancels_and_blocks_until_resume(setup):
 
 def test_daily_loss_halts_the_instance_and_records_it(setup):
     store, broker, quotes, weights = setup
-    from aistock_core.execution.simulated import _Holding
-
     held = weights.index[0]
     last = float(quotes.at[held, "last"])
     broker.holdings[held] = _Holding(volume=50_000, sellable=50_000, cost=50_000 * last)
@@ -166,11 +170,114 @@ def test_daily_loss_halts_the_instance_and_records_it(setup):
 
 def test_a_book_mismatch_blocks_trading(setup):
     store, broker, quotes, weights = setup
-    from aistock_core.execution.domain import AccountSnapshot
-
     store.opening_snapshot("alpha", DAY, AccountSnapshot(cash=2e6), 2e6)  # our book says 2m, the broker 1m
     result = run(store, broker, quotes, weights)
     assert result.blocked and result.orders == [] and broker.orders == {}
     assert [(m.kind, m.local, m.broker) for m in result.start.blocking] == [("cash", 2e6, 1e6)]
     unresolved = [e for e in store.events("alpha", "reconcile") if not e.resolved]
     assert [e.rule for e in unresolved] == ["cash"]
+
+
+def test_split_children_are_their_own_intents_and_a_rerun_sends_none_again(setup):
+    store, broker, quotes, weights = setup
+    plan = PlanParams(participation=0.002, max_children=3)
+    runner = OrderRunner(store, broker, "alpha", RiskPolicy(), plan=plan)
+    first = runner.run(DAY, "09:35", weights, quotes, NOW, mode="paper")
+    keys = [o.intent_key for o in first.orders]
+    children = [k for k in keys if k.rsplit("|", 1)[1].isdigit()]
+    assert len(children) > len(weights) and len(set(keys)) == len(keys)  # split: several children per name
+    assert first.submitted == len(keys) == len(broker.orders)
+    for order in first.orders:  # no child above the participation cap of its name's recent volume
+        assert order.volume <= 0.002 * quotes.at[order.symbol, "recent_volume"]
+    again = runner.run(DAY, "09:35", weights, quotes, NOW, mode="paper")
+    assert (again.planned_now, again.submitted) == (0, 0) and len(broker.orders) == len(keys)
+
+
+def test_stop_loss_forces_a_sell_whatever_the_targets(setup):
+    store, broker, quotes, weights = setup
+    held = weights.index[0]
+    last = float(quotes.at[held, "last"])
+    broker.holdings[held] = _Holding(volume=3000, sellable=3000, cost=3000 * last * 1.25)  # 20% under the cost
+    result = OrderRunner(store, broker, "alpha", RiskPolicy(stop_loss_ratio=0.15)).run(
+        DAY, "09:35", weights, quotes, NOW, mode="paper")
+    mine = [o for o in result.orders if o.symbol == held]
+    assert [(o.side, o.volume) for o in mine] == [("sell", 3000)]  # the strategy wanted 15% of equity in it
+    [intent] = [e for e in store.events("alpha", "verdict") if e.symbol == held]
+    assert intent.allowed
+    assert store.orders("alpha", DAY)[0].state is not OrderState.DENIED
+    with store.db.session() as s:
+        reason = s.scalar(select(TradeIntent.reason).where(TradeIntent.intent_key == mine[0].intent_key))
+    assert reason.startswith("stop loss: last")
+
+
+def test_cancels_count_against_the_next_slot(setup, universe):
+    store, broker, quotes, _ = setup
+    names = [s for s in universe if np.isfinite(quotes.at[s, "last"])][:12]
+    runner = OrderRunner(store, broker, "alpha", RiskPolicy(cancel_min_orders=5))
+    first = runner.run(DAY, "09:35", pd.Series(0.05, index=names), quotes, NOW, mode="paper")
+    assert first.submitted == 12
+    asked = runner.cancel_open(DAY, datetime(2024, 7, 1, 1, 36, tzinfo=UTC))  # 09:36 in Shanghai
+    assert asked == 12
+    sent, canceled = store.order_times("alpha", DAY)
+    assert (len(sent), len(canceled)) == (12, 12) and canceled[0] == NOW + pd.Timedelta(minutes=1)
+    later = runner.run(DAY, "09:39", pd.Series(0.06, index=names), quotes, NOW + pd.Timedelta(minutes=4),
+                       mode="paper")
+    new = [o for o in later.orders if o.slot == "0939"]
+    assert new and later.submitted == 0 and {o.state for o in new} == {OrderState.DENIED}
+    assert {e.rule for e in store.events("alpha", "verdict") if not e.allowed} == {"cancel_rate"}
+    # outside the 300 s window the same history no longer counts
+    latest = runner.run(DAY, "09:45", pd.Series(0.07, index=names), quotes, NOW + pd.Timedelta(minutes=10),
+                        mode="paper")
+    assert latest.submitted > 0
+
+
+def test_a_mismatch_blocks_every_run_until_acknowledged(setup):
+    store, broker, quotes, weights = setup
+    store.opening_snapshot("alpha", DAY, AccountSnapshot(cash=2e6), 2e6)  # our book says 2m, the broker 1m
+    assert run(store, broker, quotes, weights).blocked
+    with pytest.raises(ConfigError, match="--by NAME and --note"):
+        acknowledge(store, broker, "alpha", DAY, by="ops", at=datetime(2024, 7, 1, 1, 40, tzinfo=UTC), note=" ")
+    again = run(store, broker, quotes, weights)
+    assert "acknowledge" in again.blocked and broker.orders == {}
+    ack = acknowledge(store, broker, "alpha", DAY, by="ops", at=datetime(2024, 7, 1, 1, 40, tzinfo=UTC),
+                      note="opening cash typed wrong")
+    assert (ack.acknowledged_by, ack.note) == ("ops", "opening cash typed wrong")
+    assert [m["rule"] for m in ack.mismatches] == ["cash"]  # both runs at 09:35 found the same one
+    assert store.unresolved_mismatches("alpha") == [] and store.opening("alpha", DAY).cash == 1e6
+    [stored] = store.acknowledgements("alpha")
+    assert stored.mismatches == ack.mismatches
+    traded = run(store, broker, quotes, weights)
+    assert traded.blocked is None and traded.submitted == 6 and traded.end.mismatches == []
+    with pytest.raises(ConfigError, match="no unresolved reconciliation mismatch"):
+        acknowledge(store, broker, "alpha", DAY, by="ops", at=datetime(2024, 7, 1, 1, 50, tzinfo=UTC), note="x")
+
+
+def test_acknowledging_rebases_the_book_on_the_broker_after_fills(setup):
+    store, broker, quotes, weights = setup
+    run(store, broker, quotes, weights)
+    broker.advance(pd.Timestamp("2024-07-01 15:00", tz="Asia/Shanghai"))
+    sym = next(iter(broker.holdings))
+    broker.holdings[sym].volume += 100  # a position appears at the broker that no fill explains
+    assert run(store, broker, quotes, weights).blocked
+    acknowledge(store, broker, "alpha", DAY, by="ops", at=datetime(2024, 7, 1, 7, 0, tzinfo=UTC), note="transfer in")
+    assert store.opening("alpha", DAY).volume(sym) == 100  # opening + today's fills = the broker now
+    assert run(store, broker, quotes, weights).end.mismatches == []
+
+
+@pytest.mark.parametrize("current", list(OrderState))
+def test_the_store_moves_orders_only_along_the_table(store, current):
+    """Every (current → new) pair through `set_states`: allowed edges move, every other is refused; a broker
+    status (``force``) always wins."""
+    orders = [PlannedOrder(f"alpha|20240701|0935|6000{i:02d}.SH|buy", f"r{i:02d}", f"6000{i:02d}.SH", "buy", 100,
+                           10.0, 11.0, 9.0) for i, _ in enumerate(OrderState)]
+    store.persist_plan("alpha", DAY, "0935", orders, [Verdict(o.intent_key, o.symbol, "buy", True, "passed", "")
+                                                      for o in orders])
+    with store.db.session() as s:
+        s.execute(update(TradeOrder).values(state=str(current)))
+    store.set_states([StateUpdate(o.intent_key, new) for o, new in zip(orders, OrderState, strict=True)])
+    got = {o.intent_key: o.state for o in store.orders("alpha", DAY)}
+    for o, new in zip(orders, OrderState, strict=True):
+        expected = new if new in TRANSITIONS[current] else current
+        assert got[o.intent_key] is expected, f"{current} → {new}"
+    store.set_states([StateUpdate(o.intent_key, new, force=True) for o, new in zip(orders, OrderState, strict=True)])
+    assert [o.state for o in store.orders("alpha", DAY)] == list(OrderState)
