@@ -19,9 +19,9 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from aistock_core.calendar import exchange_today
 from aistock_core.config import get_settings
-from aistock_core.errors import ConfigError
-from aistock_pipelines.cli import calendar as calendar_cli
+from aistock_core.errors import ConfigError, GatewayError
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
 
 app = typer.Typer(help="Trading instances: plan, run, status, reconcile, halt, resume, approve.",
@@ -63,7 +63,7 @@ class _Context:
 
     def day(self, date: str | None) -> pd.Timestamp:
         try:
-            return pd.Timestamp(date).normalize() if date else calendar_cli.today()
+            return pd.Timestamp(date).normalize() if date else exchange_today()
         except ValueError as exc:
             raise ConfigError(f"--date {date!r} is not a date (YYYY-MM-DD)") from exc
 
@@ -190,6 +190,8 @@ def run(
     params = _plan_params(order_type)
     result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, day, weights),
                       trading_mode=ctx.settings.trading_mode, wait_minutes=wait, plan=params)
+    if result.blocked:
+        raise GatewayError(f"instance {instance!r} {day:%Y-%m-%d} {slot}: not trading, {result.blocked}")
     payload = result.as_dict()
     _emit(payload, as_json, f"run {instance} {day:%Y-%m-%d} {slot}", pd.DataFrame(payload["orders"]))
 

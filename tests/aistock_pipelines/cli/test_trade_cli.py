@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -118,3 +119,68 @@ def test_live_refuses_a_provisional_day_and_sends_nothing(home, monkeypatch):
     message = refused("trade", "run", "--instance", "real", "--date", "2027-01-04", "--submit")
     assert "2027-01-04 is a provisional session" in message and "send live orders" in message
     assert ok_json("trade", "status", "--instance", "real", "--date", "2027-01-04")["orders"] == []
+
+
+def paper_account(home) -> Path:
+    return Path(home) / "paper" / "SIM-demo.json"
+
+
+def test_a_mismatch_refuses_the_next_run_until_acknowledged(home):
+    create()
+    assert ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit")["submitted"] == 10
+    state = json.loads(paper_account(home).read_text())
+    state["cash"] += 1000.0  # the broker's cash moves without a trade: our book no longer agrees
+    paper_account(home).write_text(json.dumps(state))
+    found = ok_json("trade", "reconcile", "--instance", "demo", "--date", DAY)
+    assert [m["kind"] for m in found["mismatches"]] == ["cash"] and found["unresolved"] == 1
+    message = refused("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "10:35", "--submit")
+    assert "unresolved reconciliation mismatch" in message and "--acknowledge" in message
+    assert len(message.strip().splitlines()) == 1
+    assert "--by NAME and --note" in refused("trade", "reconcile", "--instance", "demo", "--date", DAY,
+                                             "--acknowledge", "--by", "ops")
+    acked = ok_json("trade", "reconcile", "--instance", "demo", "--date", DAY, "--acknowledge", "--by", "ops",
+                    "--note", "broker credited interest")
+    assert acked["acknowledged"]["by"] == "ops" and acked["unresolved"] == 0
+    # the cash difference as the manual reconcile and the refused 10:35 run recorded it
+    assert [m["rule"] for m in acked["acknowledged"]["mismatches"]] == ["cash", "cash"]
+    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "10:35", "--submit")
+    assert run["blocked"] is None and run["reconcile_end"]["mismatches"] == []
+
+
+@pytest.mark.parametrize("args, says", [
+    (("trade", "run", "--instance", "nope", "--date", DAY, "--submit"), "unknown trading instance 'nope'"),
+    (("trade", "plan", "--instance", "nope", "--date", DAY), "unknown trading instance 'nope'"),
+    (("trade", "halt", "--instance", "nope", "--reason", "x"), "unknown trading instance 'nope'"),
+    (("trade", "reconcile", "--instance", "nope", "--date", DAY), "unknown trading instance 'nope'"),
+    (("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--order-type", "stop"),
+     "order type 'stop' must be one of"),
+    (("trade", "run", "--instance", "demo", "--date", "2024-13-01", "--submit"), "is not a date"),
+    (("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "9h35", "--submit"), "not a time of day"),
+    (("trade", "instance", "create", "--name", "neg", "--capital", -1), "greater than 0"),
+    (("trade", "reconcile", "--instance", "demo", "--date", DAY, "--acknowledge", "--by", "ops", "--note", "x"),
+     "no unresolved reconciliation mismatch"),
+])
+def test_bad_input_is_one_line_and_sends_nothing(home, args, says):
+    create()
+    message = refused(*args)
+    assert says in message and len(message.strip().splitlines()) == 1, message
+    assert ok_json("trade", "status", "--instance", "demo", "--date", DAY)["orders"] == []
+    assert not paper_account(home).exists() or json.loads(paper_account(home).read_text())["orders"] == []
+
+
+def test_malformed_policy_files_create_nothing(home, tmp_path):
+    for name, text in {"bad.yaml": "max_position_ratio: [1\n", "bad.json": "{", "list.yaml": "- 1\n",
+                       "range.yaml": "max_position_ratio: 1.5\n"}.items():
+        (tmp_path / name).write_text(text)
+        message = refused("trade", "instance", "create", "--name", "p", "--capital", 1e6, "--policy",
+                          tmp_path / name)
+        assert "risk policy" in message and len(message.strip().splitlines()) == 1, message
+    assert "unknown trading instance 'p'" in refused("trade", "status", "--instance", "p")
+
+
+def test_market_orders_from_the_cli(home):
+    create()
+    plan = ok_json("trade", "plan", "--instance", "demo", "--date", DAY, "--order-type", "market")
+    assert {o["price_type"] for o in plan["orders"]} == {"market"}
+    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--order-type", "market")
+    assert run["submitted"] == 10 and {o["price_type"] for o in run["orders"]} == {"market"}
