@@ -179,7 +179,7 @@ def plan_orders(
             p.skip(symbol, "sell", "rounds to zero")
             continue
         for order in p.add(symbol, "sell", volumes, q, reason):
-            cash += order.value - float(params.fees.cost(np.array([order.value]), day, sell=True)[0])
+            cash += order.value - params.fees.order_cost(order.value, day, sell=True)
 
     buys = [(target[s] - account.volume(s), s) for s in symbols if target[s] > account.volume(s)]
     for _, symbol in sorted(buys, key=lambda b: (-b[0] * _last(p.quotes, b[1]), b[1])):
@@ -196,7 +196,7 @@ def plan_orders(
             if part <= 0:
                 break
             volumes.append(part)
-            cash -= part * price + float(params.fees.cost(np.array([part * price]), day, sell=False)[0])
+            cash -= part * price + params.fees.order_cost(part * price, day, sell=False)
         if not volumes:
             p.skip(symbol, "buy", "rounds to zero (lot, cash or participation cap)")
             continue
@@ -227,7 +227,7 @@ def _affordable(symbol: str, volume: float, price: float, cash: float, fees: Ash
     shares = float(round_buy_shares(np.array([min(volume, by_cash)]), np.array([min_lot]), np.array([step]))[0])
     while shares > 0:
         value = shares * price
-        if value + float(fees.cost(np.array([value]), day, sell=False)[0]) <= cash + 1e-9:
+        if value + fees.order_cost(value, day, sell=False) <= cash + 1e-9:
             return int(shares)
         shares = float(round_buy_shares(np.array([shares - step]), np.array([min_lot]), np.array([step]))[0])
     return 0

@@ -20,7 +20,6 @@ import itertools
 import threading
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from aistock_core.errors import GatewayError
@@ -132,7 +131,7 @@ class QmtGateway(Gateway):
     def trade_of(self, t) -> BrokerTrade:
         value = float(t.traded_volume) * float(t.traded_price)
         sell = t.order_type == STOCK_SELL
-        fee = round(float(self.fees.cost(np.array([value]), self.day, sell=sell)[0]), 2)
+        fee = round(self.fees.order_cost(value, self.day, sell=sell), 2)
         return BrokerTrade(str(t.traded_id), str(t.order_id), t.order_remark, t.stock_code, "sell" if sell else "buy",
                            int(t.traded_volume), float(t.traded_price), fee, str(t.traded_time))
 

@@ -198,7 +198,7 @@ class RiskEngine:
     def _buy_failure(self, o: PlannedOrder, ctx: RiskContext) -> tuple[str, str] | None:
         pol = self.policy
         equity = ctx.equity
-        cost = o.value + float(ctx.fees.cost(np.array([o.value]), ctx.day, sell=False)[0])
+        cost = o.value + ctx.fees.order_cost(o.value, ctx.day, sell=False)
         if cost > ctx.cash + 1e-6:
             return "cash", f"order costs {cost:,.2f} > cash {ctx.cash:,.2f}"
         position = (ctx.volume.get(o.symbol, 0) + o.volume) * o.price
@@ -223,7 +223,7 @@ class RiskEngine:
     @staticmethod
     def _apply(o: PlannedOrder, ctx: RiskContext, now: pd.Timestamp) -> None:
         sell = o.side == "sell"
-        fee = float(ctx.fees.cost(np.array([o.value]), ctx.day, sell=sell)[0])
+        fee = ctx.fees.order_cost(o.value, ctx.day, sell=sell)
         ctx.cash += o.value - fee if sell else -(o.value + fee)
         ctx.volume[o.symbol] = ctx.volume.get(o.symbol, 0) + (-o.volume if sell else o.volume)
         ctx.exposure += -o.value if sell else o.value

@@ -171,7 +171,7 @@ class SimulatedBroker(Gateway):
         if r.side == "buy":
             if float(round_buy_shares(np.array([float(r.volume)]), min_lot, step)[0]) != r.volume:
                 return f"{r.volume} is not a buy lot of {r.symbol}"
-            need = r.volume * r.price + float(self.fees.cost(np.array([r.volume * r.price]), self.day, sell=False)[0])
+            need = r.volume * r.price + self.fees.order_cost(r.volume * r.price, self.day, sell=False)
             if need > self.cash - self.frozen_cash + 1e-6:
                 return f"not enough cash: need {need:.2f}, available {self.cash - self.frozen_cash:.2f}"
             return None
@@ -184,8 +184,7 @@ class SimulatedBroker(Gateway):
     def _freeze(self, order: _Order) -> None:
         r = order.report
         if r.side == "buy":
-            order.frozen_cash = r.volume * r.price + float(self.fees.cost(np.array([r.volume * r.price]), self.day,
-                                                                          sell=False)[0])
+            order.frozen_cash = r.volume * r.price + self.fees.order_cost(r.volume * r.price, self.day, sell=False)
             self.frozen_cash += order.frozen_cash
         else:
             self.holdings[r.symbol].frozen += r.volume
@@ -257,7 +256,7 @@ class SimulatedBroker(Gateway):
         r = order.report
         buy = r.side == "buy"
         value = volume * price
-        fee = round(float(self.fees.cost(np.array([value]), self.day, sell=not buy)[0]), 2)
+        fee = round(self.fees.order_cost(value, self.day, sell=not buy), 2)
         h = self.holdings.setdefault(r.symbol, _Holding())
         if buy:
             h.cost += value + fee

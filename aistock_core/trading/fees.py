@@ -41,6 +41,14 @@ class AshareFees:
             fees = fees + value * self.stamp_duty(day)
         return np.where(value <= 1e-5, 0.0, fees)
 
+    def order_cost(self, value: float, day: pd.Timestamp, *, sell: bool) -> float:
+        """`cost` of one order, as a float: the execution layer sizes and checks orders one at a time, where
+        wrapping each value in an array costs more than the arithmetic (same operations, same result)."""
+        if value <= 1e-5:
+            return 0.0
+        fees = max(value * self.commission, self.min_commission) + value * self.transfer_fee
+        return fees + value * self.stamp_duty(day) if sell else fees
+
     def buy_rate(self) -> float:
         """Proportional fee rate of a buy (above the commission floor): what sizing a buy to cash divides by."""
         return self.commission + self.transfer_fee

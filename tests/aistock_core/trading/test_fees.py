@@ -29,6 +29,16 @@ def test_commission_floor_is_five_yuan_and_nothing_dealt_costs_nothing():
     assert cost[0] == pytest.approx(5.0 + 0.01) and cost[1] == 0.0
 
 
+def test_one_order_cost_equals_the_array_cost_to_the_bit():
+    fees = AshareFees()
+    values = np.concatenate([[0.0, 1e-6, 19_999.99, 20_000.0, 20_000.01],
+                             np.random.default_rng(3).uniform(0, 5e6, 2_000)])
+    for day in (pd.Timestamp("2023-08-25"), pd.Timestamp("2024-07-01")):
+        for sell in (False, True):
+            expected = fees.cost(values, day, sell=sell)
+            assert [fees.order_cost(float(v), day, sell=sell) for v in values] == expected.tolist()
+
+
 @pytest.mark.parametrize(
     ("opened", "sold", "rate"),
     [
