@@ -22,7 +22,7 @@ from aistock_core.errors import ConfigError
 from aistock_core.execution.domain import AccountSnapshot, Position
 from aistock_core.execution.gateway import Gateway
 from aistock_core.execution.states import OrderState, from_qmt_status
-from aistock_core.execution.store import ExecutionStore
+from aistock_core.execution.store import ExecutionStore, StateUpdate
 
 #: Cash differences below this (yuan) are float noise, not a mismatch.
 CASH_TOLERANCE = 0.01
@@ -65,19 +65,22 @@ def reconcile(store: ExecutionStore, gateway: Gateway, instance: str, day: pd.Ti
     result = ReconcileResult()
     remarks = store.remarks(instance, day)
     broker_orders = {o.remark: o for o in gateway.query_orders()}
+    lost: list[StateUpdate] = []
+    synced: list[StateUpdate] = []
     for order in store.orders(instance, day):
         b = broker_orders.get(order.remark)
         if b is None:
             if order.state is OrderState.SUBMITTED:
-                store.set_state(order.intent_key, OrderState.REJECTED,
-                                message="not at the broker after submission (lost on the way); not resent")
-                result.lost_orders += 1
+                lost.append(StateUpdate(order.intent_key, OrderState.REJECTED,
+                                        message="not at the broker after submission (lost on the way); not resent"))
             continue
         if order.broker_order_id is None:
             result.ids_adopted += 1
-        changed = store.set_state(order.intent_key, from_qmt_status(b.status), broker_order_id=b.broker_order_id,
-                                  message=b.message or None, force=True)
-        result.states_synced += int(changed)
+        synced.append(StateUpdate(order.intent_key, from_qmt_status(b.status), b.broker_order_id, b.message or None,
+                                  force=True))
+    store.set_states(lost)
+    result.lost_orders = len(lost)
+    result.states_synced = store.set_states(synced)
     for remark, b in broker_orders.items():
         if remark not in remarks:
             result.mismatches.append(Mismatch("unknown_broker_order", b.symbol, None, b.broker_order_id, False))

@@ -111,7 +111,7 @@ class RiskContext:
     day: pd.Timestamp
     active_orders: int = 0
     st: frozenset[str] = frozenset()
-    sent_at: list[pd.Timestamp] = field(default_factory=list)
+    sent_at: list[pd.Timestamp] = field(default_factory=list)  # tz-aware, any order
     canceled_at: list[pd.Timestamp] = field(default_factory=list)
     stopped: frozenset[str] = frozenset()
     fees: AshareFees = field(default_factory=AshareFees)
@@ -124,6 +124,9 @@ class RiskContext:
         self.equity = self.account.equity(self.prices)
         #: Positions value at the marks, updated as orders are allowed (at their limit prices).
         self.exposure = self.equity - self.account.cash
+        #: The rate windows' times as sorted integer nanoseconds (allowed orders are added as they pass).
+        self.sent_ns = sorted(pd.Timestamp(t).value for t in self.sent_at)
+        self.canceled_ns = sorted(pd.Timestamp(t).value for t in self.canceled_at)
 
 
 class RiskEngine:
@@ -181,11 +184,12 @@ class RiskEngine:
             return "max_order_volume", f"order volume {o.volume} > {pol.max_order_volume}"
         if not buy and o.volume > ctx.sellable.get(o.symbol, 0):
             return "sellable", f"sell {o.volume} > sellable {ctx.sellable.get(o.symbol, 0)} (T+1)"
-        recent = _since(ctx.sent_at, now - pd.Timedelta(seconds=60))
+        ns = now.value  # integer nanoseconds: the window arithmetic runs once per order
+        recent = _since(ctx.sent_ns, ns - 60 * _NS)
         if recent >= pol.max_orders_per_minute:
             return "order_rate", f"{recent} orders in the last minute (limit {pol.max_orders_per_minute})"
-        start = now - pd.Timedelta(seconds=pol.cancel_window_s)
-        sent, canceled = _since(ctx.sent_at, start), _since(ctx.canceled_at, start)
+        start = ns - pol.cancel_window_s * _NS
+        sent, canceled = _since(ctx.sent_ns, start), _since(ctx.canceled_ns, start)
         if sent >= pol.cancel_min_orders and canceled / sent > pol.max_cancel_ratio:
             return "cancel_rate", (f"{canceled} cancels / {sent} orders in the last {pol.cancel_window_s} s above "
                                    f"{pol.max_cancel_ratio:.0%}")
@@ -230,9 +234,12 @@ class RiskEngine:
         if sell:
             ctx.sellable[o.symbol] = ctx.sellable.get(o.symbol, 0) - o.volume
         ctx.active_orders += 1
-        insort(ctx.sent_at, now)
+        insort(ctx.sent_ns, now.value)
 
 
-def _since(times: list[pd.Timestamp], start: pd.Timestamp) -> int:
+_NS = 1_000_000_000
+
+
+def _since(times: list[int], start: int) -> int:
     """How many of the sorted ``times`` lie after ``start``."""
     return len(times) - bisect_right(times, start)
