@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from aistock_core.errors import ConfigError
 from aistock_core.execution.domain import AccountSnapshot, PlannedOrder, Position
@@ -151,3 +153,11 @@ def test_stop_loss_names_the_positions_past_it_and_only_sells_of_them_pass():
     buy, sell = order(price=9.0, down=8.1, up=9.9), order(side="sell", price=9.0, down=8.1, up=9.9)
     verdicts = engine.check_batch([buy, sell, order(symbol="600004.SH", price=9.0, down=8.1, up=9.9)], c, NOW)
     assert [(v.allowed, v.rule) for v in verdicts] == [(False, "stop_loss"), (True, "passed"), (True, "passed")]
+
+
+def test_the_documented_example_policy_loads_and_names_every_limit():
+    path = Path(__file__).parents[3] / "docs" / "risk_policy.example.yaml"
+    policy = load_policy(path)
+    assert set(yaml.safe_load(path.read_text())) == set(RiskPolicy.model_fields)
+    assert policy.stop_loss_ratio == 0.1
+    assert policy.model_dump(exclude={"stop_loss_ratio"}) == RiskPolicy().model_dump(exclude={"stop_loss_ratio"})
