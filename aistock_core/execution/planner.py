@@ -4,7 +4,7 @@ first, then buys.
 * Prices: the latest price moved by ``price_offset_bps`` towards the other side (buys pay up, sells give way),
   on the tick, and clamped into the day's exact limit band (`aistock_core.execution.quotes`).
 * Sells are planned first, limited to the T+1 sellable volume; the cash they free (after fees) funds the buys.
-* Buys are sized by the cash available (after the reserve), fees included (`AshareFees.cost`: the 5-yuan
+* Buys are sized by the cash available (after the reserve), fees included (`AshareFees.order_cost`: the 5-yuan
   minimum commission and the transfer fee), and rounded to the board's lots.
 * A participation cap bounds each order to a share of the name's recent volume: a larger order is split into
   child orders of that size (each with its own intent key, the child index appended), up to ``max_children``.

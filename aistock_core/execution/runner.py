@@ -5,6 +5,10 @@ anything is sent, an order is marked ``submitted`` before the gateway is called,
 plans again once intents exist — it only submits orders still ``initialized`` (which were certainly never sent).
 An order left ``submitted`` by a crash or a lost acknowledgement is settled by reconciliation through its
 remark, never by sending it again.
+
+A run trades only while the instance has no unresolved reconciliation mismatch (the start's own included):
+an operator's acknowledgement (`aistock_core.execution.reconcile.acknowledge`) lets the next one go. Names past
+the policy's stop loss get a target of zero before planning (a forced sell, reason ``stop loss: …``).
 """
 
 from __future__ import annotations
