@@ -42,6 +42,17 @@ def test_imports_point_one_way(package, forbidden):
     assert offenders(package, forbidden) == []
 
 
+#: Where the demo may be named: its own package, the configuration that picks it when nothing else is configured
+#: (`aistock_core.specs`), and the demo command.
+DEMO_IMPORTERS = ("aistock_core/demo/", "aistock_core/specs.py", "aistock_pipelines/demo.py",
+                  "aistock_pipelines/cli/demo.py")
+
+
+def test_production_code_does_not_read_demo_constants():
+    found = offenders("aistock_core", ("aistock_core.demo",)) + offenders("aistock_pipelines", ("aistock_core.demo",))
+    assert [line for line in found if not line.startswith(DEMO_IMPORTERS)] == []
+
+
 def test_the_checker_sees_an_offending_import(tmp_path, monkeypatch):
     """The check above can fail: a file with a nested forbidden import is reported."""
     (tmp_path / "pkg").mkdir()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-
 #: Fixed margins (figure fractions): what ``tight_layout`` chooses for this chart, without the extra pass over
 #: every tick label it costs to find them (a third of the drawing time).
 MARGINS = {"left": 0.09, "right": 0.97, "top": 0.94, "bottom": 0.065, "hspace": 0.08}
