@@ -78,6 +78,18 @@ def test_the_command_line_imports_no_command_before_it_runs():
     assert all(name in result["out"] for name in COMMANDS)
 
 
+def test_a_score_file_backtest_loads_no_engine_it_does_not_run():
+    """``aistock backtest`` replays a score file: loading it must not pull in the factor kernels (numba), the
+    app database, Dagster or matplotlib (drawn lazily, once the chart is due) — each a few tenths of a second."""
+    script = ("import sys, json\nfrom aistock_pipelines.cli.main import load_command\n"
+              "load_command('backtest')\nprint(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    heavy = {m.split(".")[0] for m in modules} & {"numba", "dagster", "sqlalchemy", "matplotlib", "mlflow",
+                                                   "lightgbm", "torch"}
+    assert heavy == set()
+
+
 def test_each_listed_help_line_is_the_commands_own():
     """The one-line help `COMMANDS` shows in ``aistock --help`` is the first line of the command's own help."""
     from aistock_pipelines.cli.main import COMMANDS, load_command
