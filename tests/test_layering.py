@@ -42,6 +42,17 @@ def test_imports_point_one_way(package, forbidden):
     assert offenders(package, forbidden) == []
 
 
+#: Where the demo may be named: its own package, the configuration that picks it when nothing else is configured
+#: (`aistock_core.specs`), and the demo command.
+DEMO_IMPORTERS = ("aistock_core/demo/", "aistock_core/specs.py", "aistock_pipelines/demo.py",
+                  "aistock_pipelines/cli/demo.py")
+
+
+def test_production_code_does_not_read_demo_constants():
+    found = offenders("aistock_core", ("aistock_core.demo",)) + offenders("aistock_pipelines", ("aistock_core.demo",))
+    assert [line for line in found if not line.startswith(DEMO_IMPORTERS)] == []
+
+
 def test_the_checker_sees_an_offending_import(tmp_path, monkeypatch):
     """The check above can fail: a file with a nested forbidden import is reported."""
     (tmp_path / "pkg").mkdir()
@@ -65,6 +76,18 @@ def test_the_command_line_imports_no_command_before_it_runs():
     from aistock_pipelines.cli.main import COMMANDS
 
     assert all(name in result["out"] for name in COMMANDS)
+
+
+def test_a_score_file_backtest_loads_no_engine_it_does_not_run():
+    """``aistock backtest`` replays a score file: loading it must not pull in the factor kernels (numba), the
+    app database, Dagster or matplotlib (drawn lazily, once the chart is due) — each a few tenths of a second."""
+    script = ("import sys, json\nfrom aistock_pipelines.cli.main import load_command\n"
+              "load_command('backtest')\nprint(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    heavy = {m.split(".")[0] for m in modules} & {"numba", "dagster", "sqlalchemy", "matplotlib", "mlflow",
+                                                   "lightgbm", "torch"}
+    assert heavy == set()
 
 
 def test_each_listed_help_line_is_the_commands_own():

@@ -154,12 +154,13 @@ class VerifyReport:
 
 
 def verify_holidays(holidays: HolidayFile, package_last: pd.Timestamp,
-                    package_sessions: pd.DatetimeIndex) -> VerifyReport:
+                    package_sessions: pd.DatetimeIndex | None = None) -> VerifyReport:
     """Check the file against itself and against the package's calendar (which ends on ``package_last``).
 
     Rules: single dates are weekdays; closures are sorted, do not overlap and lie inside their year; the years
     beyond the package's horizon are contiguous with it (no gap a calendar could silently skip). A year the
-    package already covers is ignored in favour of the package; the note says whether the two agree.
+    package already covers is ignored in favour of the package; the note says whether the two agree (only
+    with ``package_sessions``: the problems need just ``package_last``, the notes the package's sessions).
     """
     problems: list[str] = []
     notes: list[str] = []
@@ -174,7 +175,7 @@ def verify_holidays(holidays: HolidayFile, package_last: pd.Timestamp,
             if previous is not None and closure.start <= previous.last:
                 problems.append(f"{year}: {span} is out of order or overlaps {previous.start}..{previous.last}")
             previous = closure
-        if year <= package_last.year:
+        if year <= package_last.year and package_sessions is not None:
             weekdays = pd.bdate_range(f"{year}-01-01", min(pd.Timestamp(f"{year}-12-31"), package_last))
             package_closed = weekdays.difference(package_sessions)
             listed = holidays.closed_weekdays(year)

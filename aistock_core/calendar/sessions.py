@@ -9,6 +9,7 @@ are flagged, and `TradingCalendar.require_authoritative` refuses them for anythi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -186,17 +187,8 @@ class TradingCalendar:
         Provisional days do not count as future: they keep paper runs going, but real orders stop at the
         authoritative horizon, so the operator is warned as if they were not there (and told they are in use).
         """
-        day = _day(today)
-        days_left = (self.authoritative_until - day).days
-        if days_left >= HORIZON_WARNING_DAYS:
-            return None
-        message = (f"trading calendar {self.name!r} ends on {self.authoritative_until:%Y-%m-%d}, {days_left} days "
-                   f"from {day:%Y-%m-%d}; {self.horizon_fix} before it runs out, or schedules will stop")
-        provisional = self.provisional_sessions
-        if len(provisional):
-            message += (f"; provisional sessions {provisional[0]:%Y-%m-%d}..{provisional[-1]:%Y-%m-%d} are in use "
-                        "(research, preview and paper only; real orders are refused on them)")
-        return message
+        return horizon_message(self.name, today, self.authoritative_until, self.horizon_fix,
+                               lambda: self.provisional_sessions)
 
     def closed_weekdays(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DatetimeIndex:
         """Weekdays (Mon–Fri) in the range that are not sessions: the holidays partitions must exclude."""
@@ -204,6 +196,24 @@ class TradingCalendar:
         hi = _day(end) if end is not None else self.horizon
         weekdays = pd.bdate_range(lo, hi)
         return weekdays.difference(self.sessions)
+
+
+def horizon_message(name: str, today: DateLike, authoritative_until: pd.Timestamp, horizon_fix: str,
+                    provisional: Callable[[], pd.DatetimeIndex]) -> str | None:
+    """`TradingCalendar.horizon_warning` from its parts, so a caller that knows them without the session index
+    (`aistock_core.calendar.xshg.horizon_warning`) says exactly the same; ``provisional`` is asked for only when
+    a warning is due."""
+    day = _day(today)
+    days_left = (authoritative_until - day).days
+    if days_left >= HORIZON_WARNING_DAYS:
+        return None
+    message = (f"trading calendar {name!r} ends on {authoritative_until:%Y-%m-%d}, {days_left} days "
+               f"from {day:%Y-%m-%d}; {horizon_fix} before it runs out, or schedules will stop")
+    estimated = provisional()
+    if len(estimated):
+        message += (f"; provisional sessions {estimated[0]:%Y-%m-%d}..{estimated[-1]:%Y-%m-%d} are in use "
+                    "(research, preview and paper only; real orders are refused on them)")
+    return message
 
 
 def _read_day_file(path: Path) -> pd.DatetimeIndex:

@@ -19,7 +19,7 @@ from aistock_core.errors import ModelError
 from aistock_core.models.config import parse_workflow
 from aistock_core.models.dataset import load_raw
 from aistock_core.models.processors import Processor
-from aistock_core.models.tracking import META, PROCESSORS, resolve, session
+from aistock_core.models.tracking import META, PROCESSORS, require_store, resolve, session
 
 
 def check_feature_order(expected: list[str], actual: list[str], where: str = "features") -> None:
@@ -51,6 +51,7 @@ class ServedModel:
         """The registry's ``ref`` (``NAME``, ``NAME@alias``, ``NAME/version``) from tracking store ``uri``."""
         import mlflow.lightgbm
 
+        require_store(uri, ref)
         with session(uri) as c, tempfile.TemporaryDirectory() as tmp:
             mv = resolve(c, ref)
             booster = mlflow.lightgbm.load_model(f"models:/{mv.name}/{mv.version}")

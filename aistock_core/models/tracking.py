@@ -37,6 +37,20 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def store_exists(uri: str) -> bool:
+    """Whether there is a tracking store to read at ``uri``: a SQLite file that is not there yet holds no model,
+    and opening it would create the file and MLflow's tables (a command that only reads must change nothing)."""
+    prefix = "sqlite:///"
+    return not uri.startswith(prefix) or Path(uri.removeprefix(prefix)).is_file()
+
+
+def require_store(uri: str, ref: str) -> None:
+    """`ModelError` naming ``ref`` when `store_exists` says there is nothing to read it from."""
+    if not store_exists(uri):
+        raise ModelError(f"model {ref!r} is not in the registry: there is no tracking store at {uri} yet; train "
+                         "and register one with `aistock models train --register NAME`")
+
+
 @contextmanager
 def session(uri: str) -> Iterator:
     """A client on ``uri`` with mlflow's fluent API pointed there too, restored afterwards.

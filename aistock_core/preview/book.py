@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from aistock_core.data.service import DataService
 from aistock_core.db.models.preview import PreviewAccount, PreviewPosition, PreviewStrategy, PreviewTrade
 from aistock_core.db.upsert import upsert
+from aistock_core.errors import PreviewError
 from aistock_core.preview.fills import Book
 from aistock_core.trading.account import Account
 
@@ -30,7 +31,15 @@ _POSITION_COLUMNS = ["preview_id", "symbol", "volume", "avg_cost", "last_price",
 
 
 def day_of(value) -> pd.Timestamp:
-    return pd.Timestamp(value).normalize()
+    """The trade date of ``value`` (a date, a Timestamp, or a date as the user typed it); text that is not a
+    date is one `PreviewError` naming it rather than a parser's traceback."""
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        day = pd.NaT
+    if day is pd.NaT:
+        raise PreviewError(f"{value!r} is not a date; write it as YYYY-MM-DD")
+    return day.normalize()
 
 
 def running_ids(session: Session) -> list[int]:

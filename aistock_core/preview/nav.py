@@ -17,6 +17,7 @@ from aistock_core.data.service import DataService
 from aistock_core.db import Database
 from aistock_core.db.models.preview import PreviewAccount, PreviewStrategy
 from aistock_core.errors import PreviewError
+from aistock_core.preview.book import day_of
 
 DEFAULT_BENCHMARK = "000001.SH"
 #: Trading days per year for annualising (Qlib's N, DESIGN §8, so preview and backtest KPIs compare).
@@ -29,6 +30,7 @@ def nav_frame(db: Database, service: DataService, ids: Sequence[int], benchmark:
               start=None, end=None) -> pd.DataFrame:
     """Sessions × (one column per instance, labelled ``id:name``, then the benchmark code)."""
     ids = [int(i) for i in ids]
+    start, end = (None if d is None else day_of(d) for d in (start, end))
     if not ids:
         raise PreviewError("no preview ids given; pass --ids A,B,...")
     with db.session() as session:

@@ -71,7 +71,7 @@ def settle(db: Database, service: DataService, day) -> SettleResult:
 
 def settle_range(db: Database, service: DataService, start, end) -> list[SettleResult]:
     """Settle every session of ``start..end`` in order (a backfill)."""
-    days = service.calendar.sessions_in_range(start, end)
+    days = service.calendar.sessions_in_range(day_of(start), day_of(end))
     if len(days) == 0:
         raise PreviewError(f"no XSHG session between {start} and {end}")
     return [settle(db, service, d) for d in days]

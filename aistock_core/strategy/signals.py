@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.data.service import DataService
-from aistock_core.factors.engine import compute_frame
 
 DEFAULT_SIGNAL = "-($close/Ref($close,5)-1)"
 
@@ -28,6 +27,10 @@ def signal_scores(
 ) -> pd.Series:
     """Scores of ``expression`` for every listed (session, instrument); a cell without a value gets the day's
     cross-sectional mean (neutral, see the module docstring); days with no value at all are dropped."""
+    # imported here: the factor engine loads numba and its kernels (a few tenths of a second), which a backtest
+    # of a score file (``aistock backtest``) never uses, though it imports this module for DEFAULT_SIGNAL
+    from aistock_core.factors.engine import compute_frame
+
     frame = compute_frame(service, universe, {"score": expression}, start=start, end=end)
     score = frame["score"].astype(np.float64)
     neutral = score.groupby(level="datetime").transform("mean")

@@ -64,6 +64,8 @@ def check_daemon(
     as_json: AsJson = False,
 ) -> None:
     """Alert on every Dagster daemon of DAGSTER_HOME's instance without a recent heartbeat (run it from cron)."""
+    if max_age <= 0:
+        raise ConfigError(f"--max-age {max_age}: give the seconds without a heartbeat that mean down (> 0)")
     import dagster as dg
 
     from aistock_core.alerts import dispatcher_from_settings
@@ -98,6 +100,8 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """The latest delivery records (sent, failed with the error, rate limited), newest last."""
+    if limit < 1:
+        raise ConfigError(f"--limit {limit}: give how many records to show (≥ 1)")
     from aistock_core.alerts import AlertLedger
     from aistock_core.db import Database
 

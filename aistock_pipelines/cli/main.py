@@ -117,16 +117,18 @@ app = typer.Typer(
 
 
 def warn_if_calendar_ends_soon() -> None:
-    """The horizon warning of `TradingCalendar.horizon_warning`, on stderr (never stdout), when one is due.
+    """The horizon warning of `TradingCalendar.horizon_warning`, on stderr (never stdout), when one is due
+    (`aistock_core.calendar.xshg.horizon_warning`: the same words without building the session index).
 
     A calendar that cannot be built (a malformed holiday file) is only a warning here: the commands that need
     the calendar fail with the full message, and ``calendar holidays verify|add`` stay usable to fix it.
     """
-    from aistock_core.calendar import exchange_today, xshg_calendar  # imported here: pandas is not free
+    from aistock_core.calendar import exchange_today  # imported here: pandas is not free
+    from aistock_core.calendar.xshg import horizon_warning
     from aistock_pipelines.cli.render import make_console
 
     try:
-        warning = xshg_calendar().horizon_warning(exchange_today())
+        warning = horizon_warning(exchange_today())
     except CalendarError as exc:
         warning = str(exc)
     if warning:

@@ -89,17 +89,25 @@ def predict_cmd(
     start: Annotated[str | None, typer.Option("--start")] = None,
     end: Annotated[str | None, typer.Option("--end")] = None,
     provider_uri: Annotated[str | None, typer.Option("--provider-uri", help="Qlib dir (default: settings).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out even if it is not a Parquet file.")] = False,
 ) -> None:
     """Score days with a registered model (its handler's features, its fitted processors)."""
+    from aistock_core.data.store import PARQUET_MAGIC, atomic_path, check_output_target
     from aistock_core.models.scoring import ServedModel
+    from aistock_pipelines.cli.calendar import parse_day
 
     if (date is None) == (start is None or end is None):
         raise ModelError("give --date D, or both --start and --end")
+    if date:
+        first = last = parse_day(date, "--date")
+    else:
+        first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    out = out.expanduser().resolve()
+    check_output_target(out, folder=False, force=force, magic=PARQUET_MAGIC)  # before the work, not after it
     served = ServedModel.load(get_settings().tracking_uri, model)
-    scores = served.score(_service(provider_uri), date or start, date or end)
-    tmp = out.with_name(f".{out.name}.tmp")
-    scores.reset_index().to_parquet(tmp, index=False)
-    tmp.replace(out)
+    scores = served.score(_service(provider_uri), first, last)
+    with atomic_path(out, force=force, magic=PARQUET_MAGIC) as tmp:
+        scores.reset_index().to_parquet(tmp, index=False)
     make_console(stderr=True).print(f"{len(scores)} scores from {served.name} v{served.version} → {out}")
 
 
@@ -114,11 +122,13 @@ def list_cmd(json_out: JsonFlag = False) -> None:
     """Registered models with their aliases."""
     import pandas as pd
 
-    from aistock_core.models.tracking import client
+    from aistock_core.models.tracking import client, store_exists
 
-    c = client(get_settings().tracking_uri)
-    rows = [{"name": m.name, "aliases": {k: str(v) for k, v in m.aliases.items()},
-             "versions": len(c.search_model_versions(f"name='{m.name}'"))} for m in c.search_registered_models()]
+    uri = get_settings().tracking_uri
+    c = client(uri) if store_exists(uri) else None
+    rows = [] if c is None else [{"name": m.name, "aliases": {k: str(v) for k, v in m.aliases.items()},
+                                  "versions": len(c.search_model_versions(f"name='{m.name}'"))}
+                                 for m in c.search_registered_models()]
     if json_out:
         typer.echo(json.dumps(rows))
         return
@@ -130,9 +140,11 @@ def show_cmd(name: str, json_out: JsonFlag = False) -> None:
     """Versions of one registered model, with run ids and aliases."""
     import pandas as pd
 
-    from aistock_core.models.tracking import client
+    from aistock_core.models.tracking import client, require_store
 
-    rows = _versions(client(get_settings().tracking_uri), name)
+    uri = get_settings().tracking_uri
+    require_store(uri, name)
+    rows = _versions(client(uri), name)
     if not rows:
         raise ModelError(f"model {name!r} is not in the registry; see `aistock models list`")
     if json_out:
@@ -145,7 +157,9 @@ def show_cmd(name: str, json_out: JsonFlag = False) -> None:
 def promote_cmd(name: str, version: str, alias: Annotated[str, typer.Option(help="Alias to set.")] = "champion",
                 ) -> None:
     """Point an alias (default champion) at a version."""
-    from aistock_core.models.tracking import client, promote
+    from aistock_core.models.tracking import client, promote, require_store
 
-    promote(client(get_settings().tracking_uri), name, version, alias)
+    uri = get_settings().tracking_uri
+    require_store(uri, f"{name}/{version}")
+    promote(client(uri), name, version, alias)
     make_console(stderr=True).print(f"{name}@{alias} → version {version}")

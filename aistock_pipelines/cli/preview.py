@@ -167,10 +167,17 @@ def refresh(
     """One refresh of all running instances at live prices."""
     import pandas as pd
 
+    from aistock_core.calendar import exchange_now
     from aistock_core.preview.refresh import refresh as run_refresh
 
+    try:
+        when = exchange_now() if at is None else pd.Timestamp(at)
+    except ValueError:
+        when = pd.NaT
+    if when is pd.NaT:
+        raise PreviewError(f"--at {at!r} is not a moment; write it as 'YYYY-MM-DD HH:MM' (Shanghai time)")
     db, service = _context()
-    result = run_refresh(db, service, pd.Timestamp.now(tz="Asia/Shanghai") if at is None else pd.Timestamp(at))
+    result = run_refresh(db, service, when)
     if as_json:
         echo_json(result.as_dict(), indent=2)
     else:

@@ -139,6 +139,7 @@ def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights
     from aistock_core.execution.session import slot_time
 
     inst = ctx.store.instance(instance)
+    ctx.data.calendar.require_session(day)  # a plan for a closed day is no plan (`run --submit` refuses it too)
     targets = _targets(ctx, day, weights)
     now = slot_time(day, slot)
     gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)

@@ -41,6 +41,8 @@ SYNC_TIMESTAMPS = frozenset({"first_seen_at", "synced_at", "removed_at"})
 DB_FILES = ("aistock.db", "aistock.db-wal", "aistock.db-shm", "aistock.migrate.lock")
 TODAY = pd.Timestamp("2025-04-01")  # pinned "today": no calendar-horizon warning, data ends before it
 QLIB_END = "2025-03-31"
+PREVIEW = "pv"  # the world's preview instance (id 1) and paper trading instance
+PAPER = "paper1"
 
 
 @dataclass
@@ -106,7 +108,9 @@ def build_world(root: Path, db_url: str | None = None) -> World:
                  ["backtest", "--provider-uri", str(world.qlib), "--score", str(world.scores), "--out",
                   str(world.root / "bt"), "--topk", "3", "--n-drop", "1", "--benchmark", "none"],
                  ["factors", "compute", "--provider-uri", str(world.qlib), "--factors", "KMID,ROC5", "--out",
-                  str(world.root / "factors.parquet")]):
+                  str(world.root / "factors.parquet")],
+                 ["preview", "create", "--name", PREVIEW, "--capital", "1000000"],
+                 ["trade", "instance", "create", "--name", PAPER, "--capital", "1000000"]):
         # A generous limit: the first factor computation may compile the numba kernels on a busy machine.
         outcome = run_cli(argv, world.env(db_url), world.root, limit=900)
         if outcome.exit_code != 0:
@@ -151,7 +155,8 @@ WARM_MODULES = (
     "aistock_core.db.models", "alembic.command", "typer.testing", "aistock_core.strategy.backtest.plot",
     # command modules the CLI loads lazily
     "aistock_pipelines.cli.backtest", "aistock_pipelines.cli.calendar", "aistock_pipelines.cli.catalog",
-    "aistock_pipelines.cli.data", "aistock_pipelines.cli.factors",
+    "aistock_pipelines.cli.data", "aistock_pipelines.cli.factors", "aistock_pipelines.cli.models",
+    "aistock_pipelines.cli.preview", "aistock_pipelines.cli.trade", "aistock_pipelines.cli.alerts",
 )
 
 
@@ -729,6 +734,93 @@ def _foreign_qlib(world: World, case_dir: Path) -> Path:
     return q
 
 
+def box_cases() -> list[Case]:
+    """The execution half's commands (models, preview, trade, alerts): unknown ids and names, bad and
+    non-session dates, negative amounts, malformed files, outputs that are not theirs."""
+    def fixed(label: str, argv: Callable[[World, Path], list[str]], names: str, quick: bool = True) -> Case:
+        return Case(label, lambda w, d: (d.mkdir(parents=True, exist_ok=True), argv(w, d))[1], lambda w, d: names,
+                    quick=quick)
+
+    def file(name: str, text: str) -> Callable[[Path], Path]:
+        def make(d: Path) -> Path:
+            (d / name).write_text(text)
+            return d / name
+        return make
+
+    garbage_yaml = file("policy.yaml", "max_order_value: [unclosed\n")
+    weights_csv = file("weights.csv", "instrument;weight\n600000.SH;x\n")
+    negative_weights = file("weights.json", '{"600000.SH": -0.5}')
+    plan = ["trade", "plan", "--instance", PAPER]
+    return [
+        fixed("models show unknown model", lambda w, d: ["models", "show", "nosuch"], "nosuch"),
+        fixed("models promote unknown model", lambda w, d: ["models", "promote", "nosuch", "3"], "nosuch",
+              quick=False),
+        fixed("models predict unknown model", lambda w, d: ["models", "predict", "--model", "nosuch", "--date",
+                                                            "2025-03-03", "--out", str(d / "p.parquet")], "nosuch",
+              quick=False),
+        fixed("models predict bad date", lambda w, d: ["models", "predict", "--model", "nosuch", "--date",
+                                                       "2025-02-30", "--out", str(d / "p.parquet")], "--date",
+              quick=False),
+        fixed("models predict --out someone's .parquet", lambda w, d: [
+            "models", "predict", "--model", "nosuch", "--date", "2025-03-03", "--out", str(w.root / "notes.parquet")],
+            "notes.parquet"),
+        fixed("models train config missing", lambda w, d: ["models", "train", "--config", str(d / "absent.yaml"),
+                                                           "--out", str(d / "o")], "absent.yaml", quick=False),
+        fixed("models train config garbage", lambda w, d: ["models", "train", "--config",
+                                                           str(garbage_yaml(d)), "--out", str(d / "o")],
+              "policy.yaml"),
+        fixed("preview create negative capital", lambda w, d: ["preview", "create", "--name", "p2", "--capital",
+                                                               "-5"], "capital"),
+        fixed("preview create duplicate name", lambda w, d: ["preview", "create", "--name", PREVIEW], PREVIEW,
+              quick=False),
+        fixed("preview show unknown id", lambda w, d: ["preview", "show", "999"], "999"),
+        fixed("preview stop unknown id", lambda w, d: ["preview", "stop", "999"], "999", quick=False),
+        fixed("preview trade bad date", lambda w, d: ["preview", "trade", "--date", "2025-02-30"], "2025-02-30"),
+        fixed("preview trade non-session day", lambda w, d: ["preview", "trade", "--date", "2025-01-04"],
+              "2025-01-04", quick=False),
+        fixed("preview trade bad decision time", lambda w, d: ["preview", "trade", "--date", "2025-03-03", "--at",
+                                                               "25:99"], "25:99", quick=False),
+        fixed("preview settle garbage date", lambda w, d: ["preview", "settle", "--date", "garbage"], "garbage",
+              quick=False),
+        fixed("preview settle non-session day", lambda w, d: ["preview", "settle", "--date", "2025-01-04"],
+              "2025-01-04"),
+        fixed("preview refresh bad --at", lambda w, d: ["preview", "refresh", "--at", "noon"], "--at"),
+        fixed("preview report bad ids", lambda w, d: ["preview", "report", "--ids", "1,x", "--out",
+                                                      str(d / "r.html")], "--ids", quick=False),
+        fixed("preview report unknown id", lambda w, d: ["preview", "report", "--ids", "999", "--out",
+                                                         str(d / "r.html")], "999", quick=False),
+        fixed("trade instance negative capital", lambda w, d: ["trade", "instance", "create", "--name", "t2",
+                                                               "--capital", "-1"], "capital"),
+        fixed("trade instance policy garbage", lambda w, d: ["trade", "instance", "create", "--name", "t2",
+                                                             "--capital", "1000", "--policy", str(garbage_yaml(d))],
+              "policy.yaml"),
+        fixed("trade instance duplicate name", lambda w, d: ["trade", "instance", "create", "--name", PAPER,
+                                                             "--capital", "1000"], PAPER, quick=False),
+        fixed("trade plan unknown instance", lambda w, d: ["trade", "plan", "--instance", "nosuch"], "nosuch",
+              quick=False),
+        fixed("trade plan bad date", lambda w, d: [*plan, "--date", "2025-02-30"], "2025-02-30", quick=False),
+        fixed("trade plan non-session day", lambda w, d: [*plan, "--date", "2025-01-04"], "2025-01-04"),
+        fixed("trade plan weights garbage", lambda w, d: [*plan, "--date", "2025-03-03", "--weights",
+                                                          str(weights_csv(d))], "weights.csv"),
+        fixed("trade plan negative weights", lambda w, d: [*plan, "--date", "2025-03-03", "--weights",
+                                                           str(negative_weights(d))], "weights.json", quick=False),
+        fixed("trade plan weights missing", lambda w, d: [*plan, "--date", "2025-03-03", "--weights",
+                                                          str(d / "absent.csv")], "absent.csv", quick=False),
+        fixed("trade halt unknown instance", lambda w, d: ["trade", "halt", "--instance", "nosuch", "--reason", "x"],
+              "nosuch", quick=False),
+        fixed("trade approve unknown instance", lambda w, d: ["trade", "approve", "--instance", "nosuch", "--by",
+                                                              "me"], "nosuch"),
+        fixed("alerts test bad severity", lambda w, d: ["alerts", "test", "--severity", "loud"], "loud", quick=False),
+        fixed("alerts history negative limit", lambda w, d: ["alerts", "history", "--limit", "-1"], "--limit"),
+        fixed("alerts check-daemon negative max age", lambda w, d: ["alerts", "check-daemon", "--max-age", "-5"],
+              "--max-age", quick=False),
+        Case("setting AISTOCK_ALERT_CHANNELS garbage file", lambda w, d: (
+            d.mkdir(parents=True, exist_ok=True), file("channels.yaml", "- {kind: [unclosed\n")(d),
+            ["alerts", "test"])[2], lambda w, d: "channels.yaml",
+            env=lambda w, d: {"AISTOCK_ALERT_CHANNELS": str(d / "channels.yaml")}),
+    ]
+
+
 #: Left out of the `make test` subset: variants whose code path another quick case already takes.
 NOT_QUICK = {
     "score file -inf score", "score file text score", "score file no score column", "score file unknown code",
@@ -753,7 +845,7 @@ def quick_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     return [*score_cases(), *qlib_cases(), *catalog_dir_cases(), *catalog_http_cases(), *settings_cases(),
-            *date_and_option_cases(), *output_cases()]
+            *date_and_option_cases(), *output_cases(), *box_cases()]
 
 
 @dataclass

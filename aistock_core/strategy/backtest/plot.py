@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+#: Fixed margins (figure fractions): what ``tight_layout`` chooses for this chart, without the extra pass over
+#: every tick label it costs to find them (a third of the drawing time).
+MARGINS = {"left": 0.09, "right": 0.97, "top": 0.94, "bottom": 0.065, "hspace": 0.08}
+
 
 def nav_png(report: pd.DataFrame, init_cash: float, title: str = "backtest") -> bytes:
     """PNG bytes: NAV with and without cost vs the benchmark (sum-compounded as Qlib plots), and drawdown."""
@@ -37,7 +41,7 @@ def nav_png(report: pd.DataFrame, init_cash: float, title: str = "backtest") -> 
     bottom.fill_between(drawdown.index, drawdown, 0, color="tab:red", alpha=0.4)
     bottom.set_ylabel("drawdown")
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(**MARGINS)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()

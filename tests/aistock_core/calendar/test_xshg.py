@@ -13,6 +13,7 @@ import pytest
 from aistock_core.calendar import xshg_calendar
 from aistock_core.calendar.holidays import Closure, HolidayFile, add_closures, load_holidays, save_holidays
 from aistock_core.calendar.provisional import estimated_closures
+from aistock_core.calendar.xshg import _build, horizon_warning
 from aistock_core.config import get_settings
 from aistock_core.errors import CalendarError
 
@@ -129,3 +130,48 @@ def test_the_estimate_tracks_the_real_calendar_in_recent_years():
         assert len(estimate.difference(closed)) <= 2, (year, estimate.difference(closed))
     assert {"2027-01-01", "2027-02-05", "2027-02-12", "2027-04-05", "2027-05-03", "2027-10-07"} <= {
         f"{d:%Y-%m-%d}" for d in estimated_closures(2027)}
+
+
+def _warnings(today: str) -> tuple[str | None, str | None, int]:
+    """(cheap warning, the built calendar's warning, calendars the cheap one built): each warning a message,
+    None, or the CalendarError raised."""
+    _build.cache_clear()
+    outcomes = []
+    for warn in (lambda: horizon_warning(today), lambda: xshg_calendar().horizon_warning(today)):
+        try:
+            outcomes.append(warn())
+        except CalendarError as exc:
+            outcomes.append(f"CalendarError: {exc}")
+        outcomes.append(_build.cache_info().misses)
+    return outcomes[0], outcomes[2], outcomes[1]
+
+
+@pytest.mark.parametrize(("text", "provisional", "today", "expect"), [
+    (None, "off", "2026-12-20", "ends on 2026-12-31, 11 days from 2026-12-20"),
+    (None, "off", "2026-12-01", None),
+    (None, "weekdays", "2026-12-20", "provisional sessions 2027-01-04..2027-12-31 are in use"),
+    (HOLIDAYS_2027, "off", "2026-12-20", None),
+    (HOLIDAYS_2027, "off", "2027-12-24", "ends on 2027-12-31, 7 days from 2027-12-24"),
+    (HOLIDAYS_2027, "weekdays", "2027-12-24", "provisional sessions 2028-01-04..2028-12-29 are in use"),
+    ("years: {2028: {closed: [{start: 2028-01-03}]}}", "off", "2026-12-01", "CalendarError: holiday file"),
+    ("years: [1, 2", "off", "2026-12-01", "CalendarError: cannot read holiday file"),
+])
+def test_the_cheap_horizon_warning_says_what_the_built_calendar_says(holidays, monkeypatch, text, provisional,
+                                                                     today, expect):
+    """Every command's warning skips building the session index; its words (or error) must stay the calendar's,
+    and a valid setup must not build the index at all (that is what makes it cheap)."""
+    if text is not None:
+        holidays.write_text(text)
+    monkeypatch.setenv("AISTOCK_CALENDAR_PROVISIONAL", provisional)
+    get_settings.cache_clear()
+    cheap, built, calendars_built = _warnings(today)
+    assert calendars_built == (1 if text and "2028-01-03" in text else 0)  # only a file failing verification
+    assert cheap == built
+    assert (cheap is None) if expect is None else (expect in cheap)
+
+
+def test_the_cheap_horizon_warning_builds_the_calendar_for_a_start_outside_the_package(monkeypatch):
+    monkeypatch.setenv("AISTOCK_CALENDAR_START", "1980-01-02")
+    get_settings.cache_clear()
+    cheap, built, _ = _warnings("2026-12-20")
+    assert cheap == built and cheap.startswith("CalendarError: XSHG calendar cannot start at '1980-01-02'")
