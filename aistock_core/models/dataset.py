@@ -42,11 +42,12 @@ def load_raw(service, handler: HandlerSpec) -> GroupFrame:
     if frame.empty:
         raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
                          f"{handler.start_time}..{handler.end_time}; check the window and the data")
-    frame = frame.iloc[qlib_row_order(frame.index)]
-    values = frame.to_numpy().T  # (columns × rows), C-ordered like a pandas block
+    order = qlib_row_order(frame.index)
+    values = frame.to_numpy().T  # (columns × rows): the frame's one float32 block, not a copy
     k = len(handler.features)
-    return GroupFrame(index=frame.index, groups={"feature": np.ascontiguousarray(values[:k]),
-                                                 "label": np.ascontiguousarray(values[k:])},
+    # one gather per group straight into C-ordered (columns × rows) arrays, like a pandas block after a take
+    groups = {"feature": np.take(values[:k], order, axis=1), "label": np.take(values[k:], order, axis=1)}
+    return GroupFrame(index=frame.index[order], groups=groups,
                       names={"feature": list(handler.features), "label": list(handler.labels)})
 
 
