@@ -9,7 +9,7 @@ inclusive, from the raw (``"raw"``), infer (``"infer"``) or learn (``"learn"``) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from aistock_core.codes import to_qlib
 from aistock_core.errors import ModelError
 from aistock_core.factors.engine import compute_frame
 from aistock_core.models.config import DatasetSpec, HandlerSpec
-from aistock_core.models.processors import GroupFrame, Processor, build
+from aistock_core.models.processors import GroupFrame, Processor, build, fits_on_window
 
 DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
 
@@ -56,6 +56,23 @@ def _run(frame: GroupFrame, processors: list[Processor]) -> GroupFrame:
         proc.fit(frame)
         frame = proc(frame)
     return frame
+
+
+def infer_features(service, handler: HandlerSpec, start, end, instruments=None) -> pd.DataFrame:
+    """The handler's features for sessions [start, end] after its infer processors, fitted as Qlib fits them.
+
+    What a model trained elsewhere needs to score new days: a processor with a fit window (RobustZScoreNorm…)
+    learns its parameters on fit_start_time..fit_end_time, so the rows loaded reach back there when one does;
+    the per-day processors give the same values on any window that contains the day.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    first = start
+    if handler.fit_start_time is not None and any(fits_on_window(p.name) for p in handler.infer_processors):
+        first = min(start, handler.fit_start_time)
+    raw = load_raw(service, replace(handler, start_time=first, end_time=end,
+                                    instruments=handler.instruments if instruments is None else instruments))
+    procs = [build(p.name, dict(p.kwargs)) for p in handler.infer_processors]
+    return _run(raw, procs).window(start, end).to_frame("feature")
 
 
 @dataclass
