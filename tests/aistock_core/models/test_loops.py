@@ -137,7 +137,7 @@ def test_retrain_registers_and_agrees_with_the_exported_model(world, demo_servic
     theirs = loops.loop_scores(demo_service, loop, DAY, "all", uri=uri, source="exported")
     assert mine.source == "retrained" and mine.model == f"{loop.registry_name}/1"
     corr, n = loops.rank_agreement(mine.scores, theirs.scores)
-    assert n == len(theirs.scores) > 50 and corr > 0.999
+    assert n == len(theirs.scores) > 40 and corr > 0.999
 
 
 def test_each_bad_input_is_one_clear_error_and_registers_nothing(world, demo_service):
@@ -171,6 +171,7 @@ def test_a_marked_loop_opens_its_pickle(world, demo_service):
 def test_rank_agreement_detects_a_wrong_model():
     idx = pd.Index([f"{i:06d}.SZ" for i in range(100)])
     a = pd.Series(np.arange(100.0), index=idx)
-    assert loops.rank_agreement(a, a * 2 + 1) == (1.0, 100)
-    assert loops.rank_agreement(a, -a)[0] == -1.0
+    assert loops.rank_agreement(a, a * 2 + 1) == (pytest.approx(1.0), 100)
+    assert loops.rank_agreement(a, -a)[0] == pytest.approx(-1.0)
+    assert loops.rank_agreement(a, a.iloc[::-1].set_axis(a.index[::-1]) ** 3)[0] == pytest.approx(1.0)
     assert np.isnan(loops.rank_agreement(a.iloc[:2], a.iloc[:2])[0])
