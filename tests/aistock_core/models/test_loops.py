@@ -9,7 +9,6 @@ the top-k of the scores, and every failure must leave the MLflow registry empty.
 
 from __future__ import annotations
 
-import json
 import pickle
 import shutil
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 
 from aistock_core.db import Database
-from aistock_core.demo.export import LOOPS, _Ids
+from aistock_core.demo.export import LOOPS
 from aistock_core.errors import ModelError
 from aistock_core.factors.alpha158 import alpha158_expressions
 from aistock_core.factors.engine import compute_frame
@@ -30,6 +29,7 @@ from aistock_core.research.bundles import BlobStore
 from aistock_core.research.export_dir import ExportDirSource
 from aistock_core.research.marks import set_mark
 from aistock_core.research.sync import sync
+from tests.aistock_core.models.loop_export import alpha158_schema, patch_loop, set_strategy
 
 DAY = pd.Timestamp("2025-03-31")  # after the research test segment (+ label horizon): the retrain may score it
 #: No valid segment: LightGBM then keeps all 40 rounds (no early stop), so the scores rarely tie.
@@ -51,50 +51,28 @@ def research_workflow() -> dict:
                                "kwargs": {"handler": handler, "segments": SEGMENTS}}}
 
 
-def _ws_dirs(export: Path, ws: str) -> list[Path]:
-    return [export / "git_ignore_folder" / "RD-Agent_workspace" / ws,
-            *(export / "RDagentDB" / "production_bundles").glob(f"*/workspaces/{ws}")]
-
-
 @pytest.fixture(scope="module")
 def world(demo_service, demo_export_master, tmp_path_factory):
     root = tmp_path_factory.mktemp("loops")
     export = Path(shutil.copytree(demo_export_master, root / "export"))
     wf = research_workflow()
     booster = train(parse_workflow(wf), demo_service).model.booster
+    text = booster.model_to_string().encode()
+    last_day = demo_service.resolve_dates()[-1]
     names = list(alpha158_expressions())
-    schema = [[alpha158_expressions()[n] for n in names], names]
-    ids = _Ids(11, demo_service.resolve_dates()[-1])
-    text_loop, swapped_loop, pickle_loop = LOOPS[1], LOOPS[2], LOOPS[3]
-    catalog_path = export / "RDagentDB" / "aistock" / "model_catalog.json"
-    catalog = json.loads(catalog_path.read_text())
-    keys = {}
-    for loop in (text_loop, swapped_loop, pickle_loop):
-        trid, ws = ids.task_run_id(loop.task), ids.workspace_id(loop)
-        keys[loop] = f"{trid}/{loop.loop_id}"
-        for entry in catalog["models"]:
-            if entry["task_run_id"] == trid and entry["loop_id"] == loop.loop_id:
-                entry.update(wf)
-        order = [names[1], names[0], *names[2:]] if loop is swapped_loop else names
-        meta = {"model_type": "LGBModel", "feature_schema": [schema[0], order]}
-        for folder in _ws_dirs(export, ws):
-            (folder / "model_meta.json").write_text(json.dumps(meta))
-            (folder / "model.txt").unlink(missing_ok=True)
-            if loop is pickle_loop:
-                (folder / "params.pkl").write_bytes(pickle.dumps(booster))
-            else:
-                booster.save_model(str(folder / "model.txt"))
-    catalog_path.write_text(json.dumps(catalog))
-    strategies_path = export / "RDagentDB" / "aistock" / "strategy_catalog.json"
-    strategies = json.loads(strategies_path.read_text())
-    for entry in strategies["strategies"]:
-        entry["portfolio_config"] = STRATEGY
-    strategies_path.write_text(json.dumps(strategies))
+    keys = {
+        "text": patch_loop(export, 11, last_day, LOOPS[1], wf, {"model.txt": text},
+                           {"feature_schema": alpha158_schema()}),
+        "swapped": patch_loop(export, 11, last_day, LOOPS[2], wf, {"model.txt": text},
+                              {"feature_schema": alpha158_schema([names[1], names[0], *names[2:]])}),
+        "pickle": patch_loop(export, 11, last_day, LOOPS[3], wf, {"params.pkl": pickle.dumps(booster)},
+                             {"feature_schema": alpha158_schema()}),
+    }
+    set_strategy(export, STRATEGY)
     db = Database(f"sqlite:///{root / 'app.db'}")
     sync(db, ExportDirSource(export), root / "blobs")
     return {"db": db, "blobs": BlobStore(root / "blobs"), "uri": f"sqlite:///{root / 'mlflow.db'}",
-            "booster": booster, "keys": keys, "text": keys[text_loop], "swapped": keys[swapped_loop],
-            "pickle": keys[pickle_loop], "plain": keys.get(LOOPS[0]) or f"{ids.task_run_id(0)}/0"}
+            "booster": booster, **keys}
 
 
 def _registered(uri: str) -> list[str]:
