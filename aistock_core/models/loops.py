@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from aistock_core.errors import ModelError
+from aistock_core.errors import CalendarError, ModelError
 
 #: Exported model files in a bundle, most preferred first (a text model needs no trust; a pickle does).
 EXPORTED_FILES = ("model.txt", "params.pkl", "model.pkl")
@@ -246,8 +246,12 @@ def select(service, loop: LoopModel, scored: LoopScores, day, universe, account:
     scores = scored.scores.dropna()
     index = pd.MultiIndex.from_arrays([pd.DatetimeIndex([day] * len(scores)), scores.index],
                                       names=["datetime", "instrument"])
-    targets = next_day_targets(market, pd.Series(scores.to_numpy(), index=index), strategy,
-                               service.calendar.next(day), account)
+    # the next session only dates the simulated row; a data calendar that ends on ``day`` does not know it yet
+    try:
+        next_day = service.calendar.next(day)
+    except CalendarError:
+        next_day = day + pd.Timedelta(days=1)
+    targets = next_day_targets(market, pd.Series(scores.to_numpy(), index=index), strategy, next_day, account)
     out = pd.DataFrame({"score": scores})
     out["rank"] = out["score"].rank(ascending=False, method="first").astype(np.int64)
     out = out.join(targets[["weight", "shares"]]).fillna({"weight": 0.0, "shares": 0.0})
