@@ -16,7 +16,7 @@ import pandas as pd
 
 from aistock_core.codes import to_qlib
 from aistock_core.errors import ModelError
-from aistock_core.factors.engine import compute_frame
+from aistock_core.factors.engine import FactorEngine, compute_frame
 from aistock_core.models.config import DatasetSpec, HandlerSpec
 from aistock_core.models.processors import GroupFrame, Processor, build, fits_on_window
 
@@ -34,11 +34,18 @@ def qlib_row_order(index: pd.MultiIndex) -> np.ndarray:
     return np.lexsort((qlib_rank[index.codes[1]], index.codes[0]))
 
 
-def load_raw(service, handler: HandlerSpec) -> GroupFrame:
-    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments)."""
-    exprs = {**{f"feature/{k}": v for k, v in handler.features.items()},
-             **{f"label/{k}": v for k, v in handler.labels.items()}}
-    frame = compute_frame(service, handler.instruments, exprs, start=handler.start_time, end=handler.end_time)
+def handler_engine(handler: HandlerSpec) -> FactorEngine:
+    """The handler's features and labels parsed and planned (``feature/<name>``, ``label/<name>``)."""
+    return FactorEngine({**{f"feature/{k}": v for k, v in handler.features.items()},
+                         **{f"label/{k}": v for k, v in handler.labels.items()}})
+
+
+def load_raw(service, handler: HandlerSpec, engine: FactorEngine | None = None) -> GroupFrame:
+    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments).
+
+    ``engine``: `handler_engine` of this handler, when the caller keeps one (daily scoring parses once)."""
+    frame = compute_frame(service, handler.instruments, engine or handler_engine(handler),
+                          start=handler.start_time, end=handler.end_time)
     if frame.empty:
         raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
                          f"{handler.start_time}..{handler.end_time}; check the window and the data")
