@@ -55,9 +55,12 @@ REPLAY_BACKTEST: dict[str, Any] = {"account": 100000000, "benchmark": "SH000300"
 #: Sessions of the replay window: the last ones of the data (`reconcile.replay_window`).
 REPLAY_SESSIONS = 250
 
+#: RD-Agent's LightGBM template (rdagent.md §9) with its L1/L2 penalties (205.7 / 580.98, sized for thousands of
+#: names) brought down to what the demo's few hundred names carry: with them no tree grows, every score of the
+#: exported model is equal, and neither the selection nor the exported-vs-retrained agreement means anything.
 LGB_CONFIG = {"class": "LGBModel", "module_path": "qlib.contrib.model.gbdt", "kwargs": {
     "loss": "mse", "device_type": "cpu", "max_bin": 63, "colsample_bytree": 0.8879, "learning_rate": 0.2,
-    "subsample": 0.8789, "lambda_l1": 205.6999, "lambda_l2": 580.9768, "max_depth": 8, "num_leaves": 210,
+    "subsample": 0.8789, "lambda_l1": 1.0, "lambda_l2": 10.0, "max_depth": 8, "num_leaves": 210,
     "num_threads": 20}}
 MODEL_PY = '''import torch
 from torch import nn
@@ -158,6 +161,37 @@ def replay_reference(service: DataService, universe: str = "all",
             "universe": universe, "start_time": f"{start:%Y-%m-%d}", "end_time": f"{end:%Y-%m-%d}",
             "strategy": REPLAY_STRATEGY, "backtest": REPLAY_BACKTEST}
     return ReplayReference(kpis=kpis, info=info)
+
+
+@dataclass(frozen=True)
+class ExportedLgb:
+    """The demo's exported LightGBM model: LightGBM text and the feature schema ``[[expr...], [name...]]``."""
+
+    text: str
+    feature_schema: list[list[str]]
+
+
+def exported_lgb(service: DataService, dataset: dict[str, Any], model: dict[str, Any]) -> ExportedLgb:
+    """Train what research would have exported for the LightGBM loops: their workflow (the baseline features
+    that survive FilterCol, RobustZScoreNorm fitted on the fit window, CSRankNorm label) with Qlib's training
+    loop (`models.lgb.LGBModel`), on the demo market. The loops' dynamic factors are filtered out by their own
+    FilterCol, so the Alpha158 baseline is exactly the model's input. Two threads: the demo must stay fast."""
+    from dataclasses import replace
+
+    from aistock_core.models.config import parse_dataset
+    from aistock_core.models.dataset import Dataset
+    from aistock_core.models.lgb import LGBModel
+
+    kwargs = {k: v for k, v in dataset["kwargs"]["handler"]["kwargs"].items() if k != "data_loader"}
+    block = {**dataset, "kwargs": {**dataset["kwargs"], "handler": {"class": "Alpha158", "kwargs": kwargs}}}
+    spec = parse_dataset(block)
+    loader = dataset["kwargs"]["handler"]["kwargs"]["data_loader"]["kwargs"]["alpha158_config"]
+    (exprs, names), (labels, label_names) = loader["feature"], loader["label"]
+    handler = replace(spec.handler, features=dict(zip(names, exprs, strict=True)),
+                      labels=dict(zip(label_names, labels, strict=True)))
+    fitted = LGBModel(**{**model["kwargs"], "num_threads": 2}).fit(
+        Dataset.load(service, replace(spec, handler=handler)))
+    return ExportedLgb(fitted.booster.model_to_string(), [list(exprs), list(names)])
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -284,14 +318,16 @@ def write_demo_export(service: DataService, out_dir: str | Path, *, seed: int = 
     ids = _Ids(seed, dates[-1])
     rng = np.random.default_rng(seed)
     topk = int(max(5, min(50, wide["close"].shape[1] // 10)))
+    exported = exported_lgb(service, _dataset_config(dates), LGB_CONFIG)
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        _write(tmp, wide, dates, ids, rng, topk, reference)
+        _write(tmp, wide, dates, ids, rng, topk, reference, exported)
     return out
 
 
 def _write(root: Path, wide: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, ids: _Ids,
-           rng: np.random.Generator, topk: int, reference: ReplayReference | None = None) -> None:
+           rng: np.random.Generator, topk: int, reference: ReplayReference | None = None,
+           exported: ExportedLgb | None = None) -> None:
     db_dir = root / "RDagentDB"
     cat_dir = db_dir / "aistock"
     ws_root = root / "git_ignore_folder" / "RD-Agent_workspace"
@@ -321,7 +357,8 @@ def _write(root: Path, wide: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, i
                     "start_time": window[0], "end_time": window[1],
                     **json.loads(json.dumps(REPLAY_BACKTEST))}},
                 "task": {"model": _model_config(loop), "dataset": dataset}}
-        files = _workspace(ws_dir, loop, trid, ws, ids, metrics, conf, generated)
+        files = _workspace(ws_dir, loop, trid, ws, ids, metrics, conf, generated,
+                           exported if loop.model == "LGBModel" else None)
         strategy_id = _uid(STRATEGY_NS, json.dumps({"scenario": "", "step_name": "running", "action": loop.action,
                                                      "templates": ["conf.yaml"]}, sort_keys=True)).hex
         strategies[strategy_id] = {
@@ -368,7 +405,8 @@ def _write(root: Path, wide: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, i
             "model_id": _uid(MODEL_NS, json.dumps({"task_run_id": trid, "loop_id": loop.loop_id, "workspace_id": ws,
                                                    "model_type": model_type, "model_config": model_conf,
                                                    "dataset_config": dataset}, sort_keys=True, default=str)).hex})
-        _bundle(db_dir / "production_bundles" / bid, bid, trid, loop, ws, ws_dir, generated)
+        _bundle(db_dir / "production_bundles" / bid, bid, trid, loop, ws, ws_dir, generated,
+                "model.txt" if (ws_dir / "model.txt").is_file() else "")
         registry.add_loop(loop, trid, ws, bid, metrics, ids, files, strategy_id)
         with_cost = "1day.excess_return_with_cost"
         task_loops.setdefault(loop.task, []).append({
@@ -416,8 +454,9 @@ def _factor_meta_item(name: str, trid: str, loop: DemoLoop, metrics: dict[str, f
 
 
 def _workspace(ws_dir: Path, loop: DemoLoop, trid: str, ws: str, ids: _Ids, metrics: dict[str, float],
-               conf: dict[str, Any], generated: str) -> dict[str, str]:
-    """The loop's workspace files (what the backfill tool registers as artifacts); returns {relpath: kind}."""
+               conf: dict[str, Any], generated: str, exported: ExportedLgb | None = None) -> dict[str, str]:
+    """The loop's workspace files (what the backfill tool registers as artifacts); returns {relpath: kind}.
+    ``exported``: the trained model, written as LightGBM text ``model.txt`` with its feature schema."""
     ws_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
 
@@ -445,20 +484,24 @@ def _workspace(ws_dir: Path, loop: DemoLoop, trid: str, ws: str, ids: _Ids, metr
         "feedback")
     put("model_meta.json", json.dumps({
         "model_type": "DemoMLP" if loop.model == "GeneralPTNN" else "LGBModel", "model_conf": conf["task"]["model"],
-        "dataset_conf": conf["task"]["dataset"], "feature_schema": None,
+        "dataset_conf": conf["task"]["dataset"], "feature_schema": exported.feature_schema if exported else None,
         "preprocess_config": {"normalize": "zscore", "fillna": "forward_fill", "clip": None,
                               "standardize_features": True},
         "task_run_id": trid, "loop_id": loop.loop_id, "workspace_id": ws}, indent=1), "model_meta")
     if loop.model == "GeneralPTNN":
         put("model.py", MODEL_PY, "model")
+    if exported is not None:
+        put("model.txt", exported.text, "model")
     return files
 
 
-def _bundle(folder: Path, bid: str, trid: str, loop: DemoLoop, ws: str, ws_dir: Path, generated: str) -> None:
+def _bundle(folder: Path, bid: str, trid: str, loop: DemoLoop, ws: str, ws_dir: Path, generated: str,
+            model_file: str = "") -> None:
     target = folder / "workspaces" / ws
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(ws_dir.iterdir()):
-        if path.suffix in (".py", ".yaml", ".json") and path.name not in ("factor_perf.json", "feedback.json"):
+        if (path.suffix in (".py", ".yaml", ".json") or path.name == model_file) and path.name not in (
+                "factor_perf.json", "feedback.json"):
             shutil.copyfile(path, target / path.name)
     (target / "factor_entry.py").write_text(FACTOR_ENTRY_PY, encoding="utf-8")
     (folder / "self_check.py").write_text(SELF_CHECK_PY, encoding="utf-8")
@@ -467,7 +510,8 @@ def _bundle(folder: Path, bid: str, trid: str, loop: DemoLoop, ws: str, ws_dir: 
         "generated_at_utc": generated, "primary_workspace_id": ws,
         "source_workspace_path": f"/mnt/f/rdagent/git_ignore_folder/RD-Agent_workspace/{ws}", "log_dir": "",
         "log_uri": "", "primary_assets": {"factor_entry_relpath": f"workspaces/{ws}/factor_entry.py",
-                                          "model_weight_relpath": "", "config_relpath": f"workspaces/{ws}/conf.yaml"}})
+                                          "model_weight_relpath": f"workspaces/{ws}/{model_file}" if model_file
+                                          else "", "config_relpath": f"workspaces/{ws}/conf.yaml"}})
 
 
 def _task_snapshot(folder: Path, task: int, loops: list[dict[str, Any]], ids: _Ids, rng: np.random.Generator) -> None:

@@ -370,7 +370,7 @@ def session_range(service, start, end, back: int,
 def compute_frame(
     service,
     universe,
-    expressions: Mapping[str, str | Expr],
+    expressions: Mapping[str, str | Expr] | FactorEngine,
     *,
     start=None,
     end=None,
@@ -383,9 +383,10 @@ def compute_frame(
     full-history compute. EMA and expanding windows have unbounded memory: like Qlib, they see only the
     loaded window. Rows are the listed cells in [start, end]; for a market name (``"csi300"``), only the
     cells inside the market's membership spans — what Qlib's ``D.features(D.instruments(market))`` returns
-    (each series is still computed over the instrument's whole data, as Qlib does).
+    (each series is still computed over the instrument's whole data, as Qlib does). A `FactorEngine` may be
+    passed instead of the expressions: a caller that computes the same set every day parses and plans it once.
     """
-    engine = FactorEngine(expressions)
+    engine = expressions if isinstance(expressions, FactorEngine) else FactorEngine(expressions)
     back = engine.lookback if lookback is None else int(lookback)
     if back < 0:
         raise FactorError(f"lookback must be ≥ 0, got {lookback}")

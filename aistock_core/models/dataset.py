@@ -9,16 +9,16 @@ inclusive, from the raw (``"raw"``), infer (``"infer"``) or learn (``"learn"``) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from aistock_core.codes import to_qlib
 from aistock_core.errors import ModelError
-from aistock_core.factors.engine import compute_frame
+from aistock_core.factors.engine import FactorEngine, compute_frame
 from aistock_core.models.config import DatasetSpec, HandlerSpec
-from aistock_core.models.processors import GroupFrame, Processor, build
+from aistock_core.models.processors import GroupFrame, Processor, build, fits_on_window
 
 DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
 
@@ -34,19 +34,27 @@ def qlib_row_order(index: pd.MultiIndex) -> np.ndarray:
     return np.lexsort((qlib_rank[index.codes[1]], index.codes[0]))
 
 
-def load_raw(service, handler: HandlerSpec) -> GroupFrame:
-    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments)."""
-    exprs = {**{f"feature/{k}": v for k, v in handler.features.items()},
-             **{f"label/{k}": v for k, v in handler.labels.items()}}
-    frame = compute_frame(service, handler.instruments, exprs, start=handler.start_time, end=handler.end_time)
+def handler_engine(handler: HandlerSpec) -> FactorEngine:
+    """The handler's features and labels parsed and planned (``feature/<name>``, ``label/<name>``)."""
+    return FactorEngine({**{f"feature/{k}": v for k, v in handler.features.items()},
+                         **{f"label/{k}": v for k, v in handler.labels.items()}})
+
+
+def load_raw(service, handler: HandlerSpec, engine: FactorEngine | None = None) -> GroupFrame:
+    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments).
+
+    ``engine``: `handler_engine` of this handler, when the caller keeps one (daily scoring parses once)."""
+    frame = compute_frame(service, handler.instruments, engine or handler_engine(handler),
+                          start=handler.start_time, end=handler.end_time)
     if frame.empty:
         raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
                          f"{handler.start_time}..{handler.end_time}; check the window and the data")
-    frame = frame.iloc[qlib_row_order(frame.index)]
-    values = frame.to_numpy().T  # (columns × rows), C-ordered like a pandas block
+    order = qlib_row_order(frame.index)
+    values = frame.to_numpy().T  # (columns × rows): the frame's one float32 block, not a copy
     k = len(handler.features)
-    return GroupFrame(index=frame.index, groups={"feature": np.ascontiguousarray(values[:k]),
-                                                 "label": np.ascontiguousarray(values[k:])},
+    # one gather per group straight into C-ordered (columns × rows) arrays, like a pandas block after a take
+    groups = {"feature": np.take(values[:k], order, axis=1), "label": np.take(values[k:], order, axis=1)}
+    return GroupFrame(index=frame.index[order], groups=groups,
                       names={"feature": list(handler.features), "label": list(handler.labels)})
 
 
@@ -55,6 +63,23 @@ def _run(frame: GroupFrame, processors: list[Processor]) -> GroupFrame:
         proc.fit(frame)
         frame = proc(frame)
     return frame
+
+
+def infer_features(service, handler: HandlerSpec, start, end, instruments=None) -> pd.DataFrame:
+    """The handler's features for sessions [start, end] after its infer processors, fitted as Qlib fits them.
+
+    What a model trained elsewhere needs to score new days: a processor with a fit window (RobustZScoreNorm…)
+    learns its parameters on fit_start_time..fit_end_time, so the rows loaded reach back there when one does;
+    the per-day processors give the same values on any window that contains the day.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    first = start
+    if handler.fit_start_time is not None and any(fits_on_window(p.name) for p in handler.infer_processors):
+        first = min(start, handler.fit_start_time)
+    raw = load_raw(service, replace(handler, start_time=first, end_time=end,
+                                    instruments=handler.instruments if instruments is None else instruments))
+    procs = [build(p.name, dict(p.kwargs)) for p in handler.infer_processors]
+    return _run(raw, procs).window(start, end).to_frame("feature")
 
 
 @dataclass

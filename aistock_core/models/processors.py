@@ -44,19 +44,37 @@ class GroupFrame:
         return np.concatenate([[0], change, [len(codes)]]).astype(np.int64)
 
     def take_rows(self, rows: np.ndarray) -> GroupFrame:
-        """Rows by position or boolean mask (new arrays, C-ordered as pandas' take gives them)."""
+        """Rows by position or boolean mask (new arrays, C-ordered as pandas' take gives them).
+
+        A mask becomes positions first: ``np.take`` along the row axis is several times faster than boolean
+        indexing of a (columns × rows) array, and gives the same values in the same layout.
+        """
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
         return replace(self, index=self.index[rows],
-                       groups={g: np.ascontiguousarray(a[:, rows]) for g, a in self.groups.items()})
+                       groups={g: np.take(a, rows, axis=1) for g, a in self.groups.items()})
 
     def window(self, start, end) -> GroupFrame:
-        """Rows with ``start <= datetime <= end`` (either end open when None), as Qlib's fetch_df_by_index."""
-        dates = self.index.get_level_values(0)
-        mask = np.ones(len(dates), dtype=bool)
-        if start is not None:
-            mask &= dates >= pd.Timestamp(start)
-        if end is not None:
-            mask &= dates <= pd.Timestamp(end)
-        return self.take_rows(mask)
+        """Rows with ``start <= datetime <= end`` (either end open when None), as Qlib's fetch_df_by_index.
+
+        Rows are sorted by datetime (`dataset.qlib_row_order`), so a window is one run of rows: two binary
+        searches and a contiguous copy instead of a comparison per row and a gather.
+        """
+        days, codes = self.index.levels[0], self.index.codes[0]
+        if not (days.is_monotonic_increasing and (len(codes) < 2 or (np.diff(codes) >= 0).all())):
+            dates = self.index.get_level_values(0)
+            mask = np.ones(len(dates), dtype=bool)
+            if start is not None:
+                mask &= dates >= pd.Timestamp(start)
+            if end is not None:
+                mask &= dates <= pd.Timestamp(end)
+            return self.take_rows(mask)
+        lo = 0 if start is None else int(codes.searchsorted(days.searchsorted(pd.Timestamp(start), "left")))
+        hi = len(codes) if end is None else int(codes.searchsorted(days.searchsorted(pd.Timestamp(end), "right")))
+        hi = max(hi, lo)
+        return replace(self, index=self.index[lo:hi],
+                       groups={g: np.ascontiguousarray(a[:, lo:hi]) for g, a in self.groups.items()})
 
     def select(self, group: str | None) -> list[str]:
         """The groups a processor's ``fields_group`` addresses (None: all, in column order)."""

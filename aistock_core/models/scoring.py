@@ -10,14 +10,16 @@ import json
 import pickle
 import tempfile
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from aistock_core.errors import ModelError
-from aistock_core.models.config import parse_workflow
-from aistock_core.models.dataset import load_raw
+from aistock_core.factors.engine import FactorEngine
+from aistock_core.models.config import HandlerSpec, parse_workflow
+from aistock_core.models.dataset import handler_engine, load_raw
 from aistock_core.models.processors import Processor
 from aistock_core.models.tracking import META, PROCESSORS, require_store, resolve, session
 
@@ -48,29 +50,35 @@ class ServedModel:
 
     @classmethod
     def load(cls, uri: str, ref: str) -> ServedModel:
-        """The registry's ``ref`` (``NAME``, ``NAME@alias``, ``NAME/version``) from tracking store ``uri``."""
-        import mlflow.lightgbm
+        """The registry's ``ref`` (``NAME``, ``NAME@alias``, ``NAME/version``) from tracking store ``uri``.
 
+        The reference is resolved on every call (an alias may have moved), the version itself is loaded once
+        per process: a registered version never changes, and downloading and parsing it costs far more than
+        scoring a day with it.
+        """
         require_store(uri, ref)
-        with session(uri) as c, tempfile.TemporaryDirectory() as tmp:
+        with session(uri) as c:
             mv = resolve(c, ref)
-            booster = mlflow.lightgbm.load_model(f"models:/{mv.name}/{mv.version}")
-            local = Path(c.download_artifacts(mv.run_id, "aistock", tmp))
-            meta = json.loads((local / META).read_text())
-            with open(local / PROCESSORS, "rb") as f:  # written by tracking.log_training: our own objects
-                processors = pickle.load(f)
-        return cls(mv.name, str(mv.version), mv.run_id, booster, meta, processors)
+        return _load_version(uri, mv.name, str(mv.version), mv.run_id)
 
     @property
     def features(self) -> list[str]:
         return list(self.meta["features"])
 
+    @cached_property
+    def handler(self) -> HandlerSpec:
+        return parse_workflow(self.meta["workflow"]).dataset.handler
+
+    @cached_property
+    def engine(self) -> FactorEngine:
+        """The handler's expressions parsed and planned once for every day this model scores."""
+        return handler_engine(self.handler)
+
     def features_for(self, service, start, end, instruments=None) -> pd.DataFrame:
         """The model's input frame for sessions [start, end]: handler features, infer processors applied."""
-        handler = parse_workflow(self.meta["workflow"]).dataset.handler
-        handler = replace(handler, start_time=pd.Timestamp(start), end_time=pd.Timestamp(end),
-                          instruments=handler.instruments if instruments is None else instruments)
-        frame = load_raw(service, handler)
+        handler = replace(self.handler, start_time=pd.Timestamp(start), end_time=pd.Timestamp(end),
+                          instruments=self.handler.instruments if instruments is None else instruments)
+        frame = load_raw(service, handler, self.engine)
         for proc in self.processors:
             frame = proc(frame)
         check_feature_order(self.features, frame.names["feature"])
@@ -81,6 +89,19 @@ class ServedModel:
         features = self.features_for(service, start, end, instruments)
         scores = pd.Series(self.booster.predict(features.to_numpy()), index=features.index, name="score")
         return scores.sort_index()
+
+
+@lru_cache(maxsize=32)
+def _load_version(uri: str, name: str, version: str, run_id: str) -> ServedModel:
+    import mlflow.lightgbm
+
+    with session(uri) as c, tempfile.TemporaryDirectory() as tmp:
+        booster = mlflow.lightgbm.load_model(f"models:/{name}/{version}")
+        local = Path(c.download_artifacts(run_id, "aistock", tmp))
+        meta = json.loads((local / META).read_text())
+        with open(local / PROCESSORS, "rb") as f:  # written by tracking.log_training: our own objects
+            processors = pickle.load(f)
+    return ServedModel(name, version, run_id, booster, meta, processors)
 
 
 def last_bar_read(calendar, meta: dict[str, Any]) -> pd.Timestamp:

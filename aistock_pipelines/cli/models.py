@@ -163,3 +163,51 @@ def promote_cmd(name: str, version: str, alias: Annotated[str, typer.Option(help
     require_store(uri, f"{name}/{version}")
     promote(client(uri), name, version, alias)
     make_console(stderr=True).print(f"{name}@{alias} → version {version}")
+
+
+@app.command("select")
+def select_cmd(
+    loop: Annotated[str, typer.Option("--loop", help="The research loop, <task_run_id>/<loop_id>.")],
+    date: Annotated[str, typer.Option("--date", help="The trading day whose close the scores use.")],
+    universe: Annotated[str | None, typer.Option("--universe", help="Market or instrument list name "
+                                                                    "(default: settings' market).")] = None,
+    source: Annotated[str, typer.Option("--source", help="auto (exported model if the loop has one, else our "
+                                                         "retrain), exported or retrained.")] = "auto",
+    retrain: Annotated[bool, typer.Option("--retrain", help="Retrain the loop's workflow on our data and register "
+                                                            "it first.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Rows in the table (JSON lists every candidate).")] = 30,
+    provider_uri: Annotated[str | None, typer.Option("--provider-uri", help="Qlib dir (default: settings).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Stock selection for a loop: score, rank and target weight from the loop's own model and strategy block."""
+    import pandas as pd
+
+    from aistock_core.db import Database
+    from aistock_core.models import loops
+    from aistock_core.research.bundles import BlobStore
+    from aistock_core.research.defaults import blob_root
+
+    settings = get_settings()
+    entry = loops.load_loop(Database(settings.sqlalchemy_url), loop, BlobStore(blob_root(settings)))
+    service = _service(provider_uri)
+    day = loops.check_session(service, date)
+    market = universe or settings.market
+    if retrain:
+        loops.retrain(service, entry, uri=settings.tracking_uri, artifact_root=settings.artifact_root)
+    scored = loops.loop_scores(service, entry, day, market, uri=settings.tracking_uri, source=source)
+    table = loops.select(service, entry, scored, day, market)
+    if json_out:
+        typer.echo(json.dumps({
+            "loop": entry.key, "date": f"{day:%Y-%m-%d}", "universe": market, "source": scored.source,
+            "model": scored.model, "strategy": entry.strategy,
+            "candidates": [{"instrument": k, **{c: (int(v) if c == "rank" else float(v)) for c, v in row.items()}}
+                           for k, row in table.iterrows()]}))
+        return
+    chosen = table[table["weight"] > 0]
+    shown = pd.concat([chosen, table.head(limit)]).pipe(lambda t: t[~t.index.duplicated()]).sort_values("rank")
+    console = make_console()
+    console.print(kv_table({"loop": entry.key, "date": f"{day:%Y-%m-%d}", "universe": market,
+                            "model": f"{scored.source}: {scored.model}", "strategy": entry.strategy.get("class"),
+                            "candidates": len(table), "selected": len(chosen),
+                            "weight": f"{chosen['weight'].sum():.4f}"}, title="selection"))
+    print_frame(shown.reset_index(), console=console)

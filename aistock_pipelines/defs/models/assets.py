@@ -46,6 +46,10 @@ class RetrainSpec:
     universe: str | None = None
     research_ic: float | None = None
     ic_tolerance: float = 0.05
+    #: The research loop (``task_run_id/loop_id``) this retrain reproduces: when its bundle holds an exported
+    #: model, the day's scores must rank the names like it does (Spearman ≥ ``agreement_min``).
+    loop: str | None = None
+    agreement_min: float = 0.8
 
     def workflow(self, universe: str) -> dict[str, Any]:
         """The Qlib workflow mapping (windows are set per retrain by `walkforward.retrain_workflow`)."""

@@ -4,6 +4,11 @@ strategy downstream before it trades on them.
 - ``trained_model_checks``: the retrain's MLflow run (tagged with its month) passed its champion checks
   (finite, varying scores; valid IC within tolerance of the research loop's recorded IC when the spec has one)
   and was registered.
+- ``model_scores_exported_agreement``: when the spec names the research loop it reproduces and that loop's
+  bundle holds an exported model, that model scores the same day and names on our features; the Spearman
+  correlation with the stored scores must reach ``spec.agreement_min`` (0.8 by default: a retrain of the same
+  workflow on the same bars reproduces research's trees, so the correlation is ~1; on our own bars it moves a
+  little, while a model of another workflow or a broken feature pipeline lands near 0 or below).
 - ``model_scores_feature_alignment``: the day's features rebuilt independently with the factor engine (the
   Alpha158 expressions named in the model's recorded feature order) give the stored scores again, and the
   serving frame's columns are the model's, in order.
@@ -101,5 +106,45 @@ def build_feature_alignment_check(spec: RetrainSpec, asset: dg.AssetsDefinition)
         return decorate(_check)
 
 
+def build_exported_agreement_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    decorate = dg.asset_check(asset=asset, name="model_scores_exported_agreement", blocking=True,
+                              partitions_def=asset.partitions_def,
+                              description="The research loop's exported model ranks the day's names like the stored "
+                                          f"scores (Spearman ≥ {spec.agreement_min}), when both exist.")
+
+    def _check(context: dg.AssetCheckExecutionContext, data: DataServiceResource,
+               store: StoreResource) -> dg.AssetCheckResult:
+        from aistock_core.db import Database
+        from aistock_core.models.loops import exported_scores, load_loop, rank_agreement
+        from aistock_core.research.bundles import BlobStore
+        from aistock_core.research.defaults import blob_root
+
+        if spec.loop is None:
+            return dg.AssetCheckResult(passed=True, description=f"{spec.name} names no research loop: nothing to "
+                                                                "compare with")
+        settings = get_settings()
+        loop = load_loop(Database(settings.sqlalchemy_url), spec.loop, BlobStore(blob_root(settings)))
+        if loop.exported is None:
+            return dg.AssetCheckResult(passed=True, description=f"loop {spec.loop} has no exported model: nothing "
+                                                                "to compare with")
+        day = trade_date(context.partition_key)
+        stored = store.get_store().read_partition(SCORES, day).set_index("instrument")["score"]
+        theirs = exported_scores(data.get_service(), loop, day, spec.universe or data.settings().market)
+        corr, n = rank_agreement(stored, theirs.scores)
+        passed = n >= 3 and bool(corr >= spec.agreement_min)
+        return dg.AssetCheckResult(
+            passed=passed,
+            metadata={"spearman": dg.MetadataValue.float(corr), "names": dg.MetadataValue.int(n),
+                      "exported": dg.MetadataValue.text(loop.exported.name), "loop": dg.MetadataValue.text(spec.loop)},
+            description=f"Spearman {corr:.3f} over {n} names vs the exported {loop.exported.name}"
+                        + ("" if passed else f": below {spec.agreement_min}, the retrain does not reproduce the "
+                                             "research model"))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return decorate(_check)
+
+
 trained_model_checks = build_trained_model_check(DEFAULT_RETRAIN, trained_model)
+model_scores_exported_agreement = build_exported_agreement_check(DEFAULT_RETRAIN, model_scores)
 model_scores_feature_alignment = build_feature_alignment_check(DEFAULT_RETRAIN, model_scores)
