@@ -9,7 +9,9 @@ Breaches (limits from the instance's ``params["limits"]``, defaults in `instance
 The request (contract §2, RD-Agent's ``tools/run_experiment_from_request.py``) is assembled from the loop's own
 catalog entries (strategy, factors, model_config, dataset_config) and always carries what that tool needs to keep
 a block: ``strategy.strategy_type``, a string ``name`` per factor and a full ``model.model_class``. Its objective
-is the first breach's (drawdown before Sharpe before slippage); the others become constraints.
+is the first breach's (drawdown before Sharpe before slippage); the others become constraints. The tool merges
+``model.extra`` and ``dataset.extra`` into the Qlib configs it writes, so they hold only Qlib keys (the dataset's
+``module_path``); the handler class is spelled with its module, since Qlib resolves it without a default module.
 """
 
 from __future__ import annotations
@@ -90,8 +92,7 @@ def _model(configs: LoopConfigs) -> dict:
     full = cls if "." in cls else f"{conf.get('module_path') or 'qlib.contrib.model.gbdt'}.{cls}"
     short = full.rsplit(".", 1)[-1]
     return {"model_type": short if short in SHORT_MODEL_TYPES else configs.model.get("model_type") or short,
-            "model_class": full, "kwargs": dict(conf.get("kwargs") or {}),
-            "extra": {"module_path": conf.get("module_path")}}
+            "model_class": full, "kwargs": dict(conf.get("kwargs") or {}), "extra": {}}
 
 
 def _dataset(configs: LoopConfigs, end_date: str) -> tuple[dict, dict]:
@@ -103,10 +104,12 @@ def _dataset(configs: LoopConfigs, end_date: str) -> tuple[dict, dict]:
     train_test = {"train_start": train[0], "train_end": train[1], "valid_start": valid[0], "valid_end": valid[1],
                   "test_start": test[0], "test_end": max(filter(None, [test[1], end_date])),
                   "dataset_extra": {"market": configs.strategy.get("market") or "all", "live_end": end_date}}
-    dataset = {"class_name": conf.get("class") or "DatasetH",
-               "handler_class": handler.get("class") or "Alpha158",
+    handler_class = handler.get("class") or "Alpha158"
+    if handler.get("module_path") and "." not in handler_class:
+        handler_class = f"{handler['module_path']}.{handler_class}"
+    dataset = {"class_name": conf.get("class") or "DatasetH", "handler_class": handler_class,
                "handler_kwargs": dict(handler.get("kwargs") or {}), "segments": segments,
-               "extra": {"module_path": conf.get("module_path"), "handler_module_path": handler.get("module_path")}}
+               "extra": {"module_path": conf.get("module_path") or "qlib.data.dataset"}}
     return train_test, dataset
 
 

@@ -116,7 +116,7 @@ def test_publish_writes_atomically_beside_a_request_on_breach_and_is_idempotent(
     assert tight.path == tmp_path / "fb" / traded["tight"] / "week" / "2024-04-08_2024-04-12.json"
     doc = json.loads(tight.path.read_text())
     validate(doc)
-    assert [b["constraint"] for b in tight.breaches][0] == "max_drawdown"
+    assert tight.breaches[0]["constraint"] == "max_drawdown"
     assert tight.request_path == tight.path.with_name("2024-04-08_2024-04-12.request.json")
     assert json.loads(tight.request_path.read_text())["objective"]["primary_metric"] == "max_drawdown"
     assert doc["suggested_objective"]["primary_metric"] == "max_drawdown"
