@@ -53,23 +53,26 @@ def proposals(
     print_frame(frame, title="optimizer proposals")
 
 
-def _decide(action: str, proposal_id: int, by: str, note: str | None, as_json: bool) -> None:
+def _decide(action: str, proposal_id: str, by: str, note: str | None, as_json: bool) -> None:
+    from aistock_core.errors import FeedbackError
     from aistock_core.feedback.proposals import decide
 
-    view = decide(_db(), proposal_id, action, by, note)
+    if not proposal_id.strip().isdigit():
+        raise FeedbackError(f"proposal id {proposal_id!r} is not a number; see `aistock loop proposals`")
+    view = decide(_db(), int(proposal_id), action, by, note)
     if as_json:
         echo_json(view.as_dict())
     else:
         make_console().print(f"proposal {view.id} ({view.kind} {view.scope}) {view.status} by {by.strip()}")
 
 
-def approve(proposal_id: Annotated[int, typer.Argument(help="Proposal id (see `aistock loop proposals`).")],
+def approve(proposal_id: Annotated[str, typer.Argument(help="Proposal id (see `aistock loop proposals`).")],
             by: By, note: Note = None, as_json: JsonOpt = False) -> None:
     """Approve a proposal: record the decision and create the new parameter version(s)."""
     _decide("approve", proposal_id, by, note, as_json)
 
 
-def reject(proposal_id: Annotated[int, typer.Argument(help="Proposal id (see `aistock loop proposals`).")],
+def reject(proposal_id: Annotated[str, typer.Argument(help="Proposal id (see `aistock loop proposals`).")],
            by: By, note: Note = None, as_json: JsonOpt = False) -> None:
     """Reject a proposal: record the decision; nothing changes."""
     _decide("reject", proposal_id, by, note, as_json)
