@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aistock_core.data.service import DataService
 from aistock_core.db import Database
@@ -53,22 +53,36 @@ def load_history(db: Database, service: DataService, instance: FeedbackInstance,
     return history
 
 
+def preview_values(db: Database, ids: list[int], first, last) -> tuple[pd.DataFrame, pd.Series]:
+    """Settled close values of preview instances ``ids``: (sessions ``first..last`` × id, the last value before
+    ``first`` by id), in two queries whatever the number of instances."""
+    with db.session() as s:
+        rows = s.execute(select(PreviewAccount.trading_day, PreviewAccount.preview_id, PreviewAccount.total_value)
+                         .where(PreviewAccount.preview_id.in_(ids), PreviewAccount.settled,
+                                PreviewAccount.trading_day >= first, PreviewAccount.trading_day <= last)).all()
+        latest = select(PreviewAccount.preview_id, func.max(PreviewAccount.trading_day).label("day")).where(
+            PreviewAccount.preview_id.in_(ids), PreviewAccount.settled, PreviewAccount.trading_day < first) \
+            .group_by(PreviewAccount.preview_id).subquery()
+        before = s.execute(select(PreviewAccount.preview_id, PreviewAccount.total_value).join(
+            latest, (PreviewAccount.preview_id == latest.c.preview_id) & (PreviewAccount.trading_day == latest.c.day))
+        ).all()
+    frame = pd.DataFrame(rows, columns=["day", "id", "value"])
+    wide = frame.assign(day=pd.to_datetime(frame["day"])).pivot(index="day", columns="id", values="value") \
+        .reindex(columns=ids).sort_index().astype(float)
+    return wide, pd.Series(dict(before), dtype=float).reindex(ids)
+
+
 def _preview(db: Database, instance: FeedbackInstance, period: Period) -> AccountHistory:
     pid, first, last = instance.row_id, period.start.date(), period.end.date()
+    wide, before = preview_values(db, [pid], first, last)
     with db.session() as s:
-        rows = s.execute(select(PreviewAccount.trading_day, PreviewAccount.total_value).where(
-            PreviewAccount.preview_id == pid, PreviewAccount.settled, PreviewAccount.trading_day >= first,
-            PreviewAccount.trading_day <= last).order_by(PreviewAccount.trading_day)).all()
-        before = s.scalar(select(PreviewAccount.total_value).where(
-            PreviewAccount.preview_id == pid, PreviewAccount.settled, PreviewAccount.trading_day < first)
-            .order_by(PreviewAccount.trading_day.desc()).limit(1))
         trades = s.execute(select(PreviewTrade.trading_day, PreviewTrade.symbol, PreviewTrade.side,
                                   PreviewTrade.volume, PreviewTrade.price, PreviewTrade.amount, PreviewTrade.fee)
                            .where(PreviewTrade.preview_id == pid, PreviewTrade.status == "filled",
                                   PreviewTrade.side.in_(["buy", "sell"]), PreviewTrade.trading_day >= first,
                                   PreviewTrade.trading_day <= last)).all()
-    value = pd.Series({pd.Timestamp(d): float(v) for d, v in rows}, dtype=float)
-    return AccountHistory(value, float(before) if before is not None else instance.capital,
+    base = before.iloc[0]
+    return AccountHistory(wide[pid].dropna().rename(None), instance.capital if pd.isna(base) else float(base),
                           _frame(trades, TRADE_COLUMNS), _frame([], ORDER_COLUMNS), _frame([], FILL_COLUMNS))
 
 

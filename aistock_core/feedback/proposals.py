@@ -24,7 +24,7 @@ from aistock_core.db.models.feedback import FeedbackDecision, FeedbackProposal, 
 from aistock_core.db.models.preview import PreviewStrategy
 from aistock_core.db.upsert import upsert
 from aistock_core.errors import AistockError, FeedbackError
-from aistock_core.feedback.history import load_history
+from aistock_core.feedback.history import load_history, preview_values
 from aistock_core.feedback.instances import FeedbackInstance, baseline_params, list_instances, resolve_instance
 from aistock_core.feedback.optimizer import Proposal, propose, set_path
 from aistock_core.feedback.periods import make_period
@@ -80,16 +80,22 @@ def params_version(db: Database, ref: str, version: int | None = None) -> tuple[
 
 def returns_frame(db: Database, service: DataService, instances: list[FeedbackInstance], day) -> pd.DataFrame:
     """Daily returns of ``instances`` over the `WINDOW` sessions ending at ``day`` (instances without a settled
-    day there are left out)."""
+    day there are left out). Previews are read in one query; trading instances one by one (their values are
+    rebuilt from snapshots and fills)."""
     period = make_period(service.calendar, service.calendar.offset(day, -(WINDOW - 1)), day)
-    columns = {}
+    previews = [i for i in instances if i.is_preview]
+    values, before = preview_values(db, [i.row_id for i in previews], period.start.date(), period.end.date())
+    chains = {i.ref: (values[i.row_id].dropna(), before[i.row_id] if pd.notna(before[i.row_id]) else i.capital)
+              for i in previews}
     for inst in instances:
-        try:
-            h = load_history(db, service, inst, period)
-        except FeedbackError:
-            continue
-        chain = pd.concat([pd.Series([h.base_value], index=[h.value.index[0] - pd.Timedelta(days=1)]), h.value])
-        columns[inst.ref] = chain.pct_change().iloc[1:]
+        if not inst.is_preview:
+            try:
+                h = load_history(db, service, inst, period)
+            except FeedbackError:
+                continue
+            chains[inst.ref] = (h.value, h.base_value)
+    columns = {ref: value / value.shift(1, fill_value=base) - 1.0 for ref, (value, base) in chains.items()
+               if len(value)}
     return pd.DataFrame(columns).sort_index()
 
 
