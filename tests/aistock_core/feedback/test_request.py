@@ -39,7 +39,7 @@ from aistock_core.preview.instances import create_instance
 from aistock_core.preview.settle import settle
 from aistock_core.research.export_dir import ExportDirSource
 from aistock_core.research.sync import sync
-from tests.aistock_core.feedback.conftest import DAYS, _targets
+from tests.aistock_core.feedback.conftest import DAYS, rotating_targets
 
 _OBJECT_KEYS = {
     "factor_set": ("factors", "tags", "extra"),
@@ -123,7 +123,7 @@ def looped(db, service, export_dir, tmp_path):
             ResearchLoop.task_run_id, ResearchLoop.loop_id).first()
         key = f"{loop.task_run_id}/{loop.loop_id}"
     inst = create_instance(db, "looped", 1e6, loop=key, params={"limits": {"max_drawdown": 0.005}})
-    engine = SignalPreviewEngine(db, service, _targets(service, 2))
+    engine = SignalPreviewEngine(db, service, rotating_targets(service, 2))
     for day in DAYS:
         engine.run(day, ids=[inst.id])
         settle(db, service, day)
