@@ -13,6 +13,10 @@ instance: a `Proposal` is data, applied only through `proposals.decide` with an 
 - **Risk** (``limits.max_drawdown``): grid `DRAWDOWN_GRID` of drawdown stops (go flat for `COOL_DOWN` sessions
   once the drawdown from the running peak reaches the stop, then re-enter with the peak reset); the grid point
   with the best train Sharpe (ties: the tighter stop). Metric: Sharpe with the stop on held-out days.
+- **Signal threshold** (``strategy.kwargs.min_score``, strategies that have one: EnhancedTopkDropout): grid of
+  the train scores' quantiles `THRESHOLD_QUANTILES` (plus the current threshold); a day's basket is the top-k
+  names scoring at least the threshold, equal weight (cash when none qualifies). Metric: mean next-session
+  close-to-close return of the basket; the grid point with the best train mean (ties: the lower threshold).
 A proposal is made when the estimate moves the parameter materially (`MIN_CHANGE`); its evidence says whether
 the held-out metric improved, and the person approving decides.
 """
@@ -31,6 +35,7 @@ MIN_EXPOSURE, MAX_EXPOSURE = 0.1, 0.95
 DEFAULT_RISK_DEGREE = 0.95
 DRAWDOWN_GRID = (0.03, 0.05, 0.08, 0.10, 0.15, 0.20)
 COOL_DOWN = 5
+THRESHOLD_QUANTILES = (0.5, 0.75, 0.9)
 MIN_CHANGE = 0.05
 #: Fewest sessions an estimator is fitted on / judged on.
 MIN_TRAIN, MIN_HELD_OUT = 4, 2
@@ -159,6 +164,34 @@ def risk(ref: str, r: pd.Series, params: dict, limit: float, train: pd.Index, he
         "metric": "held-out Sharpe with the stop", "train_sharpe": {str(s): v for v, s in scores},
         "before": {"max_drawdown": limit, "value": sharpe(with_stop(h, limit))},
         "after": {"max_drawdown": best, "value": sharpe(with_stop(h, best))}})
+
+
+def basket_returns(scores: pd.DataFrame, ahead: pd.DataFrame, threshold: float, topk: int) -> np.ndarray:
+    """Per day: the mean next-session return of the top-``topk`` names scoring ≥ ``threshold`` (0: cash)."""
+    s = scores.to_numpy(float)
+    eligible = np.where(np.isfinite(s) & (s >= threshold), s, -np.inf)
+    order = np.argsort(-eligible, axis=1, kind="stable")[:, :topk]
+    picked = np.take_along_axis(eligible, order, axis=1) > -np.inf
+    got = np.take_along_axis(ahead.to_numpy(float), order, axis=1)
+    total = np.where(picked & np.isfinite(got), got, 0.0).sum(axis=1)
+    count = (picked & np.isfinite(got)).sum(axis=1)
+    return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+
+
+def threshold(ref: str, scores: pd.DataFrame, ahead: pd.DataFrame, current: float, topk: int, train: pd.Index,
+              held: pd.Index) -> Proposal | None:
+    """``scores`` / ``ahead``: sessions × names (score, next-session return) on the train and held-out days."""
+    pooled = scores.loc[train].to_numpy(float)
+    grid = sorted({float(current), *(float(np.nanquantile(pooled, q)) for q in THRESHOLD_QUANTILES)})
+    mean = lambda days, t: float(basket_returns(scores.loc[days], ahead.loc[days], t, topk).mean())  # noqa: E731
+    best = max(grid, key=lambda t: (mean(train, t), -t))
+    if abs(best - current) < 1e-12:
+        return None
+    return Proposal("threshold", ref, {ref: {"strategy.kwargs.min_score": round(best, 6)}}, {
+        "estimator": f"grid of train score quantiles {list(THRESHOLD_QUANTILES)} + current; top-{topk} basket",
+        "metric": "held-out mean next-session return of the basket",
+        "before": {"min_score": current, "value": mean(held, current)},
+        "after": {"min_score": best, "value": mean(held, best)}})
 
 
 def propose(returns: pd.DataFrame, params: dict[str, dict], limits: dict[str, float]) -> list[Proposal]:

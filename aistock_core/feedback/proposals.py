@@ -9,6 +9,7 @@ version exists for everything an instance ever ran and `params_version` can retu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +27,10 @@ from aistock_core.db.upsert import upsert
 from aistock_core.errors import AistockError, FeedbackError
 from aistock_core.feedback.history import load_history, preview_values
 from aistock_core.feedback.instances import FeedbackInstance, baseline_params, list_instances, resolve_instance
-from aistock_core.feedback.optimizer import Proposal, propose, set_path
+from aistock_core.feedback.optimizer import Proposal, propose, set_path, split, threshold
 from aistock_core.feedback.periods import make_period
+from aistock_core.strategy.config import STRATEGIES, strategy_from_config
+from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
 #: Sessions of history the optimizer looks at (train + held-out).
 WINDOW = 60
@@ -108,7 +111,30 @@ def run_optimizer(db: Database, service: DataService, day) -> list[ProposalView]
     params = {ref: current_params(db, by_ref[ref]) for ref in returns.columns}
     limits = {ref: by_ref[ref].limits(params[ref])["max_drawdown"] for ref in returns.columns}
     made = propose(returns, params, limits)
+    made += [p for ref in returns.columns if (p := _threshold(service, ref, params[ref], returns.index)) is not None]
     return record_proposals(db, day, made)
+
+
+def _threshold(service: DataService, ref: str, params: dict, sessions: pd.DatetimeIndex) -> Proposal | None:
+    """The signal-threshold proposal for an instance whose strategy has one (``min_score``), else None; scored on
+    the sessions whose next session's close is known."""
+    block = params.get("strategy") or {}
+    cls = STRATEGIES.get(str(block.get("class")))
+    if cls is None or "min_score" not in {f.name for f in dataclasses.fields(cls)}:
+        return None
+    kwargs = block.get("kwargs") or {}
+    scores = signal_scores(service, params.get("universe", "all"), sessions[0], sessions[-1],
+                           params.get("signal", DEFAULT_SIGNAL)).unstack("instrument").reindex(sessions)
+    end = min(service.calendar.offset(sessions[-1], 1), service.provider.data_range()[1])
+    panel = service.get_panel(list(scores.columns), start=sessions[0], end=end, fields=["close"])
+    close = pd.DataFrame(panel["close"], index=panel.dates, columns=panel.instruments)
+    ahead = (close.shift(-1) / close - 1.0).reindex(index=sessions, columns=scores.columns)
+    known = ahead.notna().any(axis=1)
+    parts = split(ahead[known])
+    if parts is None:
+        return None
+    current = float(kwargs.get("min_score", cls.min_score))
+    return threshold(ref, scores, ahead, current, int(kwargs.get("topk", 50)), parts[0].index, parts[1].index)
 
 
 def record_proposals(db: Database, day: pd.Timestamp, made: list[Proposal]) -> list[ProposalView]:
@@ -132,6 +158,7 @@ def list_proposals(db: Database, status: str | None = None) -> list[ProposalView
 
 def _apply(session: Session, instance: FeedbackInstance, params: dict) -> None:
     if instance.is_preview:
+        strategy_from_config(params["strategy"])  # an approval must never leave an instance that cannot run
         row = session.get(PreviewStrategy, instance.row_id)
         row.params = dict(params)
         return

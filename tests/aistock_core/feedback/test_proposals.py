@@ -99,3 +99,40 @@ def test_nothing_is_applied_without_an_approval_row(db, service, traded):
         assert s.scalar(select(FeedbackProposal.status).where(FeedbackProposal.id == other.id)) == "rejected"
     assert {p.id for p in list_proposals(db, "pending")} == {p.id for p in made}
     assert optimizer.get_path(params, "strategy.kwargs.topk") == 50
+
+
+def test_signal_threshold_grid_by_hand():
+    days = pd.bdate_range("2024-01-01", periods=9)
+    names = ["a", "b", "c", "d"]
+    # "a" always scores highest but loses; "b" scores second and wins: only a low threshold lets "b" in.
+    scores = pd.DataFrame([[0.9, 0.5, 0.2, 0.1]] * 9, index=days, columns=names)
+    ahead = pd.DataFrame([[-0.01, 0.02, 0.03, 0.01]] * 9, index=days, columns=names)
+    basket = optimizer.basket_returns(scores, ahead, 0.4, 2)
+    assert list(basket) == pytest.approx([0.005] * 9)  # a and b qualify: (−0.01 + 0.02) / 2
+    assert list(optimizer.basket_returns(scores, ahead, 0.95, 2)) == [0.0] * 9  # nobody qualifies: cash
+    train, held = days[:6], days[6:]
+    made = optimizer.threshold("p", scores, ahead, 0.95, 2, train, held)
+    # grid: current 0.95 and the pooled train quantiles 0.5 → 0.35, 0.75 → 0.6, 0.9 → 0.78; top-2 baskets
+    # 0.35: {a, b} 0.005; 0.6: {a} −0.01; 0.78: {a} −0.01; 0.95: cash 0.0 → 0.35 wins
+    assert made.changes == {"p": {"strategy.kwargs.min_score": pytest.approx(0.35)}}
+    assert made.evidence["before"]["value"] == 0.0 and made.evidence["after"]["value"] == pytest.approx(0.005)
+
+
+def test_the_optimizer_tunes_the_threshold_of_a_strategy_that_has_one(db, service):
+    from aistock_core.preview.engine import SignalPreviewEngine
+    from aistock_core.preview.instances import create_instance
+    from aistock_core.preview.settle import settle
+    from tests.aistock_core.feedback.conftest import rotating_targets
+
+    block = {"class": "EnhancedTopkDropoutStrategy", "kwargs": {"topk": 5, "n_drop": 1, "min_score": 0.5}}
+    inst = create_instance(db, "enh", 1e6, params={"strategy": block})
+    engine = SignalPreviewEngine(db, service, rotating_targets(service, 4))
+    for day in DAYS:
+        engine.run(day, ids=[inst.id])
+        settle(db, service, day)
+    made = [p for p in run_optimizer(db, service, DAYS[-1]) if p.kind == "threshold"]
+    assert len(made) == 1 and made[0].scope == f"preview-{inst.id}"
+    new = made[0].changes[f"preview-{inst.id}"]["strategy.kwargs.min_score"]
+    assert new != 0.5 and made[0].evidence["before"]["min_score"] == 0.5
+    decide(db, made[0].id, "approve", "ann")
+    assert params_version(db, f"preview-{inst.id}")[1]["strategy"]["kwargs"]["min_score"] == new
