@@ -56,6 +56,6 @@ def publish(db: Database, service: DataService, settings: Settings, ref: str, pe
     posted = None
     if settings.feedback_url:
         result = post_feedback(doc, settings.feedback_url, deadline=settings.feedback_post_deadline)
-        posted = f"{'ok' if result.ok else 'failed'} after {result.attempts} attempt(s): {result.detail}"
+        posted = f"{'ok' if result.ok else 'failed'} after {result.attempts} attempt(s): {result.detail}"[:200]
     record_file(db, doc, path, found, request_path, posted)
     return Delivery(doc["strategy_instance_id"], path, request_path, found, posted)
