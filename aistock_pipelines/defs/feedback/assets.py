@@ -3,7 +3,8 @@
 ``live_feedback`` writes, for every running preview instance and every trading instance with an account on the
 partition's day, the day's LiveFeedback, plus the week's on the week's last session and the month's on the
 month's last session, each with an ExperimentRequest beside it when a constraint is breached. ``optimizer_proposals``
-stores the optimizer's proposals as pending; they change nothing until approved (`aistock loop approve`), unless
+stores the optimizer's proposals as pending (``performance_report`` is the signals box's 18:00 evaluation, upstream of
+both); they change nothing until approved (`aistock loop approve`), unless
 ``AISTOCK_OPTIMIZER_AUTO_APPLY`` is set, in which case each is approved as ``auto`` (still an approval row).
 """
 
@@ -24,7 +25,7 @@ GROUP = "feedback"
 
 
 @dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"json", "sql"},
-          deps=["preview_settlement"],
+          deps=["preview_settlement", "performance_report"],
           description="LiveFeedback v1 per instance for the day (and the week/month on their last session), "
                       "validated and written under AISTOCK_FEEDBACK_DIR; an ExperimentRequest beside it on a breach.")
 def live_feedback(context: dg.AssetExecutionContext, data: DataServiceResource,
@@ -52,7 +53,7 @@ def live_feedback(context: dg.AssetExecutionContext, data: DataServiceResource,
     })
 
 
-@dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"}, deps=["live_feedback"],
+@dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"}, deps=["live_feedback", "performance_report"],
           description="The optimizer's proposals (sizing by fractional Kelly, weights across instances, drawdown "
                       "stop), each with held-out evidence; pending until approved with `aistock loop approve`.")
 def optimizer_proposals(context: dg.AssetExecutionContext, data: DataServiceResource,
