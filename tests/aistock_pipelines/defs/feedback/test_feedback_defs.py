@@ -32,13 +32,20 @@ def resources(aistock_home, tmp_path):
     }
 
 
-def test_live_feedback_check_and_proposals(resources, aistock_home, monkeypatch):
+@pytest.fixture
+def ids(resources):
+    """Two preview instances traded and settled from March to FRIDAY."""
     db, service = resources["database"].get_db(), resources["data"].get_service()
-    ids = [create_instance(db, name, 1e6).id for name in ("a", "b")]
+    made = [create_instance(db, name, 1e6).id for name in ("a", "b")]
     engine = SignalPreviewEngine(db, service, rotating_targets(service))
     for day in service.calendar.sessions_in_range("2024-03-01", FRIDAY):
-        engine.run(day, ids=ids)
+        engine.run(day, ids=made)
         settle(db, service, day)
+    return made
+
+
+def test_live_feedback_check_and_proposals(resources, ids, aistock_home, monkeypatch):
+    db = resources["database"].get_db()
     result = dg.materialize([live_feedback, live_feedback_reconciles, optimizer_proposals], resources=resources,
                             partition_key=FRIDAY)
     assert result.success
@@ -70,6 +77,22 @@ def test_live_feedback_check_and_proposals(resources, aistock_home, monkeypatch)
     (check,) = failed.get_asset_check_evaluations()
     assert not check.passed and check.metadata["disagreeing"].value == 4
     assert "performance.total_return" in check.metadata["worst"].value
+
+def test_auto_apply_still_goes_through_an_approval_row(resources, ids, monkeypatch):
+    from aistock_core.config import get_settings
+
+    monkeypatch.setenv("AISTOCK_OPTIMIZER_AUTO_APPLY", "true")
+    get_settings.cache_clear()
+    result = dg.materialize([optimizer_proposals], resources=resources, partition_key=FRIDAY)
+    meta = result.asset_materializations_for_node("optimizer_proposals")[0].metadata
+    assert meta["proposals"].value > 0 and meta["pending"].value == 0
+    with resources["database"].get_db().engine.connect() as conn:
+        decisions = conn.execute(text("SELECT decided_by, decision FROM feedback_decisions")).all()
+        unbacked = conn.scalar(text("SELECT COUNT(*) FROM feedback_param_versions v LEFT JOIN feedback_decisions d "
+                                    "ON d.id = v.decision_id WHERE v.version > 1 AND d.id IS NULL"))
+    assert len(decisions) == meta["proposals"].value and set(decisions) == {("auto", "approved")}
+    assert unbacked == 0
+
 
 def _tick(*args):
     return feedback_schedule(dg.build_schedule_context(
