@@ -107,6 +107,21 @@ class Settings(BaseSettings):
     celery_backend: str | None = Field(default=None, description="Celery result backend; default: rpc://.")
     celery_queue: str = Field(default="aistock", description="Celery queue the steps go to and the workers consume.")
 
+    feedback_dir: Path | None = Field(
+        default=None, description="Where LiveFeedback and ExperimentRequest JSON go (the folder RD-Agent scans); "
+        "default: `home`/feedback."
+    )
+    feedback_url: str | None = Field(
+        default=None, description="If set, every LiveFeedback file is also POSTed here (JSON body; retried)."
+    )
+    feedback_post_deadline: float = Field(
+        default=30.0, gt=0, description="Seconds all POST attempts of one LiveFeedback file may take together."
+    )
+    optimizer_auto_apply: bool = Field(
+        default=False, description="Apply the optimizer's proposals without a human approval (recorded as "
+        "approved by 'auto'). Off by default: proposals wait for `aistock loop approve`."
+    )
+
     @field_validator("now")
     @classmethod
     def _iso_moment(cls, value: str | None) -> str | None:
@@ -145,6 +160,11 @@ class Settings(BaseSettings):
     def store_dir(self) -> Path:
         """Parquet store for large tables (bars, factor matrices, predictions)."""
         return self.resolved_home / "store"
+
+    @property
+    def feedback_root(self) -> Path:
+        """LiveFeedback folder: ``AISTOCK_FEEDBACK_DIR`` or ``home``/feedback."""
+        return self.feedback_dir.expanduser().resolve() if self.feedback_dir else self.resolved_home / "feedback"
 
     @property
     def holidays_file(self) -> Path:

@@ -59,3 +59,8 @@ class GatewayError(AistockError):
 
 class PreviewError(AistockError):
     """A preview instance or request is invalid (unknown id, capital ≤ 0, stopped instance, non-session day)."""
+
+
+class FeedbackError(AistockError):
+    """A LiveFeedback, ExperimentRequest or optimizer request is invalid (unknown instance, empty period, a
+    period without sessions, a malformed approval)."""

@@ -9,6 +9,7 @@ import dagster as dg
 from aistock_pipelines.defs import data
 from aistock_pipelines.defs import execution as execution_defs
 from aistock_pipelines.defs import factors as factor_defs
+from aistock_pipelines.defs import feedback as feedback_defs
 from aistock_pipelines.defs import models as model_defs
 from aistock_pipelines.defs import ops as ops_defs
 from aistock_pipelines.defs import preview as preview_defs
@@ -26,4 +27,5 @@ defs = dg.Definitions.merge(
     research_defs.defs,
     strategy_defs.defs,
     ops_defs.defs,
+    feedback_defs.defs,
 )

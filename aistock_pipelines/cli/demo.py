@@ -74,6 +74,8 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
         "dagster instance": str(report.dagster_home),
         "parquet store": str(store_dir),
         "app database": make_url(db_url).render_as_string(hide_password=True),
+        "LiveFeedback + ExperimentRequests": str(get_settings().feedback_root),
+        "optimizer proposals (none applied)": "aistock loop proposals",
     }, title="where to look next"))
     # Commands on lines of their own, never folded, so they can be copied as they are. `make ui` serves
     # ./.aistock/dagster, so it is offered only when that is where the runs went.

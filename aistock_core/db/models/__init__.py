@@ -4,6 +4,7 @@ from aistock_core.db.models import preview, research  # noqa: F401  (registers t
 from aistock_core.db.models.alerts import AlertDelivery, AlertRateWindow, AlertState
 from aistock_core.db.models.execution import TradeInstance  # noqa: F401  (registers the execution tables)
 from aistock_core.db.models.factors import FactorAlignment, FactorRecord
+from aistock_core.db.models.feedback import FeedbackFile  # noqa: F401  (registers the feedback tables)
 from aistock_core.db.models.market import BarPartition, Instrument
 
 __all__ = [
