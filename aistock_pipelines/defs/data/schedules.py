@@ -20,7 +20,11 @@ market_eod_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=market_eod_job, cron_schedule="30 16 * * 1-5", execution_timezone=SESSION_TZ)
+@dg.schedule(job=market_eod_job, cron_schedule="30 16 * * 1-5", execution_timezone=SESSION_TZ,
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="16:30 Shanghai on XSHG sessions: the day's instruments, stock and index bars (the head of "
+                         "the end-of-day chain; automation carries it on). Off by default: start it once the data "
+                         "source is configured.")
 def market_eod_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """One run per trading day, keyed by the day so a re-evaluated tick never launches it twice."""
     when = context.scheduled_execution_time

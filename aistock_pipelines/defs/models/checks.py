@@ -1,10 +1,10 @@
 """Blocking checks of the model box: a retrain that did not pass, or scores whose features drifted, stop the
 strategy downstream before it trades on them.
 
-- ``trained_model_checks``: the retrain's MLflow run (tagged with its month) passed its champion checks
+- ``champion`` (on ``trained_model``): the retrain's MLflow run (tagged with its month) passed its champion checks
   (finite, varying scores; valid IC within tolerance of the research loop's recorded IC when the spec has one)
   and was registered.
-- ``model_scores_feature_alignment``: the day's features rebuilt independently with the factor engine (the
+- ``feature_alignment`` (on ``model_scores``): the day's features rebuilt independently with the factor engine (the
   Alpha158 expressions named in the model's recorded feature order) give the stored scores again, and the
   serving frame's columns are the model's, in order.
 """
@@ -29,7 +29,7 @@ from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 
 def build_trained_model_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    decorate = dg.asset_check(asset=asset, name="trained_model_checks", blocking=True,
+    decorate = dg.asset_check(asset=asset, name="champion", blocking=True,
                               partitions_def=asset.partitions_def,
                               description="The retrain passed its champion checks (incl. research IC) and was "
                                           "registered.")
@@ -61,7 +61,7 @@ def build_trained_model_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> 
 
 
 def build_feature_alignment_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    decorate = dg.asset_check(asset=asset, name="model_scores_feature_alignment", blocking=True,
+    decorate = dg.asset_check(asset=asset, name="feature_alignment", blocking=True,
                               partitions_def=asset.partitions_def,
                               description="Features rebuilt by the factor engine reproduce the stored scores.")
 
