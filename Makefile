@@ -25,5 +25,9 @@ lint: setup
 bench: setup
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+# The `aistock` code location of workspace.yaml. Run from inside DAGSTER_HOME: `dagster dev` warns about any other
+# dagster.yaml in its working directory (the repository's is the production instance, not this laptop's).
 ui: setup
-	DAGSTER_HOME=$${DAGSTER_HOME:-$$PWD/.aistock/dagster} $(BIN)/dagster dev -m aistock_pipelines.definitions
+	home=$$(realpath -m "$${DAGSTER_HOME:-.aistock/dagster}"); mkdir -p "$$home" && \
+	export AISTOCK_HOME=$$(realpath -m "$${AISTOCK_HOME:-.aistock}") DAGSTER_HOME="$$home" && \
+	cd "$$home" && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml
