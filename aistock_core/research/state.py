@@ -45,12 +45,12 @@ def current_research_state(session: Session) -> ResearchState:
         .order_by(ResearchSyncRun.id.desc()).limit(1)
     ).scalar_one_or_none()
     bundles = dict(session.execute(select(ResearchBundle.asset_bundle_id, ResearchBundle.content_hash)
-                                   .where(ResearchBundle.removed_at.is_(None))).tuples().all())
+                                   .where(ResearchBundle.removed_at.is_(None))).all())
     models = dict(session.execute(select(ResearchModel.model_id, ResearchModel.content_hash)
-                                  .where(ResearchModel.removed_at.is_(None))).tuples().all())
+                                  .where(ResearchModel.removed_at.is_(None))).all())
     code = {f"{task}/{name}": sha for task, name, sha in session.execute(
         select(ResearchFactorCode.task_id, ResearchFactorCode.factor_name, ResearchFactorCode.code_sha256)
-        .where(ResearchFactorCode.removed_at.is_(None))).tuples().all()}
+        .where(ResearchFactorCode.removed_at.is_(None))).all()}
     return ResearchState(
         sync_run=run.id if run else None,
         synced_at=run.finished_at.isoformat() if run and run.finished_at else None,
