@@ -32,7 +32,7 @@ from aistock_pipelines.resources import DatabaseResource, DataServiceResource, S
 #: Factors listed in the metadata table (worst first).
 WORST_SHOWN = 10
 #: Instruments the daily check of a Qlib-referenced set compares (see the module docstring).
-DAILY_SAMPLE = 30
+DAILY_SAMPLE = 10
 #: Name of the check on every factor asset (Dagster shows it as ``<asset>_alignment``).
 CHECK_NAME = "alignment"
 
