@@ -20,7 +20,7 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_today, xshg_calendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_now, exchange_today, xshg_calendar
 from aistock_core.config import get_settings
 from aistock_core.errors import CalendarError
 
@@ -111,3 +111,11 @@ def recent_partition_keys(count: int, today: str | datetime | pd.Timestamp | Non
     end = exchange_today() if today is None else pd.Timestamp(today).normalize()
     days = partition_calendar().sessions_in_range(PARTITIONS_START, end)[-count:]
     return [d.strftime(KEY_FORMAT) for d in days]
+
+
+def scheduled_day(context: dg.ScheduleEvaluationContext) -> pd.Timestamp:
+    """The Shanghai calendar day (naive midnight) a schedule tick is for: its scheduled time, else now."""
+    when = context.scheduled_execution_time
+    stamp = pd.Timestamp(when) if when is not None else exchange_now()
+    stamp = stamp.tz_convert(SESSION_TZ) if stamp.tzinfo is not None else stamp.tz_localize(SESSION_TZ)
+    return stamp.tz_localize(None).normalize()

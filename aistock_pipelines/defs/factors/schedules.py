@@ -8,10 +8,10 @@ factor values are recomputed too (a check runs beside its asset): the same bytes
 import dagster as dg
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, exchange_now
+from aistock_core.calendar import SESSION_TZ
 from aistock_core.factors.sets import FactorSet
 from aistock_pipelines.defs.factors.checks import CHECK_NAME
-from aistock_pipelines.partitions import KEY_FORMAT, partition_calendar
+from aistock_pipelines.partitions import KEY_FORMAT, partition_calendar, scheduled_day
 
 FULL_JOB = "factor_alignment_full"
 
@@ -30,10 +30,7 @@ def build_full_alignment(specs: list[FactorSet]) -> tuple[dg.JobDefinition, dg.S
                  description="Fridays 18:00 Shanghai: the full Qlib alignment of the week's last session. Off by "
                              "default, like the end-of-day schedule it follows.")
     def _weekly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        when = context.scheduled_execution_time
-        stamp = pd.Timestamp(when) if when is not None else exchange_now()
-        stamp = stamp.tz_convert(SESSION_TZ) if stamp.tzinfo is not None else stamp.tz_localize(SESSION_TZ)
-        today = stamp.tz_localize(None).normalize()
+        today = scheduled_day(context)
         calendar = partition_calendar()
         week = calendar.sessions_in_range(today - pd.Timedelta(days=4), today)
         if len(week) == 0:
