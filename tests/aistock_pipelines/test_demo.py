@@ -114,6 +114,19 @@ def test_demo_fills_store_db_and_instance(tiny_market):
         assert len(runs) == expected_runs >= 3 and all(r.is_success for r in runs)
         assert not {r.job_name for r in runs if r.job_name.startswith("__")}, "runs go through named jobs"
         assert instance.get_latest_materialization_event(dg.AssetKey("market_bars")) is not None
+        latest = {key: instance.get_latest_materialization_event(key).asset_materialization.metadata
+                  for key in defs.resolve_asset_graph().materializable_asset_keys}
+    tables = ["instruments", "market_bars", "index_bars", "alpha158_factors", "model_scores", "target_positions"]
+    for name in tables:
+        schema = latest[dg.AssetKey(name)]["dagster/column_schema"].value
+        assert schema.columns and latest[dg.AssetKey(name)]["dagster/row_count"].value > 0, name
+    final = latest[dg.AssetKey("backtest_topk_dropout")]["final_account"].value
+    assert final == round(final, 2), "money to the fen"
+    preview = latest[dg.AssetKey("target_positions")]["preview"].value
+    header, _, *rows = preview.splitlines()
+    column = [c.strip() for c in header.split("|")].index("shares")
+    shares = [row.split("|")[column].strip() for row in rows]
+    assert shares and all(s.lstrip("-").isdigit() for s in shares), preview
 
 
 def test_a_failing_run_stops_the_demo_with_the_assets_own_error(aistock_home, monkeypatch):

@@ -18,7 +18,7 @@ from aistock_core.calendar import SESSION_TZ
 from aistock_core.config import get_settings
 from aistock_core.errors import ModelError
 from aistock_pipelines.partitions import PARTITIONS_START, trade_date, trading_days
-from aistock_pipelines.presentation import table_metadata
+from aistock_pipelines.presentation import ratio, table_metadata
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 GROUP = "models"
@@ -101,8 +101,8 @@ def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
             "run_id": dg.MetadataValue.text(logged.run_id),
             "version": dg.MetadataValue.text(logged.version or "not registered"),
             "failed_checks": dg.MetadataValue.json(logged.failed_checks),
-            "valid_ic": dg.MetadataValue.float(float(result.metrics["valid"]["IC"])),
-            "train_ic": dg.MetadataValue.float(float(result.metrics["train"]["IC"])),
+            "valid_ic": ratio(result.metrics["valid"]["IC"]),
+            "train_ic": ratio(result.metrics["train"]["IC"]),
             "best_iteration": dg.MetadataValue.int(result.model.best_iteration),
             "retrain_day": dg.MetadataValue.text(f"{day:%Y-%m-%d}"),
             "data_end": dg.MetadataValue.text(f"{window.data_end:%Y-%m-%d}"),
