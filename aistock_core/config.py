@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         description="Past the authoritative horizon: 'off' fails loudly; 'weekdays' adds provisional sessions "
         "(weekdays minus estimated holidays) for research, preview and paper runs, never for real orders.",
     )
+    partitions_start: str | None = Field(
+        default=None,
+        description="First trading-day partition of the Dagster assets (YYYY-MM-DD); default: the first day of the "
+        "month a year before today. Set it earlier (and reload the code location) to backfill more history.",
+    )
     now: str | None = Field(
         default=None,
         description="Pin the clock: 'YYYY-MM-DD[ HH:MM[:SS]]' in Shanghai time (tests, replays); default: the "
@@ -142,10 +147,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} exists and is not a directory; point it at a folder (created if missing)")
         return value
 
-    @field_validator("calendar_start")
+    @field_validator("calendar_start", "partitions_start")
     @classmethod
-    def _calendar_start_is_a_date(cls, value: str) -> str:
+    def _calendar_start_is_a_date(cls, value: str | None) -> str | None:
         """Checked here so a typo stops every command with one line naming the variable."""
+        if value is None:
+            return None
         try:
             date.fromisoformat(value.strip())
         except ValueError:

@@ -3,8 +3,10 @@
 The plan is read from the asset graph, not from a list of names, so assets added by later issues are picked up
 without touching this module: assets are grouped into *stages*, a new stage starting only where a dependency
 crosses from one partitions definition to another (`plan_stages`), and each stage runs once if unpartitioned
-or once per partition key. Runs go to the `DagsterInstance` in
-``DAGSTER_HOME`` (default ``AISTOCK_HOME/dagster``), so ``dagster dev`` shows them afterwards.
+or once per partition key. Each run goes through a named job of the `Definitions` (`stage_job`: the smallest
+one holding the stage, e.g. ``market_eod`` or ``trading_day_assets`` from `aistock_pipelines.graph`), never
+Dagster's hidden ``__ASSET_JOB``, so the UI's Overview and the partitions pages list them by job. Runs go to the
+`DagsterInstance` in ``DAGSTER_HOME`` (default ``AISTOCK_HOME/dagster``), so ``dagster dev`` shows them afterwards.
 """
 
 from __future__ import annotations
@@ -158,6 +160,16 @@ def stage_partition_keys(stage: Stage, days: int, last_day: pd.Timestamp) -> lis
     return [k for k in keys if overlaps(k)]
 
 
+def stage_job(defs: dg.Definitions, stage: Stage) -> dg.JobDefinition:
+    """The smallest named asset job of ``defs`` holding every asset of ``stage`` (ties: by name)."""
+    wanted = set(stage.asset_keys)
+    covering = [job for job in defs.resolve_all_job_defs() if not job.name.startswith("__")
+                and wanted <= set(job.asset_layer.selected_asset_keys)]
+    if not covering:
+        raise DemoError(f"no named job holds {stage.label}: add the assets to one (aistock_pipelines.graph)")
+    return min(covering, key=lambda job: (len(job.asset_layer.selected_asset_keys), job.name))
+
+
 def _failure(result: dg.ExecuteInProcessResult, stage: Stage, partition: str | None) -> DemoError:
     where = f"{stage.label}" + (f" partition {partition}" if partition else "")
     message = "the run failed"
@@ -190,14 +202,14 @@ def run_demo(
         raise DemoError(f"--days must be a positive number of trading days, got {days}")
     home = resolve_dagster_home(settings)
     report = DemoReport(dagster_home=home)
-    job = defs.resolve_implicit_global_asset_job_def()
     stages = plan_stages(defs.resolve_asset_graph())
+    jobs = {stage.label: stage_job(defs, stage) for stage in stages}
     plan = [(stage, key) for stage in stages for key in stage_partition_keys(stage, days, last_day)]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for index, (stage, partition) in enumerate(plan):
             if on_run is not None:
                 on_run(index, stage, partition)
-            result = job.execute_in_process(
+            result = jobs[stage.label].execute_in_process(
                 run_config=QUIET_RUN_CONFIG,
                 instance=instance,
                 partition_key=partition,

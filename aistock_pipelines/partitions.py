@@ -20,15 +20,27 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_today, xshg_calendar
+from aistock_core.calendar import SESSION_TZ, TradingCalendar, exchange_now, exchange_today, xshg_calendar
+from aistock_core.config import get_settings
 from aistock_core.errors import CalendarError
 
-#: First partition. Constant (not read from settings) so the asset graph is identical in every process that
-#: loads it: webserver, daemon and run workers must agree on the partition set.
-PARTITIONS_START = "2020-01-02"
 #: Partition keys are ISO dates, the same spelling as trade dates everywhere else.
 KEY_FORMAT = "%Y-%m-%d"
 WEEKEND_CRON = "0 0 * * 6,0"
+
+
+def first_partition(settings_start: str | None, today: pd.Timestamp) -> str:
+    """``AISTOCK_PARTITIONS_START``, else the first day of the month a year before ``today``.
+
+    A year of sessions keeps the partition bar readable and "missing" counts meaningful; more history is a
+    setting and a backfill away (README, "Backfilling more history"). Read from the environment, which every
+    process of a deployment (webserver, daemon, run workers) shares, so they agree on the partition set; the
+    default moves once a month, like the end of the set moves once a day.
+    """
+    if settings_start:
+        return settings_start
+    return (today.normalize() - pd.DateOffset(years=1)).replace(day=1).strftime(KEY_FORMAT)
+
 
 
 def partition_calendar() -> TradingCalendar:
@@ -36,7 +48,7 @@ def partition_calendar() -> TradingCalendar:
     return xshg_calendar()
 
 
-def _build_trading_days(calendar: TradingCalendar, start: str = PARTITIONS_START) -> dg.DailyPartitionsDefinition:
+def _build_trading_days(calendar: TradingCalendar, start: str) -> dg.DailyPartitionsDefinition:
     holidays = calendar.closed_weekdays(start, calendar.last)
     return dg.DailyPartitionsDefinition(
         start_date=start,
@@ -51,8 +63,10 @@ def _build_trading_days(calendar: TradingCalendar, start: str = PARTITIONS_START
 
 
 _loaded_calendar = partition_calendar()
+#: First partition (see `first_partition`).
+PARTITIONS_START = first_partition(get_settings().partitions_start, exchange_today())
 #: The partitions definition every trading-day asset uses.
-trading_days: dg.DailyPartitionsDefinition = _build_trading_days(_loaded_calendar)
+trading_days: dg.DailyPartitionsDefinition = _build_trading_days(_loaded_calendar, PARTITIONS_START)
 #: The last session the loaded partitions offer (the calendar may have grown since: see ``calendar_horizon``).
 PARTITIONS_LAST: pd.Timestamp = _loaded_calendar.last
 
@@ -97,3 +111,11 @@ def recent_partition_keys(count: int, today: str | datetime | pd.Timestamp | Non
     end = exchange_today() if today is None else pd.Timestamp(today).normalize()
     days = partition_calendar().sessions_in_range(PARTITIONS_START, end)[-count:]
     return [d.strftime(KEY_FORMAT) for d in days]
+
+
+def scheduled_day(context: dg.ScheduleEvaluationContext) -> pd.Timestamp:
+    """The Shanghai calendar day (naive midnight) a schedule tick is for: its scheduled time, else now."""
+    when = context.scheduled_execution_time
+    stamp = pd.Timestamp(when) if when is not None else exchange_now()
+    stamp = stamp.tz_convert(SESSION_TZ) if stamp.tzinfo is not None else stamp.tz_localize(SESSION_TZ)
+    return stamp.tz_localize(None).normalize()

@@ -26,6 +26,9 @@ from sqlalchemy import create_engine, text
 # aborts a forked child once the parent has run a parallel kernel, so tests use numba's fork-safe workqueue layer
 # (same kernels, same results). Set before anything imports numba.
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# Tests use partition keys from 2020 on; the default first partition (a year back) would not offer them. Set
+# before anything imports `aistock_pipelines.partitions` (the partition set is built at import).
+os.environ.setdefault("AISTOCK_PARTITIONS_START", "2020-01-02")
 
 #: "Now" for every test unless it pins its own: a Monday session, well inside the package's XSHG horizon.
 PINNED_NOW = os.environ.get("AISTOCK_TEST_NOW", "2026-11-16 10:00")

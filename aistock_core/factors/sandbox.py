@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import sys
@@ -210,9 +211,13 @@ def run_factor_codes(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Run several factors (name → source) on one shared ``daily_pv.h5``; failures are collected, not raised.
 
-    Returns the frame of successful factors (index = the input index, one float32 column each) and
-    ``{name: reason}`` for each factor that was rejected or failed, so one bad factor never blocks the rest.
+    Each factor still runs in a sandbox of its own; up to one per CPU at a time (the parent only waits on them).
+    Returns the frame of successful factors (index = the input index, one float32 column each, in the order of
+    ``sources``) and ``{name: reason}`` for each factor that was rejected or failed, so one bad factor never
+    blocks the rest.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from aistock_core.data.h5 import write_daily_pv
 
     columns: dict[str, pd.Series] = {}
@@ -222,13 +227,22 @@ def run_factor_codes(
         daily_pv = write_daily_pv(service, universe, base / "daily_pv.h5", start=start, end=end)
         index = _input_index(daily_pv)
         daily_pv.chmod(0o444)
-        for name, source in sources.items():
+
+        def run_one(item: tuple[str, str]) -> tuple[str, pd.Series | str]:
+            name, source = item
             try:
                 result = run_factor_file(source, daily_pv, index, name=name, filename=f"{name}.py", limits=limits,
                                          mode=mode)
-                columns[name] = result.values.rename(name)
+                return name, result.values.rename(name)
             except FactorError as exc:
-                failures[name] = str(exc)
+                return name, str(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(sources), os.cpu_count() or 1))) as pool:
+            for name, outcome in pool.map(run_one, sources.items()):
+                if isinstance(outcome, str):
+                    failures[name] = outcome
+                else:
+                    columns[name] = outcome
     finally:
         shutil.rmtree(base, ignore_errors=True)
     frame = pd.DataFrame(columns, index=index).astype(np.float32) if columns else pd.DataFrame(index=index)

@@ -24,6 +24,8 @@ from aistock_pipelines.resources import DataServiceResource
 
 #: The DAGSTER_HOME the Makefile's ``ui`` target serves (relative to the working directory).
 MAKE_UI_HOME = Path(".aistock") / "dagster"
+#: The checkout's workspace (code location ``aistock``), when running from a source checkout.
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 Days = Annotated[int, typer.Option("--days", min=1, help="Trading days to materialise for partitioned assets.")]
 
@@ -82,8 +84,10 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
     console.print("see the runs and the asset graph:")
     if report.dagster_home == (Path.cwd() / MAKE_UI_HOME).resolve():
         console.print("  make ui")
-    console.print(Text(f"  DAGSTER_HOME={report.dagster_home} dagster dev -m aistock_pipelines.definitions"),
-                  soft_wrap=True)
+    # From inside DAGSTER_HOME (`dagster dev` warns about a repository's dagster.yaml in its working directory).
+    target = f"-w {WORKSPACE}" if WORKSPACE.is_file() else "-m aistock_pipelines.definitions"
+    console.print(Text(f"  cd {report.dagster_home} && AISTOCK_HOME={get_settings().resolved_home} "
+                       f"DAGSTER_HOME={report.dagster_home} dagster dev {target}"), soft_wrap=True)
 
 
 def _latest_checks(report: DemoReport) -> list[dg.AssetCheckEvaluation]:

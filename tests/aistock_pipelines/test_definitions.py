@@ -31,12 +31,12 @@ def test_market_assets_are_wired():
     keys = {k.to_user_string() for k in graph.materializable_asset_keys}
     assert keys >= MARKET
     bars = graph.get(dg.AssetKey("market_bars"))
-    assert bars.partitions_def == trading_days and bars.group_name == "market"
+    assert bars.partitions_def == trading_days and bars.group_name == "data"
     assert graph.get(dg.AssetKey("index_bars")).partitions_def == trading_days
     assert graph.get(dg.AssetKey("instruments")).partitions_def is None
     assert dg.AssetKey("instruments") in bars.parent_keys, "bars follow the instrument table"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert ("market_bars", "calendar_horizon") in checks
+    assert ("instruments", "calendar_horizon") in checks, "once a day, not once per bar partition"
     assert defs.resolve_schedule_def("market_eod_schedule").job_name == "market_eod"
 
 

@@ -13,6 +13,7 @@ from aistock_core.data.store import ParquetStore
 from aistock_core.db import Database
 from aistock_core.db.models import BarPartition, Instrument
 from aistock_pipelines.demo import Stage, plan_size, plan_stages, stage_partition_keys
+from aistock_pipelines.graph import apply_conventions
 from aistock_pipelines.partitions import trading_days
 
 STATIC = dg.StaticPartitionsDefinition(["alpha", "beta"])
@@ -86,7 +87,7 @@ def test_demo_fills_store_db_and_instance(tiny_market):
     result = CliRunner().invoke(app, ["demo", "--days", "2"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "market_bars" in result.output, result.output
-    assert "dagster dev -m aistock_pipelines.definitions" in result.output, result.output
+    assert "dagster dev -w " in result.output and "workspace.yaml" in result.output, result.output
 
     store = ParquetStore(tiny_market / "store")
     days = store.partitions("market_bars")
@@ -111,7 +112,21 @@ def test_demo_fills_store_db_and_instance(tiny_market):
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == expected_runs >= 3 and all(r.is_success for r in runs)
+        assert not {r.job_name for r in runs if r.job_name.startswith("__")}, "runs go through named jobs"
         assert instance.get_latest_materialization_event(dg.AssetKey("market_bars")) is not None
+        latest = {key: instance.get_latest_materialization_event(key).asset_materialization.metadata
+                  for key in defs.resolve_asset_graph().materializable_asset_keys}
+    tables = ["instruments", "market_bars", "index_bars", "alpha158_factors", "model_scores", "target_positions"]
+    for name in tables:
+        schema = latest[dg.AssetKey(name)]["dagster/column_schema"].value
+        assert schema.columns and latest[dg.AssetKey(name)]["dagster/row_count"].value > 0, name
+    final = latest[dg.AssetKey("backtest_topk_dropout")]["final_account"].value
+    assert final == round(final, 2), "money to the fen"
+    preview = latest[dg.AssetKey("target_positions")]["preview"].value
+    header, _, *rows = preview.splitlines()
+    column = [c.strip() for c in header.split("|")].index("shares")
+    shares = [row.split("|")[column].strip() for row in rows]
+    assert shares and all(s.lstrip("-").isdigit() for s in shares), preview
 
 
 def test_a_failing_run_stops_the_demo_with_the_assets_own_error(aistock_home, monkeypatch):
@@ -127,7 +142,8 @@ def test_a_failing_run_stops_the_demo_with_the_assets_own_error(aistock_home, mo
             raise DataError("no bars for 2026-10-08 in test-source")
 
     with pytest.raises(DemoError, match=r"fragile partition 2026-10-08 failed: DataError: no bars for 2026-10-08 in"):
-        run_demo(dg.Definitions(assets=[fragile]), get_settings(), days=2, last_day=pd.Timestamp("2026-10-08"))
+        run_demo(apply_conventions(dg.Definitions(assets=[fragile])), get_settings(), days=2,
+                 last_day=pd.Timestamp("2026-10-08"))
     with dg.DagsterInstance.from_config(str(aistock_home / "dagster")) as instance:
         assert [r.is_success for r in instance.get_runs()] == [False, True], "first day ran, second failed"
 

@@ -109,6 +109,14 @@ def test_2026_keys_do_not_move_when_the_calendar_grows(tmp_path, monkeypatch):
     before = trading_days.get_partition_keys(current_time=pd.Timestamp("2026-12-31 16:00").to_pydatetime())
     monkeypatch.setenv("AISTOCK_CALENDAR_PROVISIONAL", "weekdays")
     get_settings.cache_clear()
-    grown = _build_trading_days(partition_calendar())
+    grown = _build_trading_days(partition_calendar(), PARTITIONS_START)
     after = grown.get_partition_keys(current_time=pd.Timestamp("2027-03-01 16:00").to_pydatetime())
     assert after[: len(before)] == before and after[len(before)] == "2027-01-04"
+
+
+def test_first_partition_is_a_setting_else_about_a_year_back():
+    from aistock_pipelines.partitions import first_partition
+
+    assert first_partition("2019-03-04", pd.Timestamp("2026-11-16")) == "2019-03-04"
+    assert first_partition(None, pd.Timestamp("2026-11-16 10:00")) == "2025-11-01"
+    assert first_partition(None, pd.Timestamp("2027-01-05")) == "2026-01-01"

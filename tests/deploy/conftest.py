@@ -226,12 +226,12 @@ def pg_databases() -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def deployment(tmp_path, pg_databases, monkeypatch) -> Iterator[Deployment]:
     """The gRPC code server, the daemon and the webserver of deploy/Procfile on free loopback ports, with
-    deploy/dagster.yaml (as shipped) on a private PostgreSQL database and the app DB on another. Not started yet:
+    the root dagster.yaml (as shipped) on a private PostgreSQL database and the app DB on another. Not started yet:
     the test may add environment (``deployment.env``), then calls ``start_core()``."""
     dagster_url = make_url(pg_databases())
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     logs = tmp_path / "logs"
     logs.mkdir()
     bin_dir = str(Path(sys.executable).parent)

@@ -1,5 +1,5 @@
 """The production deployment runs here: deploy/Procfile's gRPC code server, daemon and webserver with
-deploy/dagster.yaml on PostgreSQL; runs are launched through the webserver's GraphQL and started by the daemon.
+dagster.yaml on PostgreSQL; runs are launched through the webserver's GraphQL and started by the daemon.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_a_run_launched_through_the_webserver_is_queued_then_run_by_the_daemon(d
 
 
 def test_live_order_runs_never_overlap(deployment):
-    """The tag limit ``aistock/live-orders: 1`` of deploy/dagster.yaml, enforced by the running daemon."""
+    """The tag limit ``aistock/live-orders: 1`` of dagster.yaml, enforced by the running daemon."""
     deployment.start_core()
     tags = {"aistock/live-orders": "paper"}
     first = deployment.launch_run("deployment_probe", _probe_config(3), tags)

@@ -28,7 +28,7 @@ def test_values_keep_the_queue_the_live_order_limit_and_the_launcher():
 
 
 def test_the_same_rules_as_the_procfile_deployment():
-    instance = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
+    instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     queue = VALUES["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     runs = instance["concurrency"]["runs"]
     assert queue["maxConcurrentRuns"] == runs["max_concurrent_runs"]

@@ -12,9 +12,10 @@ import pandas as pd
 from aistock_core.data.bars import bars_summary, day_bars, index_day_bars, instrument_table
 from aistock_core.data.ledger import record_partition, upsert_instruments
 from aistock_pipelines.partitions import calendar_status, trade_date, trading_days
+from aistock_pipelines.presentation import table_metadata
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
-GROUP = "market"
+GROUP = "data"
 #: Rows shown in the UI's preview table (enough to eyeball units and NaN patterns, small enough to render).
 PREVIEW_ROWS = 10
 
@@ -41,6 +42,7 @@ def _persist(
             "sha256": dg.MetadataValue.text(sha256),
             "path": dg.MetadataValue.path(str(path)),
             "preview": _preview(frame),
+            **table_metadata(frame),
         },
         data_version=dg.DataVersion(sha256),
     )
@@ -60,6 +62,7 @@ def instruments(data: DataServiceResource, database: DatabaseResource) -> dg.Mat
             "boards": dg.MetadataValue.md(boards.rename_axis("board").reset_index(name="count").to_markdown(
                 index=False)),
             "source": dg.MetadataValue.text(service.provider.name),
+            **table_metadata(table),
         }
     )
 
@@ -73,7 +76,7 @@ def market_bars(
     return _persist("market_bars", day_bars(data.get_service(), day), day, data, store, database)
 
 
-@dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"parquet"})
+@dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"parquet"}, deps=[instruments])
 def index_bars(
     context: dg.AssetExecutionContext, data: DataServiceResource, store: StoreResource, database: DatabaseResource
 ) -> dg.MaterializeResult:

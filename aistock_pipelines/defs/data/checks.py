@@ -1,11 +1,11 @@
-"""Checks on the market assets. ``calendar_horizon`` is the UI side of "the calendar must not run out"."""
+"""Checks on the data assets. ``calendar_horizon`` is the UI side of "the calendar must not run out"."""
 
 
 import dagster as dg
 import pandas as pd
 
 from aistock_core.calendar import TradingCalendar, exchange_today
-from aistock_pipelines.defs.data.assets import market_bars
+from aistock_pipelines.defs.data.assets import instruments
 from aistock_pipelines.partitions import PARTITIONS_LAST, partition_calendar
 
 
@@ -36,7 +36,9 @@ def horizon_check_result(calendar: TradingCalendar, today: pd.Timestamp,
     )
 
 
-@dg.asset_check(asset=market_bars, description="Warn when the authoritative trading calendar has < 30 days of "
-                "future left, when provisional days are in use, or when the partitions need a reload.")
+# On the (unpartitioned) instrument table, which the end-of-day job refreshes once a day: the horizon is judged
+# once per day, not once per bar partition of a backfill.
+@dg.asset_check(asset=instruments, description="Once a day: warn when the authoritative trading calendar has < 30 "
+                "days of future left, when provisional days are in use, or when the partitions need a reload.")
 def calendar_horizon() -> dg.AssetCheckResult:
     return horizon_check_result(partition_calendar(), exchange_today(), PARTITIONS_LAST)

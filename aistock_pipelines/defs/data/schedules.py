@@ -7,11 +7,10 @@ calendar's horizon raises, so the tick fails visibly instead of guessing.
 
 
 import dagster as dg
-import pandas as pd
 
-from aistock_core.calendar import SESSION_TZ, exchange_now
+from aistock_core.calendar import SESSION_TZ
 from aistock_pipelines.defs.data.assets import GROUP
-from aistock_pipelines.partitions import KEY_FORMAT, calendar_status, partition_calendar
+from aistock_pipelines.partitions import KEY_FORMAT, calendar_status, partition_calendar, scheduled_day
 
 market_eod_job = dg.define_asset_job(
     "market_eod",
@@ -20,13 +19,14 @@ market_eod_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=market_eod_job, cron_schedule="30 16 * * 1-5", execution_timezone=SESSION_TZ)
+@dg.schedule(job=market_eod_job, cron_schedule="30 16 * * 1-5", execution_timezone=SESSION_TZ,
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="16:30 Shanghai on XSHG sessions: the day's instruments, stock and index bars (the head of "
+                         "the end-of-day chain; automation carries it on). Off by default: start it once the data "
+                         "source is configured.")
 def market_eod_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """One run per trading day, keyed by the day so a re-evaluated tick never launches it twice."""
-    when = context.scheduled_execution_time
-    stamp = pd.Timestamp(when) if when is not None else exchange_now()
-    stamp = stamp.tz_convert(SESSION_TZ) if stamp.tzinfo is not None else stamp.tz_localize(SESSION_TZ)
-    day = stamp.tz_localize(None).normalize()
+    day = scheduled_day(context)
     calendar = partition_calendar()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day:%Y-%m-%d} ({day:%A}) is not a trading day on {calendar.name}")

@@ -23,7 +23,10 @@ def _slot_schedule(slot: str, mode: str, job: dg.JobDefinition) -> dg.ScheduleDe
     hour, minute = slot.split(":")
 
     @dg.schedule(name=f"{mode}_orders_{hour}{minute}", job=job, cron_schedule=f"{int(minute)} {int(hour)} * * 1-5",
-                 execution_timezone=SESSION_TZ, required_resource_keys={"database"})
+                 execution_timezone=SESSION_TZ, required_resource_keys={"database"},
+                 default_status=dg.DefaultScheduleStatus.STOPPED,
+                 description=f"{slot} Shanghai on XSHG sessions: one {mode} order run per {mode} instance trading "
+                             f"at this slot. Off by default: it sends orders.")
     def _schedule(context: dg.ScheduleEvaluationContext):
         when = context.scheduled_execution_time
         stamp = pd.Timestamp(when) if when is not None else pd.Timestamp.now(tz=SESSION_TZ)

@@ -7,7 +7,10 @@ from aistock_pipelines.defs.execution.jobs import live_orders, paper_orders
 from aistock_pipelines.resources import DatabaseResource
 
 
-@dg.run_failure_sensor(name="order_run_failed", monitored_jobs=[paper_orders, live_orders])
+@dg.run_failure_sensor(name="order_run_failed", monitored_jobs=[paper_orders, live_orders],
+                       default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Records a failed paper/live order run as an unresolved alert event of its "
+                                   "instance. On by default: it only reads runs and writes the risk log.")
 def order_run_failed(context: dg.RunFailureSensorContext, database: DatabaseResource) -> None:
     from aistock_core.execution.store import ExecutionStore
 

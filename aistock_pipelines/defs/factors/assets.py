@@ -13,9 +13,19 @@ import dagster as dg
 from aistock_core.factors.sets import FactorSet
 from aistock_core.factors.verify import check_window, migrated_frame
 from aistock_pipelines.partitions import trade_date, trading_days
+from aistock_pipelines.presentation import table_metadata
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 GROUP = "factors"
+#: The research a factor set reads besides its declared inputs: every set runs on the day's research state, and
+#: code factors are re-expressions of RD-Agent's SOTA factor code.
+RESEARCH_STATE = dg.AssetKey(["research", "research_state"])
+FACTOR_CODE = dg.AssetKey(["research", "sota_factor_code"])
+
+
+def research_deps(spec: FactorSet) -> list[dg.AssetKey]:
+    """The research assets ``spec`` reads (lineage: research → factors)."""
+    return [RESEARCH_STATE, *([FACTOR_CODE] if spec.reference == "code" else [])]
 
 
 def compute_day(spec: FactorSet, data: DataServiceResource, partition_key: str):
@@ -30,7 +40,8 @@ def compute_day(spec: FactorSet, data: DataServiceResource, partition_key: str):
 def build_factor_asset(spec: FactorSet) -> dg.AssetsDefinition:
     """The trading-day-partitioned asset storing ``spec``'s values under the store dataset ``spec.name``."""
 
-    @dg.asset(name=spec.name, partitions_def=trading_days, group_name=GROUP, kinds={"parquet"}, deps=list(spec.deps),
+    @dg.asset(name=spec.name, partitions_def=trading_days, group_name=GROUP, kinds={"parquet"},
+              deps=[*spec.deps, *research_deps(spec)],
               description=f"Migrated factors ({len(spec.expressions)}), verified against {spec.reference}.")
     def _factor_asset(context: dg.AssetExecutionContext, data: DataServiceResource,
                       store: StoreResource) -> dg.MaterializeResult:
@@ -44,7 +55,9 @@ def build_factor_asset(spec: FactorSet) -> dg.AssetsDefinition:
                 "trade_date": dg.MetadataValue.text(f"{day:%Y-%m-%d}"),
                 "path": dg.MetadataValue.path(str(path)),
                 "sha256": dg.MetadataValue.text(sha256),
-                "most_nan": dg.MetadataValue.md(nan_share.head(5).rename("nan_share").to_frame().to_markdown()),
+                "most_nan": dg.MetadataValue.md(nan_share.head(5).rename("nan_share").to_frame()
+                                                .to_markdown(floatfmt=".4f")),
+                **table_metadata(frame),
             },
             data_version=dg.DataVersion(sha256),
         )

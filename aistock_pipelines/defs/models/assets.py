@@ -18,6 +18,7 @@ from aistock_core.calendar import SESSION_TZ
 from aistock_core.config import get_settings
 from aistock_core.errors import ModelError
 from aistock_pipelines.partitions import PARTITIONS_START, trade_date, trading_days
+from aistock_pipelines.presentation import ratio, table_metadata
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 GROUP = "models"
@@ -63,6 +64,9 @@ class RetrainSpec:
 
 
 DEFAULT_RETRAIN = RetrainSpec()
+#: The stored features the models are trained and scored on (Alpha158, the factors box's default set). The
+#: models recompute them through the engine; the asset is their lineage and, with automation, their trigger.
+FEATURES = "alpha158_factors"
 
 #: One retrain per calendar month, keyed by its first day (the retrain happens on the month's first session).
 retrain_months = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, timezone=SESSION_TZ, end_offset=1)
@@ -78,7 +82,10 @@ def first_session_of(service, month_key: str) -> pd.Timestamp:
 
 
 def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
+    # A month's retrain reads sessions before the month's first one: the previous month's features.
     @dg.asset(name="trained_model", partitions_def=retrain_months, group_name=GROUP, kinds={"mlflow", "lightgbm"},
+              deps=[dg.AssetDep(FEATURES, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1,
+                                                                                          end_offset=-1))],
               description=f"{spec.name}: Alpha158 + LGBModel retrained on the {spec.train_sessions}+"
                           f"{spec.valid_sessions} sessions before each month's first session; champion if it "
                           "passes its checks.")
@@ -98,8 +105,8 @@ def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
             "run_id": dg.MetadataValue.text(logged.run_id),
             "version": dg.MetadataValue.text(logged.version or "not registered"),
             "failed_checks": dg.MetadataValue.json(logged.failed_checks),
-            "valid_ic": dg.MetadataValue.float(float(result.metrics["valid"]["IC"])),
-            "train_ic": dg.MetadataValue.float(float(result.metrics["train"]["IC"])),
+            "valid_ic": ratio(result.metrics["valid"]["IC"]),
+            "train_ic": ratio(result.metrics["train"]["IC"]),
             "best_iteration": dg.MetadataValue.int(result.model.best_iteration),
             "retrain_day": dg.MetadataValue.text(f"{day:%Y-%m-%d}"),
             "data_end": dg.MetadataValue.text(f"{window.data_end:%Y-%m-%d}"),
@@ -112,7 +119,7 @@ def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
 
 def build_model_scores(spec: RetrainSpec) -> dg.AssetsDefinition:
     @dg.asset(name=SCORES, partitions_def=trading_days, group_name=GROUP, kinds={"parquet"},
-              deps=[dg.AssetDep("trained_model", partition_mapping=dg.TimeWindowPartitionMapping())],
+              deps=[dg.AssetDep("trained_model", partition_mapping=dg.TimeWindowPartitionMapping()), FEATURES],
               description=f"The day's scores of the {spec.name} champion (or the newest version trained before "
                           f"the day) over the universe (store {SCORES}).")
     def _scores(context: dg.AssetExecutionContext, data: DataServiceResource,
@@ -128,7 +135,9 @@ def build_model_scores(spec: RetrainSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={"rows": dg.MetadataValue.int(rows), "model_version": dg.MetadataValue.text(served.version),
                       "run_id": dg.MetadataValue.text(served.run_id), "path": dg.MetadataValue.path(str(path)),
-                      "top": dg.MetadataValue.md(frame.nlargest(10, "score").to_markdown(index=False))},
+                      "top": dg.MetadataValue.md(frame.nlargest(10, "score").to_markdown(index=False,
+                                                                                          floatfmt=".4f")),
+                      **table_metadata(frame)},
             data_version=dg.DataVersion(sha256),
         )
 

@@ -1,15 +1,15 @@
 """Blocking checks of the model box: a retrain that did not pass, or scores whose features drifted, stop the
 strategy downstream before it trades on them.
 
-- ``trained_model_checks``: the retrain's MLflow run (tagged with its month) passed its champion checks
+- ``champion`` (on ``trained_model``): the retrain's MLflow run (tagged with its month) passed its champion checks
   (finite, varying scores; valid IC within tolerance of the research loop's recorded IC when the spec has one)
   and was registered.
-- ``model_scores_exported_agreement``: when the spec names the research loop it reproduces and that loop's
-  bundle holds an exported model, that model scores the same day and names on our features; the Spearman
+- ``exported_agreement`` (on ``model_scores``): when the spec names the research loop it reproduces and that
+  loop's bundle holds an exported model, that model scores the same day and names on our features; the Spearman
   correlation with the stored scores must reach ``spec.agreement_min`` (0.8 by default: a retrain of the same
   workflow on the same bars reproduces research's trees, so the correlation is ~1; on our own bars it moves a
   little, while a model of another workflow or a broken feature pipeline lands near 0 or below).
-- ``model_scores_feature_alignment``: the day's features rebuilt independently with the factor engine (the
+- ``feature_alignment`` (on ``model_scores``): the day's features rebuilt independently with the factor engine (the
   Alpha158 expressions named in the model's recorded feature order) give the stored scores again, and the
   serving frame's columns are the model's, in order.
 """
@@ -34,7 +34,7 @@ from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 
 def build_trained_model_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    decorate = dg.asset_check(asset=asset, name="trained_model_checks", blocking=True,
+    decorate = dg.asset_check(asset=asset, name="champion", blocking=True,
                               partitions_def=asset.partitions_def,
                               description="The retrain passed its champion checks (incl. research IC) and was "
                                           "registered.")
@@ -66,7 +66,7 @@ def build_trained_model_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> 
 
 
 def build_feature_alignment_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    decorate = dg.asset_check(asset=asset, name="model_scores_feature_alignment", blocking=True,
+    decorate = dg.asset_check(asset=asset, name="feature_alignment", blocking=True,
                               partitions_def=asset.partitions_def,
                               description="Features rebuilt by the factor engine reproduce the stored scores.")
 
@@ -107,7 +107,7 @@ def build_feature_alignment_check(spec: RetrainSpec, asset: dg.AssetsDefinition)
 
 
 def build_exported_agreement_check(spec: RetrainSpec, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    decorate = dg.asset_check(asset=asset, name="model_scores_exported_agreement", blocking=True,
+    decorate = dg.asset_check(asset=asset, name="exported_agreement", blocking=True,
                               partitions_def=asset.partitions_def,
                               description="The research loop's exported model ranks the day's names like the stored "
                                           f"scores (Spearman ≥ {spec.agreement_min}), when both exist.")

@@ -26,6 +26,7 @@ CHART_DAYS = 120
 
 
 @dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"},
+          deps=["target_positions", "market_bars", "index_bars"],
           description="End-of-day settlement of every running preview instance at raw closes (NAV, P&L, drawdown).")
 def preview_settlement(context: dg.AssetExecutionContext, data: DataServiceResource,
                        database: DatabaseResource) -> dg.MaterializeResult:
@@ -56,6 +57,7 @@ def preview_refresh_op(context: dg.OpExecutionContext, data: DataServiceResource
     context.log.info(f"preview refresh: {result.as_dict()}")
 
 
-@dg.job(executor_def=dg.in_process_executor, tags={"aistock/box": "preview"})
+@dg.job(executor_def=dg.in_process_executor, tags={"aistock/box": "preview"},
+        description="One minute refresh of every running preview instance at live prices (in process).")
 def preview_refresh_job() -> None:
     preview_refresh_op()

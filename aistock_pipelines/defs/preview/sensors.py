@@ -37,6 +37,8 @@ def refresh_request(context: dg.SensorEvaluationContext, now: pd.Timestamp) -> d
                          tags={"aistock/slot": key})
 
 
-@dg.sensor(job=preview_refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(job=preview_refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Every minute of the XSHG sessions: one preview refresh run per minute slot. Off by default "
+                       "(it needs a live quote source).")
 def preview_refresh_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     return refresh_request(context, _now())

@@ -13,8 +13,10 @@ from aistock_core.config import get_settings
 from aistock_core.research.browse import top_loops
 from aistock_core.research.defaults import blob_root
 from aistock_core.research.source import ResearchSource, open_source
+from aistock_core.research.state import current_research_state
 from aistock_core.research.sync import SyncReport, TableCounts, sync
 from aistock_core.specs import research_source
+from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource
 
 GROUP = "research"
@@ -85,7 +87,8 @@ def asset_metadata(report: SyncReport, name: str) -> dict[str, dg.MetadataValue 
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec([PREFIX, name], group_name=GROUP, description=DESCRIPTIONS[name]) for name in ASSET_TABLES],
+    specs=[dg.AssetSpec([PREFIX, name], group_name=GROUP, description=DESCRIPTIONS[name], kinds={"sql"})
+           for name in ASSET_TABLES],
     name="research_catalog_sync",
 )
 def research_catalog_sync(
@@ -107,4 +110,37 @@ def research_catalog_sync(
         yield dg.MaterializeResult(asset_key=[PREFIX, name], metadata=metadata)
 
 
-research_sync_job = dg.define_asset_job("research_sync_job", selection=dg.AssetSelection.groups(GROUP))
+#: The catalog assets, as keys (the research group also holds the trading-day ``research_state``).
+CATALOG_KEYS = [dg.AssetKey([PREFIX, name]) for name in ASSET_TABLES]
+
+
+@dg.asset(key=[PREFIX, "research_state"], partitions_def=trading_days, group_name=GROUP, kinds={"sql"},
+          deps=CATALOG_KEYS,
+          description="The research a trading day runs on: the last successful catalog sync and the content hashes "
+                      "of the live bundles, model configs and SOTA factor code (one fingerprint). The day's factors "
+                      "read it, so the day's scores and orders trace back to these research results.")
+def research_state(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
+    day = trade_date(context.partition_key)
+    with database.get_db().session() as session:
+        state = current_research_state(session)
+    return dg.MaterializeResult(
+        metadata={
+            "trade_date": dg.MetadataValue.text(f"{day:%Y-%m-%d}"),
+            "fingerprint": dg.MetadataValue.text(state.fingerprint),
+            "sync_run": dg.MetadataValue.int(state.sync_run or 0),
+            "synced_at": dg.MetadataValue.text(state.synced_at or "never synced"),
+            "cursor": dg.MetadataValue.text(state.cursor or ""),
+            "source": dg.MetadataValue.text(state.source or ""),
+            "bundles": dg.MetadataValue.int(len(state.bundles)),
+            "models": dg.MetadataValue.int(len(state.models)),
+            "factor_code": dg.MetadataValue.int(len(state.factor_code)),
+            "entries": dg.MetadataValue.json({"bundles": state.bundles, "models": state.models,
+                                              "factor_code": state.factor_code}),
+        },
+        data_version=dg.DataVersion(state.fingerprint),
+    )
+
+
+research_sync_job = dg.define_asset_job(
+    "research_sync_job", selection=CATALOG_KEYS,
+    description="Sync RD-Agent's catalogs, bundles and SOTA factor code into the app DB (one transaction).")

@@ -16,7 +16,9 @@ POLL_SECONDS = 300
 PROBE_LIMIT = 1000
 
 
-@dg.sensor(job=research_sync_job, minimum_interval_seconds=POLL_SECONDS, default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(job=research_sync_job, minimum_interval_seconds=POLL_SECONDS, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Every 5 minutes: an incremental research sync when RD-Agent reports changed loops. Off by "
+                       "default: start it once AISTOCK_RDAGENT_SOURCE points at the research peer.")
 def research_incremental_sensor(
     context: dg.SensorEvaluationContext, rdagent: RDAgentSourceResource, database: DatabaseResource
 ) -> dg.SensorResult | dg.SkipReason:

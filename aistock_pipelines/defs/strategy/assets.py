@@ -18,6 +18,7 @@ from aistock_core.strategy.spec import BacktestSpec, run_and_write, spec_scores
 from aistock_core.strategy.targets import next_day_targets
 from aistock_pipelines.defs.models.assets import stored_model_scores
 from aistock_pipelines.partitions import trade_date, trading_days
+from aistock_pipelines.presentation import money, ratio, table_metadata
 from aistock_pipelines.resources import DataServiceResource, StoreResource
 
 GROUP = "strategy"
@@ -30,7 +31,9 @@ def kpi_markdown(risk: dict[str, float]) -> str:
 
 
 def build_backtest_asset(spec: BacktestSpec) -> dg.AssetsDefinition:
+    # Replays bars (and the benchmark) over a research window: it reads the stored days' sources, not one day.
     @dg.asset(name=f"backtest_{spec.name}", group_name=GROUP, kinds={"parquet"},
+              deps=["market_bars", "index_bars", *(["model_scores"] if spec.signal == "model" else [])],
               description=f"{spec.strategy.get('class')} backtest ({spec.mode} mode) of scores "
                           f"{'from ' + spec.score_path if spec.score_path else 'of ' + spec.signal}.")
     def _backtest(data: DataServiceResource, store: StoreResource) -> dg.MaterializeResult:
@@ -47,10 +50,15 @@ def build_backtest_asset(spec: BacktestSpec) -> dg.AssetsDefinition:
             "window": dg.MetadataValue.text("..".join(window)),
             "days": dg.MetadataValue.int(len(result.report)),
             **{f"trades_{k}": dg.MetadataValue.int(v) for k, v in counts.items()},
-            "final_account": dg.MetadataValue.float(float(result.report["account"].iloc[-1])),
+            "final_account": money(result.report["account"].iloc[-1]),
         })
 
     return _backtest
+
+
+def _targets_md(targets) -> str:
+    """Weights to four decimals, share counts as whole shares (lots of 100, never fractions)."""
+    return targets.assign(shares=targets["shares"].round().astype("Int64")).to_markdown(floatfmt=".4f")
 
 
 def build_target_positions(spec: BacktestSpec, lookback: int = 60) -> dg.AssetsDefinition:
@@ -90,9 +98,10 @@ def build_target_positions(spec: BacktestSpec, lookback: int = 60) -> dg.AssetsD
                 "names": dg.MetadataValue.int(int((targets["weight"] > 0).sum())),
                 "score_source": dg.MetadataValue.text("model_scores" if from_model else f"fallback {spec.signal}"),
                 "next_session": dg.MetadataValue.text(f"{cal.next(day):%Y-%m-%d}"),
-                "one_way_turnover": dg.MetadataValue.float(turnover),
-                "invested": dg.MetadataValue.float(float(targets["weight"].sum())),
-                "preview": dg.MetadataValue.md(targets.head(10).to_markdown(floatfmt=".4f")),
+                "one_way_turnover": ratio(turnover),
+                "invested": ratio(targets["weight"].sum()),
+                "preview": dg.MetadataValue.md(_targets_md(targets.head(10))),
+                **table_metadata(frame),
                 "rows": dg.MetadataValue.int(rows),
                 "path": dg.MetadataValue.path(str(path)),
             },

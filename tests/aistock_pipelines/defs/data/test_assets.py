@@ -99,8 +99,9 @@ def test_a_day_past_the_data_fails_and_writes_nothing(market):
     assert store.partitions("market_bars") == [] and _ledger(db) == []
 
 
-def test_calendar_horizon_check_runs_with_the_bars(market):
-    result = _run([market_bars, calendar_horizon], DAY)
+def test_calendar_horizon_check_runs_once_with_the_instrument_table_not_per_bar_partition(market):
+    assert not _run([market_bars, calendar_horizon], DAY).get_asset_check_evaluations()
+    result = _run([instruments, calendar_horizon])
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.asset_check_key.name == "calendar_horizon"
     assert evaluation.severity == dg.AssetCheckSeverity.WARN

@@ -6,6 +6,7 @@ import textwrap
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import pytest
 
 from aistock_core.db import Database
@@ -177,3 +178,43 @@ def test_demo_rdagent_factors_match_their_code_through_the_registered_check(reso
     assert status.loc["range_5d", "expression"] == "Mean(($high - $low)/$close, 5)"
     assert status["code_sha256"].notna().all()
     db.dispose()
+
+
+def test_the_daily_sample_is_seeded_by_the_date_and_rotates():
+    from aistock_pipelines.defs.factors.checks import sample_instruments
+
+    codes = [f"{i:06d}.SZ" for i in range(300)]
+    day, next_day = pd.Timestamp("2026-11-16"), pd.Timestamp("2026-11-17")
+    first = sample_instruments(codes, 30, day)
+    assert len(set(first)) == 30 and set(first) <= set(codes) and first == sorted(first)
+    assert sample_instruments(list(reversed(codes)), 30, day) == first, "the same draw whatever the input order"
+    assert sample_instruments(codes, 30, next_day) != first
+    assert sample_instruments(codes, 0, day) == codes and sample_instruments(codes[:10], 30, day) == codes[:10]
+
+
+@pytest.mark.qlib
+def test_the_sampled_check_still_stops_one_wrong_factor(aistock_home, tmp_path, monkeypatch):
+    """One factor off by 0.1% on every name: the daily check, comparing 10 of 40 names, fails on that factor."""
+    import aistock_pipelines.defs.factors.assets as factor_assets
+    from aistock_core.factors.alpha158 import alpha158_expressions
+    from aistock_pipelines.defs.factors.checks import DAILY_SAMPLE
+
+    names = ["KMID", "ROC5", "MA10", "STD20"]
+    every = alpha158_expressions()
+    spec = FactorSet(name="alpha_sampled", expressions={n: every[n] for n in names}, reference="qlib")
+    honest = factor_assets.migrated_frame
+
+    def corrupted(*args, **kwargs):
+        frame = honest(*args, **kwargs)
+        return frame.assign(MA10=frame["MA10"] * np.float32(1.001))
+
+    monkeypatch.setattr(factor_assets, "migrated_frame", corrupted)
+    resources = {
+        "data": DataServiceResource(data_source="synthetic", synthetic_seed=11, synthetic_instruments=40),
+        "store": StoreResource(root=str(tmp_path / "store")),
+        "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'app.db'}"),
+    }
+    result = dg.materialize(list(_definitions(spec)), partition_key=DAY, resources=resources, raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.metadata["instruments"].value == DAILY_SAMPLE < evaluation.metadata["of_universe"].value
+    assert not evaluation.passed and evaluation.metadata["failed_factors"].value == "MA10"

@@ -1,4 +1,4 @@
-"""``model_scores_exported_agreement``: the research loop's exported model must rank the day like the champion.
+"""``exported_agreement`` (on ``model_scores``): the research loop's exported model must rank the day like the champion.
 
 The champion of a small retrain is exported as a loop's ``model.txt`` (what research would hand over for the
 same workflow): the check passes with Spearman ~1. A second loop exports a model trained to invert the

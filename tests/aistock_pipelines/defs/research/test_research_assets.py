@@ -79,3 +79,33 @@ def test_sensor_launches_only_when_the_registry_changed(tmp_path, aistock_home, 
     assert _metadata(result)["loop_catalog"]["changed"].value == 1
     with Database(db_url).session() as s:
         assert "synced" in set(s.scalars(select(ResearchLoop.sync_status)))
+
+
+def test_research_state_records_what_a_trading_day_ran_on(db_url, aistock_home, export_dir):
+    """Before a sync the day's state is empty; after it, the live bundles, models and factor code with their hashes
+    (read back from the DB independently) and one fingerprint that a re-sync of the same research keeps."""
+    from aistock_core.db.models.research import ResearchBundle, ResearchFactorCode
+    from aistock_pipelines.defs.research.assets import research_state
+
+    def state(day: str) -> dict:
+        result = dg.materialize([research_state], partition_key=day,
+                                resources={"database": DatabaseResource(url=db_url)})
+        [mat] = result.asset_materializations_for_node("research__research_state")
+        return mat.metadata
+
+    empty = state("2026-11-16")
+    assert empty["bundles"].value == 0 and empty["synced_at"].value == "never synced"
+    _materialize(db_url, str(export_dir))
+    first = state("2026-11-16")
+    db = Database(db_url)
+    with db.session() as s:
+        bundles = {b.asset_bundle_id: b.content_hash for b in s.scalars(select(ResearchBundle))}
+        code = {f"{c.task_id}/{c.factor_name}": c.code_sha256 for c in s.scalars(select(ResearchFactorCode))}
+    db.dispose()
+    entries = first["entries"].value
+    assert bundles and entries["bundles"] == bundles and entries["factor_code"] == code
+    assert first["sync_run"].value >= 1 and first["fingerprint"].value != empty["fingerprint"].value
+    _materialize(db_url, str(export_dir))
+    again = state("2026-11-17")
+    assert again["fingerprint"].value == first["fingerprint"].value
+    assert again["sync_run"].value > first["sync_run"].value
