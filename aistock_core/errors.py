@@ -59,3 +59,7 @@ class GatewayError(AistockError):
 
 class PreviewError(AistockError):
     """A preview instance or request is invalid (unknown id, capital ≤ 0, stopped instance, non-session day)."""
+
+
+class SignalError(AistockError):
+    """A trading-signal or evaluation request is invalid (unknown instance, non-session day, illegal transition)."""

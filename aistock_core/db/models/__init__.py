@@ -5,6 +5,7 @@ from aistock_core.db.models.alerts import AlertDelivery, AlertRateWindow, AlertS
 from aistock_core.db.models.execution import TradeInstance  # noqa: F401  (registers the execution tables)
 from aistock_core.db.models.factors import FactorAlignment, FactorRecord
 from aistock_core.db.models.market import BarPartition, Instrument
+from aistock_core.db.models.signals import PerformanceReportRow  # noqa: F401  (registers the signals tables)
 
 __all__ = [
     "AlertDelivery", "AlertRateWindow", "AlertState", "BarPartition", "FactorAlignment", "FactorRecord", "Instrument",
