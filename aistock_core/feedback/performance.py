@@ -109,7 +109,8 @@ def _preview_history(db: Database, instance: LoopInstance, days: pd.DatetimeInde
             columns=["day", "amount"])
     values.index = pd.to_datetime(values.index)
     base = values.get(before)
-    traded_by_day = traded.groupby(pd.to_datetime(traded["day"]))["amount"].sum() if len(traded) else pd.Series()
+    traded_by_day = (traded.groupby(pd.to_datetime(traded["day"]))["amount"].sum() if len(traded)
+                     else pd.Series(dtype=float))
     return values.reindex(days), traded_by_day.reindex(days).fillna(0.0), base
 
 
