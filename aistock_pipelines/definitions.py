@@ -13,6 +13,7 @@ from aistock_pipelines.defs import models as model_defs
 from aistock_pipelines.defs import ops as ops_defs
 from aistock_pipelines.defs import preview as preview_defs
 from aistock_pipelines.defs import research as research_defs
+from aistock_pipelines.defs import signals as signal_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.resources import default_resources
 
@@ -26,4 +27,5 @@ defs = dg.Definitions.merge(
     research_defs.defs,
     strategy_defs.defs,
     ops_defs.defs,
+    signal_defs.defs,
 )
