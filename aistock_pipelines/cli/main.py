@@ -70,6 +70,7 @@ COMMANDS: dict[str, LazyCommand] = {
                          "Trading instances: plan, run, status, reconcile, halt, resume, approve."),
     "alerts": LazyCommand("aistock_pipelines.cli.alerts", "app",
                           "Monitoring alerts: channels, daemon heartbeat, delivery history."),
+    "loop": LazyCommand("aistock_pipelines.cli.loop", "app", "The closed loop: instances, signals, evaluations."),
 }
 
 
