@@ -1,26 +1,3 @@
-"""Fixtures of the signals tests: a small synthetic market with live quotes, an app DB on both dialects."""
+"""The preview tests' small synthetic market (with live quotes) and app DB on both dialects, shared as is."""
 
-from __future__ import annotations
-
-import pytest
-
-from aistock_core.data.service import DataService
-from aistock_core.data.synthetic import SyntheticMarket
-from aistock_core.db import Database
-
-
-@pytest.fixture(scope="session")
-def market() -> SyntheticMarket:
-    return SyntheticMarket(seed=5, n_instruments=40, start="2024-01-02", end="2024-07-31")
-
-
-@pytest.fixture(scope="session")
-def service(market) -> DataService:
-    return DataService(market, quotes=market)
-
-
-@pytest.fixture
-def db(db_url):
-    database = Database(db_url)
-    yield database
-    database.dispose()
+from tests.aistock_core.preview.conftest import db, market, service  # noqa: F401  (fixtures)

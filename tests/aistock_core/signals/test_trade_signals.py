@@ -19,7 +19,7 @@ from aistock_core.signals.daily import generate_day, sync_day
 from aistock_core.signals.instances import resolve_instance
 from aistock_core.signals.store import SignalStore
 
-DAY = pd.Timestamp("2024-07-01")
+DAY = pd.Timestamp("2024-04-10")
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_order_outcomes_move_the_signals(db, service, ran):
             assert row["executed_price"] == pytest.approx(vwap)
             assert row["execution_slippage_bps"] == pytest.approx((vwap / row["decision_price"] - 1) * 1e4)
             last = max(pd.Timestamp(f.traded_at).tz_localize(None) for f in fills)
-            assert row["fill_seconds"] == (last - pd.Timestamp("2024-07-01 09:35")).total_seconds()
+            assert row["fill_seconds"] == (last - pd.Timestamp("2024-04-10 09:35")).total_seconds()
 
 
 def test_nav_from_the_account_tables_equals_the_brokers_book(db, service, ran):
