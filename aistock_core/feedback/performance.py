@@ -21,7 +21,6 @@ Undefined figures (one session: no volatility; zero volatility: no Sharpe) are N
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +30,11 @@ from sqlalchemy import select
 
 from aistock_core.data.service import DataService
 from aistock_core.db import Database
-from aistock_core.db.models.execution import AccountSnapshotRow, TradeFill
+from aistock_core.db.models.execution import TradeFill
 from aistock_core.db.models.preview import PreviewAccount, PreviewTrade
 from aistock_core.errors import SignalError
 from aistock_core.preview.nav import DEFAULT_BENCHMARK, PERIODS_PER_YEAR
+from aistock_core.signals.books import trade_books
 from aistock_core.signals.instances import PREVIEW, LoopInstance
 
 PERFORMANCE_KEYS = ("sessions", "total_return", "annual_return", "volatility", "sharpe", "max_drawdown", "win_rate",
@@ -115,39 +115,20 @@ def _preview_history(db: Database, instance: LoopInstance, days: pd.DatetimeInde
 
 
 def _trade_history(db: Database, service: DataService, instance: LoopInstance, days: pd.DatetimeIndex,
-                   before: pd.Timestamp) -> tuple[pd.Series, pd.Series, float | None]:
-    with db.session() as s:
-        snaps = {pd.Timestamp(r.trading_day): (float(r.cash), {k: float(v[0]) for k, v in r.positions.items()})
-                 for r in s.scalars(select(AccountSnapshotRow).where(
-                     AccountSnapshotRow.instance == instance.key, AccountSnapshotRow.kind == "open",
-                     AccountSnapshotRow.trading_day <= days[-1].date()))}
-        fills = pd.DataFrame(s.execute(select(TradeFill.trading_day, TradeFill.symbol, TradeFill.side,
-                                              TradeFill.volume, TradeFill.price, TradeFill.fee).where(
-            TradeFill.instance == instance.key, TradeFill.trading_day <= days[-1].date())).all(),
-            columns=["day", "symbol", "side", "volume", "price", "fee"])
-    fills["day"] = pd.to_datetime(fills["day"])
-    fills["signed"] = np.where(fills["side"] == "buy", 1.0, -1.0) * fills["volume"]
-    fills["flow"] = fills["signed"] * fills["price"] + fills["fee"]
-    fills["value"] = fills["volume"] * fills["price"]
+                   before: pd.Timestamp) -> tuple[pd.Series, pd.Series, float]:
+    books = trade_books(db, instance, service.calendar, days[-1])
     sessions = days.insert(0, before)
-    symbols = sorted(set(fills["symbol"]).union(*(set(p) for _, p in snaps.values())))
-    closes = _closes(service, symbols, before, days[-1]).reindex(sessions) if symbols else None
-    volume: dict[str, float] = defaultdict(float)
-    cash, values = None, {}
-    first = min(snaps) if snaps else None
-    for d in service.calendar.sessions_in_range(first or before, days[-1]) if first else []:
-        if d in snaps:
-            cash, volume = snaps[d][0], defaultdict(float, snaps[d][1])
-        today = fills[fills["day"] == d]
-        for symbol, qty in today.groupby("symbol")["signed"].sum().items():
-            volume[symbol] += qty
-        cash = (cash if cash is not None else instance.capital) - float(today["flow"].sum())
-        if d >= before:
-            marks = closes.loc[d] if closes is not None else pd.Series(dtype=float)
-            values[d] = cash + sum(v * float(marks.get(k, 0.0)) for k, v in volume.items() if v)
-    value = pd.Series(values, dtype=float).reindex(sessions).fillna(instance.capital)
-    traded = fills.groupby("day")["value"].sum().reindex(days).fillna(0.0)
-    return value.loc[days], traded, float(value.loc[before])
+    symbols = sorted({s for held, _ in books.values() for s in held.index})
+    closes = _closes(service, symbols, before, days[-1]).reindex(sessions) if symbols else pd.DataFrame(index=sessions)
+    value = pd.Series({d: cash + float((held * closes.loc[d].reindex(held.index)).sum())
+                       for d, (held, cash) in books.items() if d >= before}, dtype=float)
+    value = value.reindex(sessions).fillna(instance.capital)
+    with db.session() as s:
+        traded = pd.DataFrame(s.execute(select(TradeFill.trading_day, TradeFill.volume * TradeFill.price).where(
+            TradeFill.instance == instance.key, TradeFill.trading_day >= days[0].date(),
+            TradeFill.trading_day <= days[-1].date())).all(), columns=["day", "value"])
+    by_day = traded.groupby(pd.to_datetime(traded["day"]))["value"].sum() if len(traded) else pd.Series(dtype=float)
+    return value.loc[days], by_day.reindex(days).fillna(0.0), float(value.loc[before])
 
 
 def account_history(db: Database, service: DataService, instance: LoopInstance, start, end) -> AccountHistory:

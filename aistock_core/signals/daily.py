@@ -58,7 +58,7 @@ def generate_day(db: Database, service: DataService, day, targets: pd.Series, sc
     store, at = SignalStore(db), _now().to_pydatetime()
     instances = list_instances(db, active_only=True) if instances is None else instances
     summary = DaySummary(day, instances=len(instances))
-    books = {i.id: book_before(db, i, day) for i in instances}
+    books = {i.id: book_before(db, i, day, service.calendar) for i in instances}
     # The whole scored cross-section: risk percentiles and return dispersion are cross-sectional figures.
     symbols = sorted(set(targets.index).union(scores.index, *(set(b[0].index) for b in books.values())))
     market = MarketView.load(service, symbols, service.calendar.previous(day))
