@@ -67,6 +67,24 @@ def signal_summary(signals: pd.DataFrame) -> dict[str, Any]:
             "pnl": float(pd.to_numeric(done.get("pnl", pd.Series(dtype=float)), errors="coerce").sum())}
 
 
+def period_signals(db: Database, instance: str, start, end, cost_bps: float = DEFAULT_COST_BPS) -> dict[str, Any]:
+    """The LiveFeedback ``signals`` block (contract v1) of ``instance`` over the days ``start..end``: signals
+    generated, how many reached validated / rejected / expired / executed (from the recorded transitions, so a
+    signal validated and later executed counts in both), the executed ones' mean score, and the patterns."""
+    store = SignalStore(db)
+    frame = store.frame(instance=instance)
+    if not frame.empty:
+        days = pd.to_datetime(frame["trading_day"])
+        frame = frame[(days >= pd.Timestamp(start)) & (days <= pd.Timestamp(end))]
+    reached = store.transitions(list(frame["signal_key"])).groupby("to_state")["signal_key"].nunique() \
+        if len(frame) else pd.Series(dtype=int)
+    found = find_patterns(frame, cost_bps)
+    return {"generated": len(frame), **{s: int(reached.get(s, 0)) for s in ("validated", "rejected", "expired",
+                                                                           "executed")},
+            "avg_evaluation_score": signal_summary(frame)["avg_evaluation_score"],
+            "overconfident": found["overconfident"], "patterns": found["patterns"]}
+
+
 def _daily_returns(perf: dict[str, Any], base: float) -> pd.Series:
     nav = pd.Series({pd.Timestamp(p["date"]): p["nav"] for p in perf["nav"]}, dtype=float)
     return nav / nav.shift(1, fill_value=base) - 1.0

@@ -9,7 +9,13 @@ from sqlalchemy import func, select
 
 from aistock_core.db.models.signals import PerformanceReportRow
 from aistock_core.errors import SignalError
-from aistock_core.feedback.analyzer import analyse_day, evaluate_signals, report_markdown, report_png
+from aistock_core.feedback.analyzer import (
+    analyse_day,
+    evaluate_signals,
+    period_signals,
+    report_markdown,
+    report_png,
+)
 from aistock_core.preview.engine import SignalPreviewEngine
 from aistock_core.preview.instances import create_instance
 from aistock_core.preview.settle import settle
@@ -60,3 +66,18 @@ def test_evening_evaluation(db, service):
 def test_evaluation_refuses_a_closed_day(db, service):
     with pytest.raises(SignalError, match="2024-04-04 is not an XSHG session"):
         analyse_day(db, service, "2024-04-04")
+
+
+def test_the_livefeedback_signals_block_counts_the_lifecycle(db, service):
+    stocks = [c for c in service.instruments("all") if not c.endswith(".BJ")]
+    inst = create_instance(db, "block", 1e6)
+    targets = pd.Series(0.15, index=stocks[:6])
+    generate_day(db, service, D1, targets, pd.Series(0.0, index=stocks))
+    SignalPreviewEngine(db, service, lambda i, d: targets[:4]).run(D1)  # two names never become orders
+    sync_day(db, service, D1, final=True)
+    frame = SignalStore(db).frame(D1)
+    block = period_signals(db, f"preview:{inst.id}", D1, D2)
+    assert block["generated"] == len(frame) == 6
+    assert block["validated"] == 6 and block["expired"] == 2
+    assert block["executed"] + block["rejected"] == 4 == (frame["state"].isin(["executed", "rejected"])).sum()
+    assert period_signals(db, f"preview:{inst.id}", D2, D2)["generated"] == 0
