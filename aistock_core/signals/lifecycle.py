@@ -4,15 +4,14 @@ GENERATED → VALIDATED → QUEUED → EXECUTING → EXECUTED is the happy path.
 becomes an order (validation, or our pre-trade risk: the verdict is the cause), EXPIRED when its slot passes
 without an order, CANCELLED once queued or executing (the order was cancelled with nothing filled), or FAILED
 when the venue refused the order or it never reached the broker. The terminal states have no way out: a signal
-is judged once. Like the order state machine (`aistock_core.execution.states`), an illegal move is an error
-rather than a silent overwrite, because it means a stale or misread outcome.
+is judged once. Like the order state machine (`aistock_core.execution.states`), an illegal move is refused
+rather than silently overwriting the state (`SignalStore.advance` returns it), because it means a stale or
+misread outcome.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-from aistock_core.errors import SignalError
 
 
 class SignalState(StrEnum):
@@ -39,18 +38,8 @@ TRANSITIONS: dict[SignalState, frozenset[SignalState]] = {
     S.CANCELLED: frozenset(),
     S.FAILED: frozenset(),
 }
-TERMINAL = frozenset(s for s, out in TRANSITIONS.items() if not out)
 
 
 def can_transition(current: SignalState, new: SignalState) -> bool:
     """Whether ``current → new`` is one of the allowed moves (staying put is not a move)."""
     return new in TRANSITIONS[current]
-
-
-def require_transition(current: SignalState, new: SignalState, *, signal: str = "?") -> SignalState:
-    """``new`` when the move is allowed, else a `SignalError` naming the signal and what it may become."""
-    if not can_transition(current, new):
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (terminal)"
-        raise SignalError(f"signal {signal}: {current} → {new} is not allowed (from {current}: {allowed})")
-    return new
-

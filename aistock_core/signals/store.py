@@ -84,7 +84,8 @@ class SignalStore:
     def advance(self, steps: Iterable[Step]) -> tuple[int, list[Step]]:
         """Apply ``steps`` in order in one transaction; returns (moves made, steps refused by the machine).
 
-        A step to a state the signal already passed through is a repeat (nothing happens, not refused)."""
+        A step to a state the signal already passed through is a repeat (nothing happens, not refused); a step
+        for an unknown signal is refused."""
         steps = list(steps)
         if not steps:
             return 0, []
@@ -98,11 +99,10 @@ class SignalStore:
                                     .where(SignalTransition.signal_key.in_(keys))).all())
             rows = []
             for st in steps:
-                if st.key not in state or (st.key, str(st.state)) in visited:
-                    refused += [st] if st.key not in state else []
+                if (st.key, str(st.state)) in visited:
                     continue
-                current = SignalState(state[st.key])
-                if not can_transition(current, st.state):
+                current = SignalState(state[st.key]) if st.key in state else None
+                if current is None or not can_transition(current, st.state):
                     refused.append(st)
                     continue
                 rows.append({"signal_key": st.key, "from_state": str(current), "to_state": str(st.state),
