@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from aistock_core.calendar import exchange_now
 from aistock_core.data.service import DataService
 from aistock_core.db import Database
+from aistock_core.db.models.research import ResearchLoopKpi
 from aistock_core.signals.books import book_before
 from aistock_core.signals.generate import DEFAULT_IC, MarketView, generate, validation
 from aistock_core.signals.instances import PREVIEW, LoopInstance, list_instances
@@ -50,10 +52,25 @@ def _now() -> pd.Timestamp:
     return exchange_now().tz_localize(None)
 
 
+def loop_ic(db: Database, loop: str | None) -> float | None:
+    """The information coefficient research measured for ``loop`` (``task_run_id/loop_id``), if synced."""
+    if not loop or "/" not in loop:
+        return None
+    run_id, _, loop_id = loop.rpartition("/")
+    if not loop_id.isdigit():
+        return None
+    with db.session() as s:
+        values = s.scalars(select(ResearchLoopKpi.ic).where(
+            ResearchLoopKpi.scope == "task_run", ResearchLoopKpi.run_id == run_id,
+            ResearchLoopKpi.loop_id == int(loop_id), ResearchLoopKpi.ic.is_not(None))).all()
+    return float(values[0]) if values else None
+
+
 def generate_day(db: Database, service: DataService, day, targets: pd.Series, scores: pd.Series, *,
-                 slot: str = DEFAULT_SLOT, ic: float = DEFAULT_IC, source: str = "target_positions",
+                 slot: str = DEFAULT_SLOT, source: str = "target_positions",
                  instances: list[LoopInstance] | None = None) -> DaySummary:
-    """Signals of every active instance for ``slot`` of ``day`` from ``targets`` (weight by symbol)."""
+    """Signals of every active instance for ``slot`` of ``day`` from ``targets`` (weight by symbol); each
+    instance's expected returns use its research loop's IC (`loop_ic`), else `DEFAULT_IC`."""
     day = pd.Timestamp(day).normalize()
     store, at = SignalStore(db), _now().to_pydatetime()
     instances = list_instances(db, active_only=True) if instances is None else instances
@@ -64,6 +81,7 @@ def generate_day(db: Database, service: DataService, day, targets: pd.Series, sc
     market = MarketView.load(service, symbols, service.calendar.previous(day))
     for inst in instances:
         held, cash = books[inst.id]
+        ic = loop_ic(db, inst.loop) or DEFAULT_IC
         frame = generate(inst.id, inst.env, day, slot, targets, held, cash, scores, market, ic=ic, source=source)
         if frame.empty:
             continue

@@ -48,3 +48,4 @@ def test_the_store_refuses_illegal_moves_and_ignores_repeats(db):
     assert list(zip(moves["from_state"], moves["to_state"], moves["cause"], strict=True)) == [
         (None, "generated", "made by hand"), ("generated", "validated", "checks"), ("validated", "queued", "order 1")]
     assert store.frame()["state"].tolist() == ["queued"]
+
