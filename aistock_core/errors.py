@@ -64,3 +64,7 @@ class PreviewError(AistockError):
 class FeedbackError(AistockError):
     """A LiveFeedback, ExperimentRequest or optimizer request is invalid (unknown instance, empty period, a
     period without sessions, a malformed approval)."""
+
+
+class SignalError(AistockError):
+    """A trading-signal or evaluation request is invalid (unknown instance, non-session day, illegal transition)."""

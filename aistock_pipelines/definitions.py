@@ -17,6 +17,7 @@ from aistock_pipelines.defs import models as model_defs
 from aistock_pipelines.defs import ops as ops_defs
 from aistock_pipelines.defs import preview as preview_defs
 from aistock_pipelines.defs import research as research_defs
+from aistock_pipelines.defs import signals as signal_defs
 from aistock_pipelines.defs import strategy as strategy_defs
 from aistock_pipelines.graph import apply_conventions
 from aistock_pipelines.resources import default_resources
@@ -37,4 +38,5 @@ defs = apply_conventions(dg.Definitions.merge(
     strategy_defs.defs,
     ops_defs.defs,
     feedback_defs.defs,
+    signal_defs.defs,
 ))

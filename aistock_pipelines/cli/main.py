@@ -72,10 +72,8 @@ COMMANDS: dict[str, LazyCommand] = {
                           "Monitoring alerts: channels, daemon heartbeat, delivery history."),
     "feedback": LazyCommand("aistock_pipelines.cli.feedback", "app",
                             "LiveFeedback to research: build feedback files and ExperimentRequests."),
-    # TEMPORARY (feedback branch): the signals branch's cli/loop.py replaces this entry at merge and calls
-    # aistock_pipelines.cli.proposals.register(app) to keep `loop proposals|approve|reject`.
-    "loop": LazyCommand("aistock_pipelines.cli.proposals", "loop_app",
-                        "The closed loop: signals, evaluation, optimizer proposals and their approval."),
+    "loop": LazyCommand("aistock_pipelines.cli.loop", "app",
+                        "The closed loop: instances, signals, evaluations, optimizer proposals and their approval."),
 }
 
 

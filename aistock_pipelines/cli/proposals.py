@@ -84,9 +84,3 @@ def register(app: typer.Typer) -> None:
     app.command("approve")(approve)
     app.command("reject")(reject)
 
-
-# Stand-alone ``loop`` group of the feedback branch, so the commands run before the signals branch's cli/loop.py
-# (which will call `register` on its own group) is merged; main.COMMANDS["loop"] points here until then.
-loop_app = typer.Typer(help="The closed loop: signals, evaluation, optimizer proposals and their approval.",
-                       no_args_is_help=True)
-register(loop_app)

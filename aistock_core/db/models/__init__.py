@@ -6,6 +6,7 @@ from aistock_core.db.models.execution import TradeInstance  # noqa: F401  (regis
 from aistock_core.db.models.factors import FactorAlignment, FactorRecord
 from aistock_core.db.models.feedback import FeedbackFile  # noqa: F401  (registers the feedback tables)
 from aistock_core.db.models.market import BarPartition, Instrument
+from aistock_core.db.models.signals import PerformanceReportRow  # noqa: F401  (registers the signals tables)
 
 __all__ = [
     "AlertDelivery", "AlertRateWindow", "AlertState", "BarPartition", "FactorAlignment", "FactorRecord", "Instrument",
