@@ -37,6 +37,7 @@ from aistock_core.data.store import atomic_path
 from aistock_core.demo.factors import ALPHA158_BASELINE, DEMO_FACTORS, FACTORS_BY_NAME, loop_metrics
 from aistock_core.errors import DataError
 from aistock_core.factors.references import qlib_available
+from aistock_core.research.reference import QLIB_BENCHMARK_BACKTEST, RDAGENT_LGB_CONFIG
 from aistock_core.strategy.reconcile import qlib_backtest_kpis, replay_window
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
@@ -50,18 +51,14 @@ REPLAY_TAG = "aistock/replay-reference"
 #: the strategy box's default backtest spec reuses so that both sides run the same configuration.
 REPLAY_STRATEGY: dict[str, Any] = {"class": "TopkDropoutStrategy", "module_path": "qlib.contrib.strategy",
                                    "kwargs": {"signal": "<PRED>", "topk": 50, "n_drop": 5}}
-REPLAY_BACKTEST: dict[str, Any] = {"account": 100000000, "benchmark": "SH000300", "exchange_kwargs": {
-    "limit_threshold": 0.095, "deal_price": "close", "open_cost": 0.0005, "close_cost": 0.0015, "min_cost": 5}}
+REPLAY_BACKTEST: dict[str, Any] = {"account": 100000000, **QLIB_BENCHMARK_BACKTEST}
 #: Sessions of the replay window: the last ones of the data (`reconcile.replay_window`).
 REPLAY_SESSIONS = 250
 
 #: RD-Agent's LightGBM template (rdagent.md §9) with its L1/L2 penalties (205.7 / 580.98, sized for thousands of
 #: names) brought down to what the demo's few hundred names carry: with them no tree grows, every score of the
 #: exported model is equal, and neither the selection nor the exported-vs-retrained agreement means anything.
-LGB_CONFIG = {"class": "LGBModel", "module_path": "qlib.contrib.model.gbdt", "kwargs": {
-    "loss": "mse", "device_type": "cpu", "max_bin": 63, "colsample_bytree": 0.8879, "learning_rate": 0.2,
-    "subsample": 0.8789, "lambda_l1": 1.0, "lambda_l2": 10.0, "max_depth": 8, "num_leaves": 210,
-    "num_threads": 20}}
+LGB_CONFIG = {**RDAGENT_LGB_CONFIG, "kwargs": {**RDAGENT_LGB_CONFIG["kwargs"], "lambda_l1": 1.0, "lambda_l2": 10.0}}
 MODEL_PY = '''import torch
 from torch import nn
 

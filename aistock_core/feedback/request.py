@@ -20,10 +20,10 @@ from typing import Any
 
 from aistock_core.codes import to_qlib
 from aistock_core.db import Database
-from aistock_core.demo.export import LGB_CONFIG, REPLAY_BACKTEST
 from aistock_core.errors import FeedbackError
 from aistock_core.feedback.instances import FeedbackInstance
 from aistock_core.feedback.loopconfig import LoopConfigs, loop_configs
+from aistock_core.research.reference import QLIB_BENCHMARK_BACKTEST, RDAGENT_LGB_CONFIG
 
 #: Metrics an objective may name, with the direction that is better (max drawdown is ≤ 0: closer to 0 wins).
 DIRECTIONS = {"sharpe": "maximize", "annual_return": "maximize", "excess_return": "maximize", "ic": "maximize",
@@ -76,18 +76,18 @@ def objective(doc: dict, found: list[dict], limits: dict[str, float], metric: st
 def _strategy(block: dict, backtest: dict, limits: dict[str, float]) -> dict:
     cls = str(block.get("class") or "TopkDropoutStrategy")
     kwargs = dict(block.get("kwargs") or {})
-    benchmark = backtest.get("benchmark") or REPLAY_BACKTEST["benchmark"]
+    benchmark = backtest.get("benchmark") or QLIB_BENCHMARK_BACKTEST["benchmark"]
     return {"strategy_type": "topk" if "topk" in cls.lower() else cls.lower(), "name": cls,
             "description": f"{cls} as run live ({block.get('module_path', 'qlib.contrib.strategy')})",
             "risk_model": {"max_drawdown": -limits["max_drawdown"],
                            **({"risk_degree": kwargs["risk_degree"]} if "risk_degree" in kwargs else {})},
             "trading_rule": kwargs, "benchmark": to_qlib(benchmark) if "." in benchmark else benchmark,
             "extra": {"class": cls, "module_path": block.get("module_path"),
-                      "exchange_kwargs": backtest.get("exchange_kwargs") or REPLAY_BACKTEST["exchange_kwargs"]}}
+                      "exchange_kwargs": backtest.get("exchange_kwargs") or QLIB_BENCHMARK_BACKTEST["exchange_kwargs"]}}
 
 
 def _model(configs: LoopConfigs) -> dict:
-    conf = configs.model.get("model_config") or configs.strategy.get("model_config") or LGB_CONFIG
+    conf = configs.model.get("model_config") or configs.strategy.get("model_config") or RDAGENT_LGB_CONFIG
     cls = str(conf.get("class") or "LGBModel")
     full = cls if "." in cls else f"{conf.get('module_path') or 'qlib.contrib.model.gbdt'}.{cls}"
     short = full.rsplit(".", 1)[-1]
