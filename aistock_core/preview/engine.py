@@ -8,6 +8,7 @@ holds rows of that slot, the instance is skipped, so re-running a trade changes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,9 +24,11 @@ from aistock_core.errors import PreviewError
 from aistock_core.preview.book import day_of, load_books, lock_instances, open_day, running_ids, save_book
 from aistock_core.preview.fills import rebalance
 from aistock_core.preview.instances import PreviewInstance, get_instance
-from aistock_core.preview.targets import TargetSource
 from aistock_core.trading.fees import AshareFees
 
+#: Where target weights come from: ``(instance, session) → weights by symbol`` (fractions of total value, summing
+#: to at most 1); `aistock_core.strategy.sources.TargetEngine` in production.
+Targets = Callable[[PreviewInstance, pd.Timestamp], pd.Series]
 #: Default decision time: five minutes after the open, when the opening auction's prices have settled.
 DEFAULT_SLOT = "09:35"
 
@@ -56,7 +59,7 @@ class SignalPreviewEngine:
     """Turns target weights into virtual fills for running instances; fees follow the instance's
     ``params["fees"]`` switch (default on: the standard A-share schedule of `trading.fees`)."""
 
-    def __init__(self, db: Database, service: DataService, targets: TargetSource) -> None:
+    def __init__(self, db: Database, service: DataService, targets: Targets) -> None:
         self.db, self.service, self.targets = db, service, targets
 
     def run(self, day, slot: str = DEFAULT_SLOT, ids: list[int] | None = None) -> TradeSummary:

@@ -1,6 +1,7 @@
 """Order jobs: ``paper_orders`` and ``live_orders`` run one slot of one instance (`run_slot`).
 
-The op is a few lines over `aistock_core.execution.session`: staleness guard, targets, run, metadata; a blocked
+The op is a few lines over `aistock_core.execution.session`: staleness guard, targets (the instance's source
+through `aistock_core.strategy.sources`, unless a weights file is given), run, metadata; a blocked
 run (reconciliation mismatches) or a mismatch left at the end fails the run so the next slot's alert shows it.
 ``live_orders`` carries the ``aistock/live-orders`` tag (limit 1 in dagster.yaml) and its op the
 ``live_orders`` pool: never two live order runs at once, whoever launched them.
@@ -14,7 +15,7 @@ import pandas as pd
 from aistock_core.calendar import SESSION_TZ
 from aistock_core.config import get_settings
 from aistock_pipelines.defs.execution.resources import BrokerResource
-from aistock_pipelines.resources import DatabaseResource, DataServiceResource
+from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
 LIVE_TAG = "aistock/live-orders"
 
@@ -32,13 +33,15 @@ class SlotConfig(dg.Config):
 
 
 def _order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataServiceResource,
-                database: DatabaseResource, broker: BrokerResource, mode: str) -> dict:
+                database: DatabaseResource, store: StoreResource, broker: BrokerResource, mode: str) -> dict:
     from aistock_core.execution.session import require_fresh, run_slot
     from aistock_core.execution.store import ExecutionStore
-    from aistock_core.execution.targets import demo_targets, load_weights
+    from aistock_core.execution.targets import load_weights
+    from aistock_core.strategy.sources import TargetSource, target_engine
 
-    store = ExecutionStore(database.get_db())
-    inst = store.instance(config.instance)
+    db = database.get_db()
+    execution = ExecutionStore(db)
+    inst = execution.instance(config.instance)
     if inst.mode != mode or inst.gateway != broker.kind:
         raise dg.Failure(f"instance {config.instance!r} is {inst.mode}/{inst.gateway}; this job runs "
                          f"{mode} orders on the {broker.kind} gateway")
@@ -47,8 +50,8 @@ def _order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataSe
     require_fresh(day, config.slot, now, config.max_lag_minutes)
     service = data.get_service()
     weights = load_weights(Path(config.weights_path)) if config.weights_path else \
-        demo_targets(service, day, service.instruments(get_settings().market))
-    result = run_slot(store, service, broker.home_path(), config.instance, day, config.slot, weights,
+        target_engine(get_settings(), service, db, store.get_store()).weights(TargetSource.of(inst), day)
+    result = run_slot(execution, service, broker.home_path(), config.instance, day, config.slot, weights,
                       trading_mode=broker.trading_mode(), wait_minutes=config.wait_minutes)
     summary = {k: v for k, v in result.as_dict().items() if k not in ("orders", "skipped")}
     context.add_output_metadata({"submitted": result.submitted, "orders": len(result.orders),
@@ -64,8 +67,8 @@ def _order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataSe
 
 @dg.op(name="paper_order_slot")
 def paper_order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataServiceResource,
-                     database: DatabaseResource, broker: BrokerResource) -> dict:
-    return _order_slot(context, config, data, database, broker, "paper")
+                     database: DatabaseResource, store: StoreResource, broker: BrokerResource) -> dict:
+    return _order_slot(context, config, data, database, store, broker, "paper")
 
 
 @dg.op(name="live_order_slot", pool="live_orders")
