@@ -154,6 +154,11 @@ class TargetEngine:
             self._weights[key] = targets["weight"][targets["weight"] > 0].rename("weight")
         return self._weights[key]
 
+    @property
+    def sources(self) -> int:
+        """Distinct resolved sources computed so far (instances sharing one count once)."""
+        return len({recipe.key for recipe in self._recipes.values()})
+
     def recipe(self, source: TargetSource) -> Recipe:
         key = json.dumps([source.loop, source.strategy_id, source.model, dict(source.params)], sort_keys=True)
         if key not in self._recipes:

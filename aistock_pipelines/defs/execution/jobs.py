@@ -18,6 +18,8 @@ from aistock_pipelines.defs.execution.resources import BrokerResource
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
 LIVE_TAG = "aistock/live-orders"
+#: The daily decision slot (five minutes after the open, as preview's).
+DAILY_SLOT = "09:35"
 
 
 class SlotConfig(dg.Config):
@@ -30,6 +32,12 @@ class SlotConfig(dg.Config):
     wait_minutes: int = 30
     max_lag_minutes: int = 15
     now: str | None = None
+
+
+def slot_run_config(op: str, instance: str, day: str, slot: str, now: str | None = None) -> dict:
+    """Run config of one slot of one instance for the order op ``op`` (``now``: pin the clock, a replay)."""
+    config = {"instance": instance, "day": day, "slot": slot, **({"now": now} if now else {})}
+    return {"ops": {op: {"config": config}}}
 
 
 def _order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataServiceResource,
