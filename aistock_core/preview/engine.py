@@ -110,5 +110,6 @@ class SignalPreviewEngine:
             trades = result.trades.assign(preview_id=instance.id, trading_day=day.date(), datetime=stamp, slot=slot)
             upsert(session, PreviewTrade, trades, update=())
             save_book(session, instance.id, day, result.book, result.fees, stamp)
-            filled = int((trades["status"] == "filled").sum())
-            return {"filled": filled, "unfilled": len(trades) - filled}
+            orders = trades["side"].isin(["buy", "sell"])
+            return {"filled": int((orders & (trades["status"] == "filled")).sum()),
+                    "unfilled": int((trades["status"] == "unfilled").sum())}

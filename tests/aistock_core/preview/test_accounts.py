@@ -260,3 +260,40 @@ def test_two_concurrent_trades_of_one_slot_apply_once(db, service):
     bought = trades[trades["side"] == "buy"].groupby("symbol")["volume"].sum()
     held = _table(db, PreviewPosition, a.id).set_index("symbol")["volume"]
     pd.testing.assert_series_equal(held.sort_index(), bought[bought > 0].sort_index(), check_names=False)
+
+
+@pytest.mark.parametrize("sold_share", [1.0, 0.5])
+def test_a_sale_after_an_ex_dividend_day_pays_the_dividend_tax(db, market, sold_share):
+    """Bought 2024-04-08, 0.5 yuan a share paid on 2024-04-09, sold 2024-04-10 (held ≤ 1 month: 20 % of the
+    sold shares' dividends, by hand); the rest of the holding still owes the tax on its own part."""
+    from aistock_core.data.service import DataService
+
+    index = pd.MultiIndex.from_tuples([(pd.Timestamp("2024-04-09"), "601004.SH")], names=["datetime", "instrument"])
+    service = DataService(market, quotes=market, actions=pd.DataFrame({"cash": [0.5], "bonus": [0.0]}, index=index))
+    a = create_instance(db, "a", 1e6, params={"fees": False})
+    weights = {"2024-04-08": 0.9, "2024-04-09": 0.9, "2024-04-10": 0.9 * (1 - sold_share)}
+    engine = SignalPreviewEngine(db, service, lambda instance, day: pd.Series({"601004.SH": weights[f"{day:%F}"]}))
+    for day in weights:
+        engine.run(day)
+        settle(db, service, day)
+    trades = _table(db, PreviewTrade, a.id)
+    buys = trades[trades["side"] == "buy"].set_index("trading_day")["volume"]
+    at_ex, held = buys[date(2024, 4, 8)], buys.sum()  # more is bought on the ex-day, after the dividend
+    sold = trades[trades["side"] == "sell"]["volume"].sum()
+    assert sold > 0 and trades.loc[trades["side"] == "dividend", "amount"].sum() == pytest.approx(0.5 * at_ex)
+    due = 0.5 * at_ex * sold / held * 0.20  # the sold part of the holding's dividends, 20 %
+    tax = trades[trades["side"] == "tax"]
+    assert list(tax["trading_day"]) == [date(2024, 4, 10)] and list(tax["reason"]) == ["dividend_tax"]
+    assert tax["amount"].iloc[0] == pytest.approx(due)
+    sell = trades[trades["side"] == "sell"].iloc[0]
+    accounts = _table(db, PreviewAccount, a.id).set_index("trading_day")
+    assert accounts.loc[date(2024, 4, 10), "cash"] == pytest.approx(
+        accounts.loc[date(2024, 4, 9), "cash"] + sell["amount"] - due)
+    positions = _table(db, PreviewPosition, a.id)
+    left = positions[positions["trading_day"] == date(2024, 4, 10)]
+    if sold_share < 1:
+        assert left["dividend"].iloc[0] == pytest.approx(0.5 * at_ex * (1 - sold / held))
+        assert left["opened"].iloc[0] == date(2024, 4, 8)
+    else:
+        assert left.empty
+    assert reconcile_values(db, service, "2024-04-10")["ok"].all()
