@@ -1,9 +1,11 @@
 """`SignalPreviewEngine`: a session's virtual trades for running instances, at the decision time's live prices.
 
 One snapshot from the data service covers every symbol any instance holds or targets (one quote request per
-slot, not per instance). Each instance is then rebalanced by `fills.rebalance` and written in its own
-transaction under a row lock. A slot (``HH:MM``) trades once per instance and day: if ``preview_trade`` already
-holds rows of that slot, the instance is skipped, so re-running a trade changes nothing.
+slot, not per instance); a symbol the snapshot does not list at all (the quote source did not answer; a suspended
+name is listed, flagged) stops the run before anything is written. Each instance is then rebalanced by
+`fills.rebalance` and written in its own transaction under a row lock. A slot (``HH:MM``) trades once per
+instance and day: if ``preview_trade`` already holds rows of that slot, the instance is skipped, so re-running a
+trade changes nothing.
 """
 
 from __future__ import annotations
@@ -81,11 +83,16 @@ class SignalPreviewEngine:
         if not todo:
             return summary
         weights = {i.id: self.targets(i, day) for i in todo}
-        with self.db.session() as session:
+        with self.db.session() as session:  # a missing quote rolls the day's opening back: nothing changes
             open_day(session, self.service, day, [i.id for i in todo])
             held = {i: set(book.symbols) for i, book in load_books(session, day, [i.id for i in todo]).items()}
-        symbols = sorted(set().union(*held.values(), *(set(w.index) for w in weights.values())))
-        quote = self.service.get_realtime_snapshot(symbols, at=at) if symbols else pd.DataFrame(columns=["close"])
+            symbols = sorted(set().union(*held.values(), *(set(w.index) for w in weights.values())))
+            quote = self.service.get_realtime_snapshot(symbols, at=at) if symbols else pd.DataFrame(columns=["close"])
+            missing = [s for s in symbols if s not in quote.index]
+            if missing:
+                raise PreviewError(f"no quote at {at:%Y-%m-%d %H:%M} for {len(missing)} symbol(s) "
+                                   f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); nothing traded, "
+                                   f"run the slot again when the quote source answers")
         for instance in todo:
             summary.instances[instance.id] = self._trade_one(instance, day, slot, at, weights[instance.id], quote)
         return summary

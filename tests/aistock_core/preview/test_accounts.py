@@ -14,7 +14,13 @@ from aistock_core.db.models.preview import PreviewAccount, PreviewPosition, Prev
 from aistock_core.errors import PreviewError
 from aistock_core.preview.check import reconcile_values
 from aistock_core.preview.engine import SignalPreviewEngine
-from aistock_core.preview.instances import archive_instance, create_instance, get_instance, stop_instance
+from aistock_core.preview.instances import (
+    archive_instance,
+    create_instance,
+    get_instance,
+    list_instances,
+    stop_instance,
+)
 from aistock_core.preview.marks import MARK_LOCK
 from aistock_core.preview.refresh import refresh
 from aistock_core.preview.settle import settle, settle_range
@@ -49,7 +55,10 @@ def test_instances_refuse_bad_input_with_one_clear_error(db):
     with pytest.raises(PreviewError, match="positive"):
         create_instance(db, "x", 0)
     with pytest.raises(PreviewError, match="positive"):
+        create_instance(db, "x", -1e6)
+    with pytest.raises(PreviewError, match="positive"):
         create_instance(db, "x", float("nan"))
+    assert list_instances(db) == [], "a refused instance writes nothing"
     with pytest.raises(PreviewError, match="no preview instance with id 999"):
         get_instance(db, 999)
     a = create_instance(db, "a", 1e6)
@@ -71,8 +80,23 @@ def test_trading_a_stopped_instance_or_a_holiday_changes_nothing(db, service):
         engine.run("2024-04-04", ids=[a.id])  # Qingming holiday
     with pytest.raises(PreviewError, match="outside the sessions"):
         engine.run(DAYS[0], slot="12:00", ids=[a.id])
+    with pytest.raises(PreviewError, match="no preview instance with id 999"):
+        engine.run(DAYS[0], ids=[999])
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(PreviewTrade)) == 0
+
+
+def test_a_missing_quote_stops_the_trade_before_anything_is_written(db, service, monkeypatch):
+    a = create_instance(db, "a", 1e6)
+    engine = SignalPreviewEngine(db, service, rotating_targets(service))
+    real = service.get_realtime_snapshot
+    monkeypatch.setattr(service, "get_realtime_snapshot", lambda universe, at=None: real(universe, at=at).iloc[1:])
+    with pytest.raises(PreviewError, match=r"no quote at 2024-04-01 09:35 for 1 symbol\(s\)"):
+        engine.run(DAYS[0])
+    for model in (PreviewTrade, PreviewPosition, PreviewAccount):
+        assert _table(db, model, a.id).empty
+    monkeypatch.setattr(service, "get_realtime_snapshot", real)
+    assert engine.run(DAYS[0]).instances[a.id]["filled"] > 0, "the slot trades once the quotes are back"
 
 
 def test_rerunning_a_slot_changes_nothing_and_fills_use_the_snapshot(db, service):
