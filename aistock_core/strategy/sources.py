@@ -233,6 +233,8 @@ class TargetEngine:
         if self.store is None or last not in self.store.partitions(TARGETS_DATASET):
             return None
         frame = self.store.read_partition(TARGETS_DATASET, last)
+        if "instrument" not in frame.columns:  # written with its instrument index (the asset's frame)
+            frame = frame.reset_index()
         if "next_session" in frame.columns and not (pd.to_datetime(frame["next_session"]) == session).all():
             return None
         weights = frame.set_index("instrument")["weight"].astype(float)

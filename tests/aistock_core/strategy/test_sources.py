@@ -70,11 +70,12 @@ def test_scores_of_another_model_are_not_used(service, store):
         engine.weights(TargetSource(model="lgb@champion"), SESSION)
 
 
-def test_a_plain_source_takes_the_stored_target_positions(service, store):
+@pytest.mark.parametrize("indexed", [False, True])
+def test_a_plain_source_takes_the_stored_target_positions(service, store, indexed):
     last = service.calendar.previous(SESSION)
     frame = pd.DataFrame({"instrument": ["600000.SH", "600001.SH", "600002.SH"], "weight": [0.5, 0.45, 0.0],
                           "next_session": SESSION})
-    store.write_partition("target_positions", last, frame)
+    store.write_partition("target_positions", last, frame.set_index("instrument") if indexed else frame)
     weights = TargetEngine(service, BLOCK, store=store).weights(TargetSource(), SESSION)
     assert weights.to_dict() == {"600000.SH": 0.5, "600001.SH": 0.45}
 
