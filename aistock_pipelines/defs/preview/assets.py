@@ -102,10 +102,12 @@ def preview_report(data: DataServiceResource, database: DatabaseResource) -> dg.
         return dg.MaterializeResult(metadata={"instances": dg.MetadataValue.int(0)})
     nav = nav_frame(db, service, ids)
     table = kpis(nav)
+    table.insert(0, "nav", nav.ffill().iloc[-1])
     html, png = write_report(nav, table, data.settings().resolved_home / "reports" / "preview.html")
     return dg.MaterializeResult(metadata={
         "instances": dg.MetadataValue.int(len(ids)),
         "days": dg.MetadataValue.int(len(nav)),
+        "last_day": dg.MetadataValue.text(f"{nav.index[-1]:%Y-%m-%d}"),
         "html": dg.MetadataValue.path(str(html)),
         "png": dg.MetadataValue.path(str(png)),
         "kpis": dg.MetadataValue.md(table.to_markdown(floatfmt=".4f")),
