@@ -14,12 +14,15 @@ from aistock_core.execution.instances import ensure_paper_instances
 from aistock_core.execution.risk import RiskPolicy
 from aistock_core.execution.store import ExecutionStore
 from aistock_core.specs import load_specs
+from aistock_pipelines.defs.declared import declared_result
 from aistock_pipelines.defs.execution.jobs import DAILY_SLOT, paper_orders, slot_run_config
 from aistock_pipelines.defs.execution.resources import BrokerResource
 from aistock_pipelines.partitions import trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
 GROUP = "execution"
+#: The slot runs log to the Dagster instance as every run does; on the console only warnings (they run nested).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dg.asset(group_name=GROUP, kinds={"sql"},
@@ -28,10 +31,7 @@ GROUP = "execution"
                       "created once by name; existing ones untouched.")
 def trading_instances(data: DataServiceResource, database: DatabaseResource) -> dg.MaterializeResult:
     decls = load_specs(data.settings()).paper
-    created = ensure_paper_instances(ExecutionStore(database.get_db()), RiskPolicy(), decls)
-    return dg.MaterializeResult(metadata={
-        "declared": dg.MetadataValue.int(len(decls)), "created": dg.MetadataValue.int(len(created)),
-        "names": dg.MetadataValue.json([d.name for d in decls])})
+    return declared_result(decls, ensure_paper_instances(ExecutionStore(database.get_db()), RiskPolicy(), decls))
 
 
 @dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"},
@@ -44,7 +44,8 @@ def paper_trades(context: dg.AssetExecutionContext, data: DataServiceResource, d
     rows = {}
     for decl in load_specs(data.settings()).paper:
         result = paper_orders.execute_in_process(
-            run_config=slot_run_config("paper_order_slot", decl.name, day, DAILY_SLOT, now=f"{day} {DAILY_SLOT}"),
+            run_config={**slot_run_config("paper_order_slot", decl.name, day, DAILY_SLOT, now=f"{day} {DAILY_SLOT}"),
+                        **QUIET_CONSOLE},
             instance=context.instance, resources={"data": data, "database": database, "store": store,
                                                   "broker": broker},
             tags={"aistock/instance": decl.name, "aistock/parent_run": context.run_id}, raise_on_error=False)

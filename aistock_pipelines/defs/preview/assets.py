@@ -26,6 +26,7 @@ from aistock_core.preview.report import report_png, write_report
 from aistock_core.preview.settle import settle
 from aistock_core.specs import load_specs
 from aistock_core.strategy.sources import target_engine
+from aistock_pipelines.defs.declared import declared_result
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
@@ -39,10 +40,7 @@ CHART_DAYS = 120
           description="The preview instances the specs declare, created once by name (existing ones untouched).")
 def preview_instances(data: DataServiceResource, database: DatabaseResource) -> dg.MaterializeResult:
     decls = load_specs(data.settings()).previews
-    created = ensure_instances(database.get_db(), decls)
-    return dg.MaterializeResult(metadata={
-        "declared": dg.MetadataValue.int(len(decls)), "created": dg.MetadataValue.int(len(created)),
-        "names": dg.MetadataValue.json([d.name for d in decls])})
+    return declared_result(decls, ensure_instances(database.get_db(), decls))
 
 
 @dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"},
