@@ -22,7 +22,7 @@ from aistock_core.data.service import DataService
 from aistock_core.db import Database
 from aistock_core.db.models.preview import PreviewStrategy, PreviewTrade
 from aistock_core.db.upsert import upsert
-from aistock_core.errors import PreviewError
+from aistock_core.errors import AistockError, PreviewError
 from aistock_core.preview.book import day_of, load_books, lock_instances, open_day, running_ids, save_book
 from aistock_core.preview.fills import rebalance
 from aistock_core.preview.instances import PreviewInstance, get_instance
@@ -82,7 +82,15 @@ class SignalPreviewEngine:
         summary.skipped.update({i: f"slot {slot} of {day:%Y-%m-%d} already traded" for i in done})
         if not todo:
             return summary
-        weights = {i.id: self.targets(i, day) for i in todo}
+        weights = {}
+        for instance in todo:  # one instance whose source cannot be served must not stop the others
+            try:
+                weights[instance.id] = self.targets(instance, day)
+            except AistockError as exc:
+                summary.skipped[instance.id] = f"no targets: {exc}"
+        todo = [i for i in todo if i.id in weights]
+        if not todo:
+            return summary
         with self.db.session() as session:  # a missing quote rolls the day's opening back: nothing changes
             open_day(session, self.service, day, [i.id for i in todo])
             held = {i: set(book.symbols) for i, book in load_books(session, day, [i.id for i in todo]).items()}

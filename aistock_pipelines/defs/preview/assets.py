@@ -55,9 +55,13 @@ def preview_trades(context: dg.AssetExecutionContext, data: DataServiceResource,
     targets = target_engine(data.settings(), service, db, store.get_store())
     summary = SignalPreviewEngine(db, service, targets).run(day, DEFAULT_SLOT)
     counts = pd.DataFrame(summary.instances.values(), columns=["filled", "unfilled"])
+    failed = {i: why for i, why in summary.skipped.items() if why.startswith("no targets")}
+    for preview_id, why in failed.items():
+        context.log.warning(f"preview {preview_id} did not trade on {day:%Y-%m-%d}: {why}")
     return dg.MaterializeResult(metadata={
         "instances": dg.MetadataValue.int(len(summary.instances)),
-        "already_traded": dg.MetadataValue.int(len(summary.skipped)),
+        "already_traded": dg.MetadataValue.int(len(summary.skipped) - len(failed)),
+        "no_targets": dg.MetadataValue.json({str(i): why for i, why in failed.items()}),
         "filled": dg.MetadataValue.int(int(counts["filled"].sum())),
         "unfilled": dg.MetadataValue.int(int(counts["unfilled"].sum())),
         "sources": dg.MetadataValue.int(targets.sources),

@@ -321,3 +321,21 @@ def test_a_sale_after_an_ex_dividend_day_pays_the_dividend_tax(db, market, sold_
     else:
         assert left.empty
     assert reconcile_values(db, service, "2024-04-10")["ok"].all()
+
+
+def test_an_instance_without_targets_is_skipped_and_the_others_trade(db, service):
+    from aistock_core.errors import StrategyError
+
+    a = create_instance(db, "a", 1e6)
+    b = create_instance(db, "b", 1e6, loop="run/9")
+    serve = rotating_targets(service)
+
+    def targets(instance, day):
+        if instance.loop:
+            raise StrategyError("no catalog loop 'run/9'")
+        return serve(instance, day)
+
+    summary = SignalPreviewEngine(db, service, targets).run(DAYS[0])
+    assert summary.instances[a.id]["filled"] > 0 and b.id not in summary.instances
+    assert summary.skipped[b.id] == "no targets: no catalog loop 'run/9'"
+    assert _table(db, PreviewTrade, b.id).empty and _table(db, PreviewAccount, b.id).empty
