@@ -102,3 +102,10 @@ def test_declared_instances_trade_every_day_once(env, aistock_home):
         meta = _metadata(report, "preview_report")
         assert meta["instances"] == 3 and meta["days"] == len(DAYS)
         assert (aistock_home / "reports" / "preview.html").read_text().count("plotly") > 0
+
+
+def test_the_demo_declares_the_model_the_models_box_trains():
+    from aistock_core.demo.specs import DEMO_MODEL
+    from aistock_pipelines.defs.models.assets import DEFAULT_RETRAIN
+
+    assert f"{DEFAULT_RETRAIN.name}@champion" == DEMO_MODEL
