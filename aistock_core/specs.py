@@ -18,13 +18,22 @@ names a demo constant. A file looks like::
     name = "alpha158_factors"
     kind = "alpha158"                 # alpha158 | code (code_dir + expressions) | expressions (+ reference)
 
+    [[preview]]                       # preview instances kept in existence by name (`InstanceDecl`)
+    name = "lgb-top20"
+    capital = 1000000
+    model = "aistock_lgb@champion"    # and/or loop = "RUN/LOOP", strategy_id = "...", params = { topk = 20 }
+
+    [[paper]]                         # paper trading instances on the simulated broker (loop, model only)
+    name = "paper-lgb"
+    model = "aistock_lgb@champion"
+
 Likewise the research source: ``AISTOCK_RDAGENT_SOURCE`` if set, else the demo export (generated on first use).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +45,29 @@ from aistock_core.strategy.spec import BacktestSpec
 
 
 @dataclass(frozen=True)
+class InstanceDecl:
+    """A strategy instance the pipelines keep in existence, by name: a preview (``[[preview]]``) or a paper
+    trading instance on the simulated broker (``[[paper]]``: ``loop`` and ``model`` only). Where its targets
+    come from is `aistock_core.strategy.sources.TargetSource`'s fields."""
+
+    name: str
+    capital: float = 1_000_000.0
+    loop: str | None = None
+    strategy_id: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PipelineSpecs:
     """The backtests and factor sets the pipelines run; ``targets`` names the backtest whose strategy computes
-    the daily target positions (None: the first one)."""
+    the daily target positions (None: the first one); the preview and paper instances they keep."""
 
     backtests: tuple[BacktestSpec, ...] = ()
     factor_sets: tuple[FactorSet, ...] = ()
     targets: str | None = None
+    previews: tuple[InstanceDecl, ...] = ()
+    paper: tuple[InstanceDecl, ...] = ()
 
     def targets_spec(self) -> BacktestSpec | None:
         if self.targets is None:
@@ -58,7 +83,7 @@ def load_specs(settings: Settings) -> PipelineSpecs:
     if settings.specs_file is None:
         from aistock_core.demo.specs import demo_specs
 
-        return demo_specs()
+        return demo_specs(settings)
     return read_specs_file(settings.specs_file)
 
 
@@ -76,6 +101,17 @@ def _backtest(entry: dict[str, Any], where: str) -> BacktestSpec:
     spec = BacktestSpec(**values)
     strategy_from_config(spec.strategy), spec.settings()  # a bad block fails when the definitions load
     return spec
+
+
+def _instance(entry: dict[str, Any], where: str, *, paper: bool = False) -> InstanceDecl:
+    known = {"name", "capital", "loop", "model"} if paper else {f.name for f in fields(InstanceDecl)}
+    unknown = sorted(set(entry) - known)
+    if unknown or "name" not in entry:
+        raise ConfigError(f"{where}: needs name; unknown key(s) {unknown}; accepted: {sorted(known)}")
+    decl = InstanceDecl(**entry)
+    if not isinstance(decl.capital, int | float) or decl.capital <= 0:
+        raise ConfigError(f"{where}: capital must be a positive amount of yuan, got {decl.capital!r}")
+    return decl
 
 
 def _factor_set(entry: dict[str, Any], where: str) -> FactorSet:
@@ -100,20 +136,26 @@ def read_specs_file(path: str | Path) -> PipelineSpecs:
         doc = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"AISTOCK_SPECS_FILE {path}: cannot read it as TOML: {exc}") from exc
-    unknown = sorted(set(doc) - {"backtest", "factor_set", "targets"})
+    unknown = sorted(set(doc) - {"backtest", "factor_set", "targets", "preview", "paper"})
     if unknown:
         raise ConfigError(f"AISTOCK_SPECS_FILE {path}: unknown top-level key(s) {unknown}; "
-                          f"accepted: backtest, factor_set, targets")
+                          f"accepted: backtest, factor_set, targets, preview, paper")
     try:
         backtests = tuple(_backtest(e, f"{path} backtest #{k + 1}") for k, e in enumerate(doc.get("backtest", [])))
         sets = tuple(_factor_set(e, f"{path} factor_set #{k + 1}") for k, e in enumerate(doc.get("factor_set", [])))
+        previews = tuple(_instance(e, f"{path} preview #{k + 1}") for k, e in enumerate(doc.get("preview", [])))
+        paper = tuple(_instance(e, f"{path} paper #{k + 1}", paper=True) for k, e in enumerate(doc.get("paper", [])))
     except ConfigError:
         raise
     except AistockError as exc:
         raise ConfigError(f"AISTOCK_SPECS_FILE {path}: {exc}") from exc
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"AISTOCK_SPECS_FILE {path}: invalid entry: {exc!r}") from exc
-    specs = PipelineSpecs(backtests, sets, doc.get("targets"))
+    specs = PipelineSpecs(backtests, sets, doc.get("targets"), previews, paper)
+    for kind, decls in (("preview", previews), ("paper", paper)):
+        names = [d.name for d in decls]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"AISTOCK_SPECS_FILE {path}: {kind} names must be unique, got {names}")
     specs.targets_spec()  # a dangling name fails now, not when the definitions are built
     return specs
 

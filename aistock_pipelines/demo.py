@@ -122,6 +122,11 @@ def plan_stages(graph: BaseAssetGraph) -> list[Stage]:
     for key in reversed(order):
         children = [c for c in graph.get(key).child_keys if c in late]
         late[key] = min((late[c] - step(key, c) for c in children), default=last_of_kind[key])
+    # A multi-asset that cannot be subset (the research catalog sync) runs whole: at its earliest key's depth.
+    for key in order:
+        node = graph.assets_def_for_key(key)
+        if not node.can_subset:
+            late[key] = min(late[k] for k in node.keys if k in late)
 
     groups: dict[tuple[int, int], list[dg.AssetKey]] = {}
     kinds: list[dg.PartitionsDefinition | None] = []

@@ -96,6 +96,7 @@ class SyntheticMarket(BarProvider, QuoteSource):
             raise CalendarError(f"no sessions between {start} and {end_day:%Y-%m-%d} on {cal.name}; check start/end")
         live = cal.sessions_in_range(end_day + pd.Timedelta(days=1))[:1]
         self._gen_dates = self._dates.append(pd.DatetimeIndex(live)).rename("datetime")
+        self._span_cache: dict[str, pd.DataFrame] = {}
         self.name = f"synthetic(seed={self.seed}, n={self.n_instruments})"
 
     # -- BarProvider ----------------------------------------------------------------------------------------
@@ -113,14 +114,20 @@ class SyntheticMarket(BarProvider, QuoteSource):
         return self._dates[0], self._dates[-1]
 
     def instrument_spans(self, market: str = "all") -> pd.DataFrame:
+        """Listing spans of ``market``; computed once per market (every universe resolution asks, and the
+        simulated broker resolves one per order), returned as a copy."""
         self._require_market(market)
-        mk, t = self._market, len(self._dates)
-        n = self.n_instruments
-        if market == "all":
-            return _spans(mk.listed[:t, :n], self._dates, mk.codes[:n])
-        if market == "csi300":
-            return _spans(mk.csi300[:t], self._dates, mk.codes[:n])
-        return _spans(mk.listed[:t, n:], self._dates, mk.codes[n:])
+        if market not in self._span_cache:
+            mk, t = self._market, len(self._dates)
+            n = self.n_instruments
+            if market == "all":
+                spans = _spans(mk.listed[:t, :n], self._dates, mk.codes[:n])
+            elif market == "csi300":
+                spans = _spans(mk.csi300[:t], self._dates, mk.codes[:n])
+            else:
+                spans = _spans(mk.listed[:t, n:], self._dates, mk.codes[n:])
+            self._span_cache[market] = spans
+        return self._span_cache[market].copy()
 
     def load(self, instruments: Sequence[str], dates: pd.DatetimeIndex, fields: Sequence[str]) -> Panel:
         unknown = [f for f in fields if f not in FIELDS]

@@ -267,6 +267,16 @@ def _qlib_res_csv(metrics: dict[str, float]) -> str:
     return ",0\n" + "".join(f"{k},{v!r}\n" for k, v in metrics.items())
 
 
+def task_run_id(seed: int, task: int) -> str:
+    """RD-Agent task run id of demo task ``task`` (from the seed alone, so specs can name loops before export)."""
+    return _uid(ARTIFACT_NS, f"demo/{seed}/task_run/{task}").hex
+
+
+def loop_key(loop: DemoLoop, seed: int) -> str:
+    """The catalog key ``RUN/LOOP`` of a demo loop (what ``--loop`` takes)."""
+    return f"{task_run_id(seed, loop.task)}/{loop.loop_id}"
+
+
 class _Ids:
     """RD-Agent-format ids and timestamps, all derived from the seed and the market's last day."""
 
@@ -276,7 +286,7 @@ class _Ids:
             seconds=seed % 3600)
 
     def task_run_id(self, task: int) -> str:
-        return _uid(ARTIFACT_NS, f"demo/{self.seed}/task_run/{task}").hex
+        return task_run_id(self.seed, task)
 
     def task_id(self, task: int) -> str:
         return (self.base + timedelta(hours=task)).strftime("%Y-%m-%d_%H-%M-%S-%f")

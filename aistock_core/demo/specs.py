@@ -2,16 +2,17 @@
 
 One backtest, the replay of the demo research's reference loop (same strategy and backtest blocks, window rule
 and signal as `export.REPLAY_LOOP`; research ran it on float32 Qlib bins and we on the provider's bars, hence
-the float32 tolerances), Alpha158 checked against Qlib, and the demo's RD-Agent factors checked against their
-own code.
+the float32 tolerances), Alpha158 checked against Qlib, the demo's RD-Agent factors checked against their
+own code, twelve preview instances and one paper trading instance on the simulated broker.
 """
 
 from __future__ import annotations
 
-from aistock_core.demo.export import REPLAY_BACKTEST, REPLAY_SESSIONS, REPLAY_STRATEGY, REPLAY_TAG
+from aistock_core.config import Settings, get_settings
+from aistock_core.demo.export import LOOPS, REPLAY_BACKTEST, REPLAY_SESSIONS, REPLAY_STRATEGY, REPLAY_TAG, loop_key
 from aistock_core.demo.factors import DEMO_FACTORS
 from aistock_core.factors.sets import FactorSet, alpha158_set
-from aistock_core.specs import PipelineSpecs
+from aistock_core.specs import InstanceDecl, PipelineSpecs
 from aistock_core.strategy.reconcile import FLOAT32_TOLERANCES
 from aistock_core.strategy.spec import BacktestSpec
 
@@ -40,5 +41,24 @@ def demo_rdagent_set(name: str = "rdagent_factors") -> FactorSet:
                      deps=("market_bars",))
 
 
-def demo_specs() -> PipelineSpecs:
-    return PipelineSpecs(backtests=(REPLAY_SPEC,), factor_sets=(alpha158_set(), demo_rdagent_set()))
+#: The model the demo retrains and scores (the models box's default `RetrainSpec`), at its champion alias.
+DEMO_MODEL = "aistock_lgb@champion"
+
+
+def demo_previews(seed: int) -> tuple[InstanceDecl, ...]:
+    """Twelve preview instances: the pipeline's own targets, each demo research loop (its catalog strategy on the
+    champion's scores), top-k variants of the champion, the reversal signal without a model, a fee-free twin."""
+    loops = tuple(InstanceDecl(f"demo-loop-{loop.task}-{loop.loop_id}", loop=loop_key(loop, seed)) for loop in LOOPS)
+    variants = tuple(InstanceDecl(f"demo-lgb-top{k}-drop{d}", model=DEMO_MODEL, params={"topk": k, "n_drop": d})
+                     for k, d in ((10, 2), (20, 3), (30, 5), (50, 10)))
+    return (InstanceDecl("demo-pipeline"), *loops, *variants,
+            InstanceDecl("demo-reversal-top30", params={"signal": REPLAY_SPEC.signal, "topk": 30, "n_drop": 5}),
+            InstanceDecl("demo-lgb-top30-nofees", model=DEMO_MODEL, params={"topk": 30, "n_drop": 5, "fees": False}))
+
+
+def demo_specs(settings: Settings | None = None) -> PipelineSpecs:
+    """The demo configuration; the research loops are named by the demo export's ids (derived from the seed)."""
+    seed = (settings or get_settings()).synthetic_seed
+    return PipelineSpecs(backtests=(REPLAY_SPEC,), factor_sets=(alpha158_set(), demo_rdagent_set()),
+                         previews=demo_previews(seed),
+                         paper=(InstanceDecl("demo-paper", capital=1_000_000.0, model=DEMO_MODEL),))

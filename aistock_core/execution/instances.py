@@ -8,20 +8,26 @@ machine and a recorded approval for the instance. Each refusal is one `AistockEr
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 
 from aistock_core.calendar import TradingCalendar
 from aistock_core.data.service import DataService
+from aistock_core.db.models.execution import TradeInstance
 from aistock_core.errors import CalendarError, ConfigError, GatewayError
 from aistock_core.execution.feed import MinuteFeed
 from aistock_core.execution.gateway import Gateway
 from aistock_core.execution.risk import RiskPolicy, policy_from_mapping
 from aistock_core.execution.simulated import SimulatedBroker, load_state, save_state
 from aistock_core.execution.store import ExecutionStore
+
+if TYPE_CHECKING:
+    from aistock_core.specs import InstanceDecl
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -54,6 +60,18 @@ def create_instance(store: ExecutionStore, policy: RiskPolicy, **fields) -> int:
     row.update(account_id=spec.account_id or f"SIM-{spec.name}", policy=policy.model_dump(mode="json"),
                trading_state="active")
     return store.create_instance(row)
+
+
+def ensure_paper_instances(store: ExecutionStore, policy: RiskPolicy, decls: Sequence[InstanceDecl]) -> list[str]:
+    """Create the declared paper instances (simulated broker) whose names do not exist yet; returns their names.
+    Existing ones are left as they are, so running this again changes nothing."""
+    with store.db.session() as session:
+        have = set(session.scalars(select(TradeInstance.name).where(TradeInstance.name.in_([d.name for d in decls]))))
+    new = [d for d in decls if d.name not in have]
+    for d in new:
+        create_instance(store, policy, name=d.name, capital=d.capital, loop=d.loop, model=d.model, mode="paper",
+                        gateway="simulated")
+    return [d.name for d in new]
 
 
 def instance_policy(store: ExecutionStore, name: str) -> RiskPolicy:

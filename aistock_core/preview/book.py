@@ -27,7 +27,8 @@ from aistock_core.trading.account import Account
 
 #: Slot of the rows written when a day is opened (corporate-action credits), before any decision slot.
 OPEN_SLOT = "open"
-_POSITION_COLUMNS = ["preview_id", "symbol", "volume", "avg_cost", "last_price", "market_value", "sellable"]
+_POSITION_COLUMNS = ["preview_id", "symbol", "volume", "avg_cost", "last_price", "market_value", "sellable", "opened",
+                     "dividend"]
 
 
 def day_of(value) -> pd.Timestamp:
@@ -127,12 +128,14 @@ def _credit_actions(service: DataService, pos: pd.DataFrame, day: pd.Timestamp) 
         account.amount[:] = pos["volume"].to_numpy(float)
         account.held[:] = True
         account.price[:] = pos["last_price"].to_numpy(float)
+        account.dividend[:] = pos["dividend"].to_numpy(float)
         per = acts.reindex(pos["symbol"]).fillna(0.0)
         cash_ps = np.where(hit, per["cash"].to_numpy(float), 0.0)
         bonus_ps = np.where(hit, per["bonus"].to_numpy(float), 0.0)
         old = account.amount.copy()
         extra = account.credit_actions(when, cash_ps, bonus_ps, whole_shares=True)
         pos = pos.assign(volume=account.amount, sellable=pos["sellable"] + extra, last_price=account.price,
+                         dividend=account.dividend,
                          avg_cost=np.where(account.amount > 0, pos["avg_cost"] * old / np.maximum(account.amount, 1e-9),
                                            0.0))
         stamp = datetime.combine(pd.Timestamp(when).date(), datetime.min.time()).replace(hour=9, minute=15)
@@ -153,15 +156,16 @@ def load_books(session: Session, day: pd.Timestamp, ids: Sequence[int]) -> dict[
         PreviewAccount.trading_day == day.date(), PreviewAccount.preview_id.in_(list(ids)))).all())
     pos = pd.DataFrame(session.execute(
         select(PreviewPosition.preview_id, PreviewPosition.symbol, PreviewPosition.volume, PreviewPosition.sellable,
-               PreviewPosition.avg_cost, PreviewPosition.last_price)
+               PreviewPosition.avg_cost, PreviewPosition.last_price, PreviewPosition.opened, PreviewPosition.dividend)
         .where(PreviewPosition.trading_day == day.date(), PreviewPosition.preview_id.in_(list(ids))))
-        .all(), columns=["preview_id", "symbol", "volume", "sellable", "avg_cost", "last_price"])
+        .all(), columns=["preview_id", "symbol", "volume", "sellable", "avg_cost", "last_price", "opened", "dividend"])
     books = {}
     for i in ids:
         rows = pos[pos["preview_id"] == i].sort_values("symbol")
         books[i] = Book(pd.Index(rows["symbol"], name="symbol"), rows["volume"].to_numpy(float),
                         rows["sellable"].to_numpy(float), rows["avg_cost"].to_numpy(float),
-                        rows["last_price"].to_numpy(float), float(cash[i]))
+                        rows["last_price"].to_numpy(float), float(cash[i]),
+                        pd.to_datetime(rows["opened"]).to_numpy("datetime64[D]"), rows["dividend"].to_numpy(float))
     return books
 
 
@@ -179,6 +183,7 @@ def save_book(session: Session, preview_id: int, day: pd.Timestamp, book: Book, 
             "preview_id": preview_id, "trading_day": day.date(), "symbol": book.symbols[held],
             "volume": book.volume[held], "avg_cost": book.avg_cost[held], "last_price": book.last_price[held],
             "market_value": value[held], "sellable": book.sellable[held], "quote_time": quote_time,
+            "opened": pd.to_datetime(book.opened[held]).date, "dividend": book.dividend[held],
         }))
     market_value = float(np.nansum(value[held]))
     account = session.scalars(select(PreviewAccount).where(PreviewAccount.preview_id == preview_id,

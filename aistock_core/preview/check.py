@@ -2,7 +2,7 @@
 ``preview_trade`` rows and the day's closes alone, compared with the settled ``preview_account`` to the cent.
 
 The replay ignores positions and account rows entirely: shares are Σ buys − Σ sells + bonus shares per symbol,
-cash is the initial capital − Σ (buy amount + fee) + Σ (sell amount − fee) + dividends.
+cash is the initial capital − Σ (buy amount + fee) + Σ (sell amount − fee) + dividends − dividend tax.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from aistock_core.preview.settle import closes_on
 
 #: Agreement required between the settled and the recomputed value, in yuan.
 CENT = 0.005
-_SHARES = {"buy": 1.0, "sell": -1.0, "bonus": 1.0, "dividend": 0.0}
-_CASH = {"buy": -1.0, "sell": 1.0, "bonus": 0.0, "dividend": 1.0}
+_SHARES = {"buy": 1.0, "sell": -1.0, "bonus": 1.0, "dividend": 0.0, "tax": 0.0}
+_CASH = {"buy": -1.0, "sell": 1.0, "bonus": 0.0, "dividend": 1.0, "tax": -1.0}
 
 
 def reconcile_values(db: Database, service: DataService, day, ids: list[int] | None = None) -> pd.DataFrame:

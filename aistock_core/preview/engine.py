@@ -1,13 +1,16 @@
 """`SignalPreviewEngine`: a session's virtual trades for running instances, at the decision time's live prices.
 
 One snapshot from the data service covers every symbol any instance holds or targets (one quote request per
-slot, not per instance). Each instance is then rebalanced by `fills.rebalance` and written in its own
-transaction under a row lock. A slot (``HH:MM``) trades once per instance and day: if ``preview_trade`` already
-holds rows of that slot, the instance is skipped, so re-running a trade changes nothing.
+slot, not per instance); a symbol the snapshot does not list at all (the quote source did not answer; a suspended
+name is listed, flagged) stops the run before anything is written. Each instance is then rebalanced by
+`fills.rebalance` and written in its own transaction under a row lock. A slot (``HH:MM``) trades once per
+instance and day: if ``preview_trade`` already holds rows of that slot, the instance is skipped, so re-running a
+trade changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,13 +22,15 @@ from aistock_core.data.service import DataService
 from aistock_core.db import Database
 from aistock_core.db.models.preview import PreviewStrategy, PreviewTrade
 from aistock_core.db.upsert import upsert
-from aistock_core.errors import PreviewError
+from aistock_core.errors import AistockError, PreviewError
 from aistock_core.preview.book import day_of, load_books, lock_instances, open_day, running_ids, save_book
 from aistock_core.preview.fills import rebalance
 from aistock_core.preview.instances import PreviewInstance, get_instance
-from aistock_core.preview.targets import TargetSource
 from aistock_core.trading.fees import AshareFees
 
+#: Where target weights come from: ``(instance, session) → weights by symbol`` (fractions of total value, summing
+#: to at most 1); `aistock_core.strategy.sources.TargetEngine` in production.
+Targets = Callable[[PreviewInstance, pd.Timestamp], pd.Series]
 #: Default decision time: five minutes after the open, when the opening auction's prices have settled.
 DEFAULT_SLOT = "09:35"
 
@@ -56,7 +61,7 @@ class SignalPreviewEngine:
     """Turns target weights into virtual fills for running instances; fees follow the instance's
     ``params["fees"]`` switch (default on: the standard A-share schedule of `trading.fees`)."""
 
-    def __init__(self, db: Database, service: DataService, targets: TargetSource) -> None:
+    def __init__(self, db: Database, service: DataService, targets: Targets) -> None:
         self.db, self.service, self.targets = db, service, targets
 
     def run(self, day, slot: str = DEFAULT_SLOT, ids: list[int] | None = None) -> TradeSummary:
@@ -77,12 +82,25 @@ class SignalPreviewEngine:
         summary.skipped.update({i: f"slot {slot} of {day:%Y-%m-%d} already traded" for i in done})
         if not todo:
             return summary
-        weights = {i.id: self.targets(i, day) for i in todo}
-        with self.db.session() as session:
+        weights = {}
+        for instance in todo:  # one instance whose source cannot be served must not stop the others
+            try:
+                weights[instance.id] = self.targets(instance, day)
+            except AistockError as exc:
+                summary.skipped[instance.id] = f"no targets: {exc}"
+        todo = [i for i in todo if i.id in weights]
+        if not todo:
+            return summary
+        with self.db.session() as session:  # a missing quote rolls the day's opening back: nothing changes
             open_day(session, self.service, day, [i.id for i in todo])
             held = {i: set(book.symbols) for i, book in load_books(session, day, [i.id for i in todo]).items()}
-        symbols = sorted(set().union(*held.values(), *(set(w.index) for w in weights.values())))
-        quote = self.service.get_realtime_snapshot(symbols, at=at) if symbols else pd.DataFrame(columns=["close"])
+            symbols = sorted(set().union(*held.values(), *(set(w.index) for w in weights.values())))
+            quote = self.service.get_realtime_snapshot(symbols, at=at) if symbols else pd.DataFrame(columns=["close"])
+            missing = [s for s in symbols if s not in quote.index]
+            if missing:
+                raise PreviewError(f"no quote at {at:%Y-%m-%d %H:%M} for {len(missing)} symbol(s) "
+                                   f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); nothing traded, "
+                                   f"run the slot again when the quote source answers")
         for instance in todo:
             summary.instances[instance.id] = self._trade_one(instance, day, slot, at, weights[instance.id], quote)
         return summary
@@ -107,5 +125,6 @@ class SignalPreviewEngine:
             trades = result.trades.assign(preview_id=instance.id, trading_day=day.date(), datetime=stamp, slot=slot)
             upsert(session, PreviewTrade, trades, update=())
             save_book(session, instance.id, day, result.book, result.fees, stamp)
-            filled = int((trades["status"] == "filled").sum())
-            return {"filled": filled, "unfilled": len(trades) - filled}
+            orders = trades["side"].isin(["buy", "sell"])
+            return {"filled": int((orders & (trades["status"] == "filled")).sum()),
+                    "unfilled": int((trades["status"] == "unfilled").sum())}

@@ -5,7 +5,9 @@ A-share rule comes from `aistock_core.trading`: lots and the STAR minimum (`rule
 `round_sell_shares`), limit prices exact to the cent (`prices`), fees (`fees.AshareFees`) and the status texts
 (`orders.STATUSES`). An *intent* is an order the rebalance would place with unlimited cash and no market rule
 (the target rounded to lots); what the rules then refuse is recorded with its reason instead of silently
-disappearing. Sells go first so their cash funds the buys (cash from sales is usable the same day).
+disappearing. Sells go first so their cash funds the buys (cash from sales is usable the same day). A sale also
+pays the dividend tax its shares owe (`fees.dividend_tax_rate` by holding period, on the sold share of the
+dividends the holding received), recorded as a ``tax`` row so values still reconcile from trades alone.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aistock_core.trading.fees import AshareFees
+from aistock_core.trading.fees import AshareFees, dividend_tax_rate
 from aistock_core.trading.orders import REASONS, STATUS_CODE, STATUSES
 from aistock_core.trading.prices import at_or_beyond, limit_prices, reference_price
 from aistock_core.trading.rules import limit_rates, lot_rules, round_buy_shares, round_sell_shares
 
 FILLED_REASON = REASONS[1]  # "rebalance"
+TAX_REASON = "dividend_tax"
+NOT_OPENED = np.datetime64("NaT", "D")
 # Refusal reasons are the trading package's status texts (a KeyError at import if one is ever renamed there).
 _SUSPENDED, _LIMIT_UP, _LIMIT_DOWN, _T_PLUS_1, _NO_CASH = (STATUSES[STATUS_CODE[text]] for text in (
     "refused: suspended", "refused: limit up", "refused: limit down", "refused: T+1 (shares bought today)",
@@ -30,7 +34,8 @@ _SUSPENDED, _LIMIT_UP, _LIMIT_DOWN, _T_PLUS_1, _NO_CASH = (STATUSES[STATUS_CODE[
 @dataclass
 class Book:
     """An instance's holdings on one day, aligned to ``symbols``: shares, T+1 sellable shares, average cost
-    (fees included) and the last known mark; plus its cash."""
+    (fees included) and the last known mark; plus its cash. ``opened`` (datetime64 days, NaT: not held) and
+    ``dividend`` (cash dividends received, tax still due on sale) size the dividend tax; unset, none is due."""
 
     symbols: pd.Index
     volume: np.ndarray
@@ -38,17 +43,25 @@ class Book:
     avg_cost: np.ndarray
     last_price: np.ndarray
     cash: float
+    opened: np.ndarray | None = None
+    dividend: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.symbols)
+        self.opened = np.full(n, NOT_OPENED) if self.opened is None else np.asarray(self.opened, "datetime64[D]")
+        self.dividend = np.zeros(n) if self.dividend is None else np.asarray(self.dividend, float)
 
     def reindex(self, symbols: pd.Index) -> Book:
         """The same book over ``symbols`` (new names with nothing held)."""
         pos = self.symbols.get_indexer(symbols)
         have = pos >= 0
 
-        def take(arr: np.ndarray, fill: float) -> np.ndarray:
+        def take(arr: np.ndarray, fill) -> np.ndarray:
             return np.where(have, arr[np.maximum(pos, 0)] if len(arr) else fill, fill)
 
         return Book(symbols, take(self.volume, 0.0), take(self.sellable, 0.0), take(self.avg_cost, 0.0),
-                    take(self.last_price, np.nan), self.cash)
+                    take(self.last_price, np.nan), self.cash, take(self.opened, NOT_OPENED),
+                    take(self.dividend, 0.0))
 
 
 @dataclass
@@ -104,7 +117,9 @@ def rebalance(book: Book, weights: pd.Series, quote: pd.DataFrame, day: pd.Times
     sell_fill = np.where(sell_status == "", sell_fill, 0.0)
     sell_value = sell_fill * np.nan_to_num(price)
     sell_fee = fees.cost(sell_value, day, sell=True)
-    cash = book.cash + float(sell_value.sum() - sell_fee.sum())
+    taxed = book.dividend * np.divide(sell_fill, book.volume, out=np.zeros_like(sell_fill), where=book.volume > 0)
+    tax = np.where(taxed > 0, taxed * dividend_tax_rate(book.opened, day), 0.0)
+    cash = book.cash + float(sell_value.sum() - sell_fee.sum() - tax.sum())
 
     # Buys: up to the target rounded to lots, cut back to what the cash (after fees) covers, best weight first.
     buy_intent = round_buy_shares(np.maximum(target - book.volume, 0.0), min_lot, step)
@@ -128,9 +143,14 @@ def rebalance(book: Book, weights: pd.Series, quote: pd.DataFrame, day: pd.Times
     volume = book.volume - sell_fill + buy_fill
     basis = book.avg_cost * book.volume - book.avg_cost * sell_fill + buy_value + buy_fee
     avg_cost = np.divide(basis, volume, out=np.zeros_like(volume), where=volume > 0)
-    after = Book(symbols, volume, book.sellable - sell_fill, avg_cost, mark, cash)
+    opened = np.where(volume <= 0, NOT_OPENED, np.where(book.volume > 0, book.opened, np.datetime64(day.date(), "D")))
+    dividend = np.where(volume > 0, book.dividend - taxed, 0.0)
+    after = Book(symbols, volume, book.sellable - sell_fill, avg_cost, mark, cash, opened, dividend)
+    paid = tax > 0
     trades = pd.concat([
         _rows(symbols, "sell", sell_ok, sell_fill, price, sell_value, sell_fee, sell_status, sell_intent),
+        pd.DataFrame({"symbol": symbols[paid], "side": "tax", "price": 0.0, "volume": 0.0, "amount": tax[paid],
+                      "fee": 0.0, "status": "filled", "reason": TAX_REASON, "target_volume": np.nan}),
         _rows(symbols, "buy", buy_ok, buy_fill, price, buy_value, buy_fee, buy_status, buy_intent),
     ], ignore_index=True)
     return Rebalance(after, trades, float(sell_fee.sum() + buy_fee.sum()))

@@ -7,9 +7,10 @@ Only ``running`` instances trade, refresh and settle; ``stopped`` keeps its hist
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from aistock_core.db import Database
 from aistock_core.db.models.preview import STATUSES, PreviewStrategy
 from aistock_core.errors import PreviewError
+
+if TYPE_CHECKING:
+    from aistock_core.specs import InstanceDecl
 
 #: Allowed status changes: target → the statuses it may be reached from.
 _TRANSITIONS = {"stopped": ("running",), "archived": ("running", "stopped")}
@@ -47,18 +51,24 @@ class PreviewInstance:
         return out
 
 
-def create_instance(db: Database, name: str, capital: float, *, strategy_id: str | None = None,
-                    loop: str | None = None, model: str | None = None,
-                    params: dict[str, Any] | None = None) -> PreviewInstance:
-    """A new running instance; capital must be a positive number of yuan and the name unused."""
+def _new_row(name: str, capital: float, *, strategy_id: str | None = None, loop: str | None = None,
+             model: str | None = None, params: dict[str, Any] | None = None) -> PreviewStrategy:
+    """A validated new running instance row (not yet added)."""
     if not isinstance(capital, int | float) or not math.isfinite(capital) or capital <= 0:
         raise PreviewError(f"preview {name!r}: initial capital must be a positive amount of yuan, got {capital!r}")
     if not name or not name.strip():
         raise PreviewError("preview name must not be empty; pass --name")
     if strategy_id and loop:
         raise PreviewError(f"preview {name!r}: give either a strategy ({strategy_id}) or a loop ({loop}), not both")
-    row = PreviewStrategy(name=name.strip(), initial_capital=float(capital), status="running",
-                          strategy_id=strategy_id, loop=loop, model=model, params=params or {})
+    return PreviewStrategy(name=name.strip(), initial_capital=float(capital), status="running",
+                           strategy_id=strategy_id, loop=loop, model=model, params=params or {})
+
+
+def create_instance(db: Database, name: str, capital: float, *, strategy_id: str | None = None,
+                    loop: str | None = None, model: str | None = None,
+                    params: dict[str, Any] | None = None) -> PreviewInstance:
+    """A new running instance; capital must be a positive number of yuan and the name unused."""
+    row = _new_row(name, capital, strategy_id=strategy_id, loop=loop, model=model, params=params)
     try:
         with db.session() as session:
             session.add(row)
@@ -67,6 +77,22 @@ def create_instance(db: Database, name: str, capital: float, *, strategy_id: str
     except IntegrityError:
         raise PreviewError(f"a preview named {name!r} already exists; pick another --name "
                            f"(see `aistock preview list`)") from None
+
+
+def ensure_instances(db: Database, decls: Sequence[InstanceDecl]) -> list[str]:
+    """Create the declared instances whose names do not exist yet, in one transaction; returns their names.
+
+    An existing instance is left as it is, whatever its status or source (its history was made with them), so
+    running this again changes nothing; a declaration with bad values is refused before anything is written.
+    """
+    rows = [_new_row(d.name, d.capital, strategy_id=d.strategy_id, loop=d.loop, model=d.model, params=d.params)
+            for d in decls]
+    with db.session() as session:
+        have = set(session.scalars(select(PreviewStrategy.name).where(
+            PreviewStrategy.name.in_([r.name for r in rows]))))
+        new = [r for r in rows if r.name not in have]
+        session.add_all(new)
+        return [r.name for r in new]
 
 
 def get_instance(db: Database, preview_id: int) -> PreviewInstance:

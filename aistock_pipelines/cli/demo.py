@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from aistock_core.config import get_settings
 from aistock_pipelines.cli.render import kv_table, make_console
-from aistock_pipelines.demo import DemoReport, Stage, key_figures, plan_size, run_demo
+from aistock_pipelines.demo import AssetOutcome, DemoReport, Stage, key_figures, plan_size, run_demo
 from aistock_pipelines.resources import DataServiceResource
 
 #: The DAGSTER_HOME the Makefile's ``ui`` target serves (relative to the working directory).
@@ -71,6 +71,7 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
         verdict = "passed" if check.passed else check.severity.value.lower()
         text = f"check {check.asset_check_key.name} on {check.asset_key.to_user_string()}: {verdict}"
         console.print(Text(text + (f" ({check.description})" if check.description else ""), style=style))
+    _print_preview(console, report)
     console.print(kv_table({
         "runs": len(report.run_ids),
         "dagster instance": str(report.dagster_home),
@@ -88,6 +89,21 @@ def _print_summary(report: DemoReport, db_url: str, store_dir: Path) -> None:
     target = f"-w {WORKSPACE}" if WORKSPACE.is_file() else "-m aistock_pipelines.definitions"
     console.print(Text(f"  cd {report.dagster_home} && AISTOCK_HOME={get_settings().resolved_home} "
                        f"DAGSTER_HOME={report.dagster_home} dagster dev {target}"), soft_wrap=True)
+
+
+def _print_preview(console, report: DemoReport) -> None:
+    """The preview instances' NAV table and where their comparison page is (the ``preview_report`` asset)."""
+    outcome = report.assets.get(dg.AssetKey("preview_report"))
+    if outcome is None or "html" not in outcome.metadata:
+        return
+    console.print(Text(f"preview instances (NAV and KPIs to {report_day(outcome)}):"))
+    console.print(Text(str(outcome.metadata["kpis"].value)), soft_wrap=True)
+    console.print(Text(f"preview report (open in a browser): {outcome.metadata['html'].value}"), soft_wrap=True)
+
+
+def report_day(outcome: AssetOutcome) -> str:
+    day = outcome.metadata.get("last_day")
+    return str(day.value) if day is not None else "the last settled day"
 
 
 def _latest_checks(report: DemoReport) -> list[dg.AssetCheckEvaluation]:

@@ -145,11 +145,13 @@ def trade(
     as_json: JsonOpt = False,
 ) -> None:
     """The session's virtual trades of every running instance at the decision time."""
+    from aistock_core.config import get_settings
     from aistock_core.preview.engine import SignalPreviewEngine
-    from aistock_core.preview.targets import StrategyTargets
+    from aistock_core.strategy.sources import target_engine
 
     db, service = _context()
-    summary = SignalPreviewEngine(db, service, StrategyTargets(service)).run(date or _today(), at)
+    targets = target_engine(get_settings(), service, db)
+    summary = SignalPreviewEngine(db, service, targets).run(date or _today(), at)
     payload = {"day": f"{summary.day:%Y-%m-%d}", "slot": summary.slot, "instances": summary.instances,
                "skipped": summary.skipped}
     if as_json:

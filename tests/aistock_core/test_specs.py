@@ -59,6 +59,20 @@ def test_without_a_file_the_pipelines_run_the_demo():
     specs = load_specs(Settings(specs_file=None))
     assert [s.name for s in specs.backtests] == ["topk_dropout"] and specs.backtests[0].recorded_tag
     assert [s.name for s in specs.factor_sets] == ["alpha158_factors", "rdagent_factors"]
+    names = [d.name for d in specs.previews]
+    assert len(names) >= 10 and len(set(names)) == len(names) and [d.name for d in specs.paper] == ["demo-paper"]
+    loops = [d.loop for d in specs.previews if d.loop]
+    assert len(loops) == 5 and all(len(key.split("/")[0]) == 32 for key in loops), "RUN/LOOP of each demo loop"
+
+
+def test_a_specs_file_declares_preview_and_paper_instances(tmp_path):
+    path = tmp_path / "specs.toml"
+    path.write_text("[[preview]]\nname = 'top20'\nmodel = 'lgb@champion'\nparams = {topk = 20, n_drop = 3}\n"
+                    "[[paper]]\nname = 'paper'\ncapital = 500000\nloop = 'run/1'\n")
+    specs = read_specs_file(path)
+    (top20,), (paper,) = specs.previews, specs.paper
+    assert (top20.model, top20.params, top20.capital) == ("lgb@champion", {"topk": 20, "n_drop": 3}, 1_000_000.0)
+    assert (paper.capital, paper.loop, paper.model) == (500000, "run/1", None)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -72,6 +86,10 @@ def test_without_a_file_the_pipelines_run_the_demo():
     ("[[factor_set]]\nname = 'x'\nexpressions = {a = '$close'}\nreference = 'oracle'\n", "reference 'oracle'"),
     ("backtests = []\n", "unknown top-level key(s) ['backtests']"),
     ("[[backtest]\n", "cannot read it as TOML"),
+    ("[[preview]]\nname = 'a'\ncapital = 0\n", "capital must be a positive amount"),
+    ("[[preview]]\ncapital = 5\n", "needs name"),
+    ("[[preview]]\nname = 'a'\n[[preview]]\nname = 'a'\n", "preview names must be unique"),
+    ("[[paper]]\nname = 'p'\nparams = {topk = 5}\n", "unknown key(s) ['params']"),
 ])
 def test_mistakes_are_config_errors_naming_the_file(tmp_path, text, message):
     path = tmp_path / "specs.toml"

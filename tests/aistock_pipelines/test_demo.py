@@ -99,8 +99,11 @@ def test_demo_fills_store_db_and_instance(tiny_market):
         with db.session() as s:
             ledger = s.execute(select(BarPartition.dataset, BarPartition.trade_date)).all()
             n_instruments = s.scalar(select(func.count()).select_from(Instrument))
+        _demo_previews_and_paper(db, days)
     finally:
         db.dispose()
+    assert "preview report (open in a browser)" in result.output
+    assert (tiny_market / "reports" / "preview.html").is_file()
     assert sorted(ledger) == sorted((ds, d.date()) for ds in ("market_bars", "index_bars") for d in days)
     assert n_instruments >= 30 + 2
 
@@ -110,10 +113,12 @@ def test_demo_fills_store_db_and_instance(tiny_market):
 
     expected_runs = plan_size(defs, 2, days[-1])  # grows as boxes add assets; ≥ 1 + 2 (reference + 2 days)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs()
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"aistock/demo": "true"}))
         assert len(runs) == expected_runs >= 3 and all(r.is_success for r in runs)
         assert not {r.job_name for r in runs if r.job_name.startswith("__")}, "runs go through named jobs"
         assert instance.get_latest_materialization_event(dg.AssetKey("market_bars")) is not None
+        paper = instance.get_runs(filters=dg.RunsFilter(job_name="paper_orders"))
+        assert len(paper) == 2 and all(r.is_success for r in paper), "the paper instance trades each day by job"
         latest = {key: instance.get_latest_materialization_event(key).asset_materialization.metadata
                   for key in defs.resolve_asset_graph().materializable_asset_keys}
     tables = ["instruments", "market_bars", "index_bars", "alpha158_factors", "model_scores", "target_positions"]
@@ -127,6 +132,20 @@ def test_demo_fills_store_db_and_instance(tiny_market):
     column = [c.strip() for c in header.split("|")].index("shares")
     shares = [row.split("|")[column].strip() for row in rows]
     assert shares and all(s.lstrip("-").isdigit() for s in shares), preview
+
+
+def _demo_previews_and_paper(db: Database, days: list[pd.Timestamp]) -> None:
+    """Issue 10/11 demo: ≥ 10 preview instances with a settled NAV on every demo day, reconciled to the cent, and
+    the paper instance's orders on every demo day."""
+    from aistock_core.db.models.execution import TradeIntent
+    from aistock_core.db.models.preview import PreviewAccount
+
+    with db.session() as s:
+        settled = s.execute(select(PreviewAccount.preview_id, func.count()).where(PreviewAccount.settled)
+                            .group_by(PreviewAccount.preview_id)).all()
+        paper_days = set(s.scalars(select(TradeIntent.trading_day).where(TradeIntent.instance == "demo-paper")))
+    assert len(settled) >= 10 and {n for _, n in settled} == {len(days)}
+    assert paper_days == {d.date() for d in days}
 
 
 def test_a_failing_run_stops_the_demo_with_the_assets_own_error(aistock_home, monkeypatch):

@@ -96,6 +96,9 @@ class PreviewPosition(Base):
     sellable: Mapped[float] = mapped_column(Float, server_default=text("0"))
     quote_time: Mapped[datetime | None] = mapped_column(DateTime)
     stale: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: Dividend tax due on sale (0013): the day the position was opened and the cash dividends it received since.
+    opened: Mapped[date | None] = mapped_column(Date)
+    dividend: Mapped[float] = mapped_column(Float, server_default=text("0"))
 
 
 class PreviewAccount(Base):

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from aistock_core.calendar import SESSION_TZ
 from aistock_core.db.models.execution import TradeInstance
-from aistock_pipelines.defs.execution.jobs import live_orders, paper_orders
+from aistock_pipelines.defs.execution.jobs import DAILY_SLOT, live_orders, paper_orders, slot_run_config
 from aistock_pipelines.partitions import KEY_FORMAT, partition_calendar
 
 #: Slot → the instance frequencies that trade at it.
-SLOTS = {"09:35": ("daily", "hourly"), "10:35": ("hourly",), "11:35": ("hourly",), "14:05": ("hourly",),
+SLOTS = {DAILY_SLOT: ("daily", "hourly"), "10:35": ("hourly",), "11:35": ("hourly",), "14:05": ("hourly",),
          "15:05": ("hourly",)}
 
 
@@ -44,7 +44,7 @@ def _slot_schedule(slot: str, mode: str, job: dg.JobDefinition) -> dg.ScheduleDe
         op = f"{mode}_order_slot"
         return [dg.RunRequest(run_key=f"{name}:{key}:{slot}", tags={"aistock/instance": name,
                                                                       "aistock/trade_date": key},
-                              run_config={"ops": {op: {"config": {"instance": name, "day": key, "slot": slot}}}})
+                              run_config=slot_run_config(op, name, key, slot))
                 for name in names]
 
     return _schedule

@@ -14,7 +14,13 @@ from aistock_core.db.models.preview import PreviewAccount, PreviewPosition, Prev
 from aistock_core.errors import PreviewError
 from aistock_core.preview.check import reconcile_values
 from aistock_core.preview.engine import SignalPreviewEngine
-from aistock_core.preview.instances import archive_instance, create_instance, get_instance, stop_instance
+from aistock_core.preview.instances import (
+    archive_instance,
+    create_instance,
+    get_instance,
+    list_instances,
+    stop_instance,
+)
 from aistock_core.preview.marks import MARK_LOCK
 from aistock_core.preview.refresh import refresh
 from aistock_core.preview.settle import settle, settle_range
@@ -49,7 +55,10 @@ def test_instances_refuse_bad_input_with_one_clear_error(db):
     with pytest.raises(PreviewError, match="positive"):
         create_instance(db, "x", 0)
     with pytest.raises(PreviewError, match="positive"):
+        create_instance(db, "x", -1e6)
+    with pytest.raises(PreviewError, match="positive"):
         create_instance(db, "x", float("nan"))
+    assert list_instances(db) == [], "a refused instance writes nothing"
     with pytest.raises(PreviewError, match="no preview instance with id 999"):
         get_instance(db, 999)
     a = create_instance(db, "a", 1e6)
@@ -71,8 +80,23 @@ def test_trading_a_stopped_instance_or_a_holiday_changes_nothing(db, service):
         engine.run("2024-04-04", ids=[a.id])  # Qingming holiday
     with pytest.raises(PreviewError, match="outside the sessions"):
         engine.run(DAYS[0], slot="12:00", ids=[a.id])
+    with pytest.raises(PreviewError, match="no preview instance with id 999"):
+        engine.run(DAYS[0], ids=[999])
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(PreviewTrade)) == 0
+
+
+def test_a_missing_quote_stops_the_trade_before_anything_is_written(db, service, monkeypatch):
+    a = create_instance(db, "a", 1e6)
+    engine = SignalPreviewEngine(db, service, rotating_targets(service))
+    real = service.get_realtime_snapshot
+    monkeypatch.setattr(service, "get_realtime_snapshot", lambda universe, at=None: real(universe, at=at).iloc[1:])
+    with pytest.raises(PreviewError, match=r"no quote at 2024-04-01 09:35 for 1 symbol\(s\)"):
+        engine.run(DAYS[0])
+    for model in (PreviewTrade, PreviewPosition, PreviewAccount):
+        assert _table(db, model, a.id).empty
+    monkeypatch.setattr(service, "get_realtime_snapshot", real)
+    assert engine.run(DAYS[0]).instances[a.id]["filled"] > 0, "the slot trades once the quotes are back"
 
 
 def test_rerunning_a_slot_changes_nothing_and_fills_use_the_snapshot(db, service):
@@ -260,3 +284,58 @@ def test_two_concurrent_trades_of_one_slot_apply_once(db, service):
     bought = trades[trades["side"] == "buy"].groupby("symbol")["volume"].sum()
     held = _table(db, PreviewPosition, a.id).set_index("symbol")["volume"]
     pd.testing.assert_series_equal(held.sort_index(), bought[bought > 0].sort_index(), check_names=False)
+
+
+@pytest.mark.parametrize("sold_share", [1.0, 0.5])
+def test_a_sale_after_an_ex_dividend_day_pays_the_dividend_tax(db, market, sold_share):
+    """Bought 2024-04-08, 0.5 yuan a share paid on 2024-04-09, sold 2024-04-10 (held ≤ 1 month: 20 % of the
+    sold shares' dividends, by hand); the rest of the holding still owes the tax on its own part."""
+    from aistock_core.data.service import DataService
+
+    index = pd.MultiIndex.from_tuples([(pd.Timestamp("2024-04-09"), "601004.SH")], names=["datetime", "instrument"])
+    service = DataService(market, quotes=market, actions=pd.DataFrame({"cash": [0.5], "bonus": [0.0]}, index=index))
+    a = create_instance(db, "a", 1e6, params={"fees": False})
+    weights = {"2024-04-08": 0.9, "2024-04-09": 0.9, "2024-04-10": 0.9 * (1 - sold_share)}
+    engine = SignalPreviewEngine(db, service, lambda instance, day: pd.Series({"601004.SH": weights[f"{day:%F}"]}))
+    for day in weights:
+        engine.run(day)
+        settle(db, service, day)
+    trades = _table(db, PreviewTrade, a.id)
+    buys = trades[trades["side"] == "buy"].set_index("trading_day")["volume"]
+    at_ex, held = buys[date(2024, 4, 8)], buys.sum()  # more is bought on the ex-day, after the dividend
+    sold = trades[trades["side"] == "sell"]["volume"].sum()
+    assert sold > 0 and trades.loc[trades["side"] == "dividend", "amount"].sum() == pytest.approx(0.5 * at_ex)
+    due = 0.5 * at_ex * sold / held * 0.20  # the sold part of the holding's dividends, 20 %
+    tax = trades[trades["side"] == "tax"]
+    assert list(tax["trading_day"]) == [date(2024, 4, 10)] and list(tax["reason"]) == ["dividend_tax"]
+    assert tax["amount"].iloc[0] == pytest.approx(due)
+    sell = trades[trades["side"] == "sell"].iloc[0]
+    accounts = _table(db, PreviewAccount, a.id).set_index("trading_day")
+    assert accounts.loc[date(2024, 4, 10), "cash"] == pytest.approx(
+        accounts.loc[date(2024, 4, 9), "cash"] + sell["amount"] - due)
+    positions = _table(db, PreviewPosition, a.id)
+    left = positions[positions["trading_day"] == date(2024, 4, 10)]
+    if sold_share < 1:
+        assert left["dividend"].iloc[0] == pytest.approx(0.5 * at_ex * (1 - sold / held))
+        assert left["opened"].iloc[0] == date(2024, 4, 8)
+    else:
+        assert left.empty
+    assert reconcile_values(db, service, "2024-04-10")["ok"].all()
+
+
+def test_an_instance_without_targets_is_skipped_and_the_others_trade(db, service):
+    from aistock_core.errors import StrategyError
+
+    a = create_instance(db, "a", 1e6)
+    b = create_instance(db, "b", 1e6, loop="run/9")
+    serve = rotating_targets(service)
+
+    def targets(instance, day):
+        if instance.loop:
+            raise StrategyError("no catalog loop 'run/9'")
+        return serve(instance, day)
+
+    summary = SignalPreviewEngine(db, service, targets).run(DAYS[0])
+    assert summary.instances[a.id]["filled"] > 0 and b.id not in summary.instances
+    assert summary.skipped[b.id] == "no targets: no catalog loop 'run/9'"
+    assert _table(db, PreviewTrade, b.id).empty and _table(db, PreviewAccount, b.id).empty

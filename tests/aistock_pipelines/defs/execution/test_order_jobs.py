@@ -13,10 +13,11 @@ from aistock_core.db import Database
 from aistock_core.execution.instances import create_instance
 from aistock_core.execution.risk import RiskPolicy
 from aistock_core.execution.store import ExecutionStore
+from aistock_core.strategy.sources import TargetSource, target_engine
 from aistock_pipelines.defs.execution.jobs import live_orders, paper_orders
 from aistock_pipelines.defs.execution.resources import BrokerResource
 from aistock_pipelines.defs.execution.schedules import order_schedules
-from aistock_pipelines.resources import DatabaseResource, DataServiceResource
+from aistock_pipelines.resources import DatabaseResource, DataServiceResource, StoreResource
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -36,7 +37,8 @@ def env(aistock_home, monkeypatch):
 
 
 def resources():
-    return {"data": DataServiceResource(), "database": DatabaseResource(), "broker": BrokerResource()}
+    return {"data": DataServiceResource(), "database": DatabaseResource(), "store": StoreResource(),
+            "broker": BrokerResource()}
 
 
 def config(now="2024-07-01 09:36", instance="demo", op="paper_order_slot"):
@@ -44,13 +46,19 @@ def config(now="2024-07-01 09:36", instance="demo", op="paper_order_slot"):
 
 
 def test_paper_job_trades_once_per_slot(env):
+    """The job buys the instance's source targets (the pipeline's strategy here); a re-run sends nothing new."""
     first = paper_orders.execute_in_process(run_config=config(), resources=resources())
     assert first.success
     out = first.output_for_node("paper_order_slot")
-    assert out["submitted"] == 10 and out["filled_volume"] > 0
+    settings = get_settings()
+    targets = target_engine(settings, DataServiceResource().get_service(), Database(settings.sqlalchemy_url))
+    names = set(targets.weights(TargetSource(), "2024-07-01").index)
+    orders = env.orders("demo", "2024-07-01")
+    assert out["submitted"] + out["denied"] == len(orders) and out["submitted"] > 0 and out["filled_volume"] > 0
+    assert {o.symbol for o in orders} <= names and len(orders) >= len(names) - 3
     again = paper_orders.execute_in_process(run_config=config(), resources=resources())
     assert again.output_for_node("paper_order_slot")["submitted"] == 0
-    assert len(env.orders("demo", "2024-07-01")) == 10
+    assert len(env.orders("demo", "2024-07-01")) == len(orders)
 
 
 def test_stale_slot_is_refused(env):
