@@ -83,19 +83,19 @@ def list_instances(db: Database) -> list[FeedbackInstance]:
     return out
 
 
-def strategy_of(instance: FeedbackInstance) -> dict[str, Any]:
-    """The Qlib strategy block the instance runs (previews: `preview.targets.strategy_block`; trading instances:
-    the block in their parameters, if any)."""
-    if instance.is_preview:
-        from aistock_core.preview.instances import PreviewInstance
-        from aistock_core.preview.targets import strategy_block
+def strategy_of(db: Database, instance: FeedbackInstance) -> dict[str, Any]:
+    """The Qlib strategy block the instance runs, resolved as its targets are (`strategy.sources.TargetEngine`:
+    its own block, else its catalog loop's, else the pipeline's, with its ``topk``/``n_drop`` overrides)."""
+    from aistock_core.config import get_settings
+    from aistock_core.specs import load_specs
+    from aistock_core.strategy.sources import TargetEngine, TargetSource
 
-        view = PreviewInstance(instance.row_id, instance.name, instance.capital, "running", None, instance.loop,
-                               instance.model, instance.params, None)
-        return strategy_block(view)
-    return dict(instance.params.get("strategy") or {})
+    spec = load_specs(get_settings()).targets_spec()
+    engine = TargetEngine(None, spec.strategy if spec else None, db=db)  # resolution only: no market, no scores
+    params = instance.params if instance.is_preview else {"strategy": instance.params.get("strategy")}
+    return engine.recipe(TargetSource(instance.loop, None, None, params)).block
 
 
-def baseline_params(instance: FeedbackInstance) -> dict[str, Any]:
+def baseline_params(db: Database, instance: FeedbackInstance) -> dict[str, Any]:
     """Version 1 of the instance's parameters: what it runs now, with its strategy block spelled out."""
-    return {**instance.params, "strategy": strategy_of(instance)}
+    return {**instance.params, "strategy": strategy_of(db, instance)}

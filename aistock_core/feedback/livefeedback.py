@@ -121,7 +121,7 @@ def build_feedback(db: Database, service: DataService, ref: str, period: Period)
     configs = loop_configs(db, instance.loop)
     bench = figures.benchmark_closes(service, pd.DatetimeIndex(history.value.index))
     performance = figures.performance(history, instance.capital, bench)
-    strategy = strategy_of(instance)
+    strategy = strategy_of(db, instance)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": shanghai_time(exchange_now()),

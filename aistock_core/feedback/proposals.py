@@ -65,7 +65,7 @@ def _latest(session: Session, ref: str) -> ParamVersion | None:
 def current_params(db: Database, instance: FeedbackInstance) -> dict:
     with db.session() as s:
         row = _latest(s, instance.ref)
-        return dict(row.params) if row else baseline_params(instance)
+        return dict(row.params) if row else baseline_params(db, instance)
 
 
 def params_version(db: Database, ref: str, version: int | None = None) -> tuple[int, dict]:
@@ -77,7 +77,7 @@ def params_version(db: Database, ref: str, version: int | None = None) -> tuple[
         if row is not None:
             return row.version, dict(row.params)
     if version in (None, 1):
-        return 1, baseline_params(instance)
+        return 1, baseline_params(db, instance)
     raise FeedbackError(f"instance {ref} has no parameter version {version}")
 
 
@@ -196,7 +196,7 @@ def decide(db: Database, proposal_id: int, action: str, by: str, note: str | Non
                 instance = instances[ref]
                 latest = _latest(s, ref)
                 if latest is None:
-                    latest = ParamVersion(instance=ref, version=1, params=baseline_params(instance), created_at=at)
+                    latest = ParamVersion(instance=ref, version=1, params=baseline_params(db, instance), created_at=at)
                     s.add(latest)
                 params = dict(latest.params)
                 for path, value in changes.items():

@@ -69,7 +69,8 @@ def preview_trades(context: dg.AssetExecutionContext, data: DataServiceResource,
     })
 
 
-@dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"}, deps=["preview_trades", "market_bars", "index_bars"],
+@dg.asset(partitions_def=trading_days, group_name=GROUP, kinds={"sql"},
+          deps=["preview_trades", "market_bars", "index_bars"],
           description="End-of-day settlement of every running preview instance at raw closes (NAV, P&L, drawdown).")
 def preview_settlement(context: dg.AssetExecutionContext, data: DataServiceResource,
                        database: DatabaseResource) -> dg.MaterializeResult:
