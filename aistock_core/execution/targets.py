@@ -1,9 +1,7 @@
-"""Where an order run's target weights come from when it is not handed a strategy's output.
+"""Target weights handed to an order run as a file (``--weights``, the order jobs' ``weights_path``).
 
-`load_weights` reads a file a strategy run wrote (CSV ``instrument,weight`` or a JSON mapping). `demo_targets`
-is the stand-in used by the demo and by `aistock trade plan/run` without ``--weights``: equal weights on the
-``n`` names with the best return over the last ``lookback`` sessions before the trading day (only the past is
-read, so it never peeks at the day it trades).
+`load_weights` reads a file a strategy run wrote (CSV ``instrument,weight`` or a JSON mapping). Without one, an
+order run takes its instance's own targets (`aistock_core.strategy.sources.TargetEngine`).
 """
 
 from __future__ import annotations
@@ -11,11 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from aistock_core.codes import to_internal_many
-from aistock_core.data.service import DataService
 from aistock_core.errors import StrategyError
 
 
@@ -34,17 +30,3 @@ def load_weights(path: Path) -> pd.Series:
     if raw.isna().any() or (raw < 0).any():
         raise StrategyError(f"target weights in {path} must be non-negative numbers")
     return raw
-
-
-def demo_targets(data: DataService, day: pd.Timestamp, universe: list[str], n: int = 10,
-                 lookback: int = 20, invested: float = 0.95) -> pd.Series:
-    """Equal weights (summing to ``invested``) on the ``n`` best ``lookback``-session returns before ``day``."""
-    end = data.calendar.last_session_before(day)
-    panel = data.get_panel(universe, end=min(end, data.provider.data_range()[1]), bars=lookback + 1,
-                           fields=["close"], adjust="qlib")
-    close = panel["close"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ret = close[-1] / close[0] - 1
-    ranked = pd.Series(ret, index=panel.instruments).dropna().sort_values(ascending=False, kind="stable")
-    top = ranked.index[:n]
-    return pd.Series(invested / max(len(top), 1), index=top, name="weight")

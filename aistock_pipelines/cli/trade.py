@@ -117,12 +117,15 @@ def approve(
     _emit({"instance": instance, "approved_by": by, "approved_at": at.isoformat()}, as_json, "approval recorded")
 
 
-def _targets(ctx: _Context, day: pd.Timestamp, weights: Path | None) -> pd.Series:
-    from aistock_core.execution.targets import demo_targets, load_weights
+def _targets(ctx: _Context, instance: str, day: pd.Timestamp, weights: Path | None) -> pd.Series:
+    """``--weights`` if given, else the instance's own source (catalog loop/strategy, model), as the order jobs do."""
+    from aistock_core.execution.targets import load_weights
+    from aistock_core.strategy.sources import TargetSource, target_engine
 
     if weights is not None:
         return load_weights(weights)
-    return demo_targets(ctx.data, day, ctx.data.instruments(ctx.settings.market))
+    engine = target_engine(ctx.settings, ctx.data, ctx.store.db)
+    return engine.weights(TargetSource.of(ctx.store.instance(instance)), day)
 
 
 def _plan_params(order_type: str):
@@ -140,7 +143,7 @@ def _prepare(ctx: _Context, instance: str, day: pd.Timestamp, slot: str, weights
 
     inst = ctx.store.instance(instance)
     ctx.data.calendar.require_session(day)  # a plan for a closed day is no plan (`run --submit` refuses it too)
-    targets = _targets(ctx, day, weights)
+    targets = _targets(ctx, instance, day, weights)
     now = slot_time(day, slot)
     gateway = open_gateway(ctx.store, instance, ctx.data, ctx.home, day)
     universe = sorted(set(targets.index) | set(gateway.snapshot().positions))
@@ -189,7 +192,7 @@ def run(
     ctx = _Context()
     day = ctx.day(date)
     params = _plan_params(order_type)
-    result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, day, weights),
+    result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, instance, day, weights),
                       trading_mode=ctx.settings.trading_mode, wait_minutes=wait, plan=params)
     if result.blocked:
         raise GatewayError(f"instance {instance!r} {day:%Y-%m-%d} {slot}: not trading, {result.blocked}")
