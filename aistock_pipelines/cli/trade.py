@@ -187,10 +187,13 @@ def run(
     if not submit:
         plan(instance, date, slot, weights, order_type, as_json)
         return
+    from aistock_core.execution.instances import require_can_submit
     from aistock_core.execution.session import run_slot
 
     ctx = _Context()
     day = ctx.day(date)
+    # every submission guard before the targets are computed (a closed or provisional day has none to compute)
+    require_can_submit(ctx.store, instance, day, ctx.data.calendar, ctx.settings.trading_mode)
     params = _plan_params(order_type)
     result = run_slot(ctx.store, ctx.data, ctx.home, instance, day, slot, _targets(ctx, instance, day, weights),
                       trading_mode=ctx.settings.trading_mode, wait_minutes=wait, plan=params)

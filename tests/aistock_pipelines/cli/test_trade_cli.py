@@ -41,6 +41,17 @@ def refused(*args) -> str:
     return result.output
 
 
+@pytest.fixture
+def weights(home, tmp_path) -> Path:
+    """Equal weights on ten names of the market: a fixed book, so the counts below are known."""
+    from aistock_core.data.factory import build_service
+
+    names = build_service(get_settings()).instruments("all")[:10]
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps({name: 0.09 for name in names}))
+    return path
+
+
 def create(name="demo", *extra):
     return ok_json("trade", "instance", "create", "--name", name, "--capital", 1_000_000, *extra)
 
@@ -56,15 +67,16 @@ def test_create_and_bad_input(home, tmp_path):
     assert "unknown trading instance 'nope'" in refused("trade", "status", "--instance", "nope", "--date", DAY)
 
 
-def test_plan_sends_nothing_run_sends_once_status_and_reconcile(home):
+def test_plan_sends_nothing_run_sends_once_status_and_reconcile(home, weights):
     create()
-    plan = ok_json("trade", "plan", "--instance", "demo", "--date", DAY)
+    plan = ok_json("trade", "plan", "--instance", "demo", "--date", DAY, "--weights", weights)
     assert len(plan["orders"]) == 10 and all(o["allowed"] for o in plan["orders"])
-    assert ok_json("trade", "run", "--instance", "demo", "--date", DAY)["orders"] == plan["orders"]  # dry run
+    assert ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--weights", weights)["orders"] == \
+        plan["orders"]  # dry run
     assert ok_json("trade", "status", "--instance", "demo", "--date", DAY)["orders"] == []
-    first = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit")
+    first = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--weights", weights)
     assert (first["planned_now"], first["submitted"]) == (10, 10)
-    again = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit")
+    again = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--weights", weights)
     assert (again["planned_now"], again["submitted"]) == (0, 0)
     status = ok_json("trade", "status", "--instance", "demo", "--date", DAY)
     assert len(status["orders"]) == 10
@@ -81,7 +93,16 @@ def test_non_session_day_is_refused(home):
                                               "--submit")
 
 
-def test_live_needs_approval_and_the_trading_mode(home, monkeypatch):
+def test_without_weights_the_instance_trades_its_own_targets(home):
+    """No --weights: the pipeline's strategy on the fallback signal (no model is registered here), a fresh account
+    buying only, every name one the strategy holds."""
+    create()
+    orders = ok_json("trade", "plan", "--instance", "demo", "--date", DAY)["orders"]
+    assert orders and {o["side"] for o in orders} == {"buy"}
+    assert len({o["symbol"] for o in orders}) == len(orders)
+
+
+def test_live_needs_approval_and_the_trading_mode(home, monkeypatch, weights):
     create("real", "--mode", "live")
     assert "AISTOCK_TRADING_MODE" in refused("trade", "run", "--instance", "real", "--date", DAY, "--submit")
     ok_json("trade", "approve", "--instance", "real", "--by", "risk-officer")
@@ -89,7 +110,7 @@ def test_live_needs_approval_and_the_trading_mode(home, monkeypatch):
     assert ok_json("trade", "status", "--instance", "real", "--date", DAY)["orders"] == []  # nothing was sent
     monkeypatch.setenv("AISTOCK_TRADING_MODE", "live")
     get_settings.cache_clear()
-    run = ok_json("trade", "run", "--instance", "real", "--date", DAY, "--submit")
+    run = ok_json("trade", "run", "--instance", "real", "--date", DAY, "--submit", "--weights", weights)
     assert run["mode"] == "live" and run["submitted"] == 10
 
 
@@ -100,11 +121,11 @@ def test_live_without_approval_is_refused_even_in_live_mode(home, monkeypatch):
     assert "no recorded approval" in refused("trade", "run", "--instance", "real", "--date", DAY, "--submit")
 
 
-def test_halt_blocks_and_resume_lifts(home):
+def test_halt_blocks_and_resume_lifts(home, weights):
     create()
     halted = ok_json("trade", "halt", "--instance", "demo", "--reason", "drill", "--date", DAY)
     assert halted["trading_state"] == "halted"
-    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit")
+    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--weights", weights)
     assert run["submitted"] == 0 and run["denied"] == 10
     assert ok_json("trade", "resume", "--instance", "demo")["halts_closed"] == 1
     assert ok_json("trade", "status", "--instance", "demo", "--date", DAY)["trading_state"] == "active"
@@ -125,15 +146,17 @@ def paper_account(home) -> Path:
     return Path(home) / "paper" / "SIM-demo.json"
 
 
-def test_a_mismatch_refuses_the_next_run_until_acknowledged(home):
+def test_a_mismatch_refuses_the_next_run_until_acknowledged(home, weights):
     create()
-    assert ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit")["submitted"] == 10
+    first = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--weights", weights)
+    assert first["submitted"] == 10
     state = json.loads(paper_account(home).read_text())
     state["cash"] += 1000.0  # the broker's cash moves without a trade: our book no longer agrees
     paper_account(home).write_text(json.dumps(state))
     found = ok_json("trade", "reconcile", "--instance", "demo", "--date", DAY)
     assert [m["kind"] for m in found["mismatches"]] == ["cash"] and found["unresolved"] == 1
-    message = refused("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "10:35", "--submit")
+    message = refused("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "10:35", "--submit",
+                      "--weights", weights)
     assert "unresolved reconciliation mismatch" in message and "--acknowledge" in message
     assert len(message.strip().splitlines()) == 1
     assert "--by NAME and --note" in refused("trade", "reconcile", "--instance", "demo", "--date", DAY,
@@ -143,7 +166,8 @@ def test_a_mismatch_refuses_the_next_run_until_acknowledged(home):
     assert acked["acknowledged"]["by"] == "ops" and acked["unresolved"] == 0
     # the cash difference as the manual reconcile and the refused 10:35 run recorded it
     assert [m["rule"] for m in acked["acknowledged"]["mismatches"]] == ["cash", "cash"]
-    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "10:35", "--submit")
+    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--slot", "10:35", "--submit",
+                  "--weights", weights)
     assert run["blocked"] is None and run["reconcile_end"]["mismatches"] == []
 
 
@@ -178,9 +202,11 @@ def test_malformed_policy_files_create_nothing(home, tmp_path):
     assert "unknown trading instance 'p'" in refused("trade", "status", "--instance", "p")
 
 
-def test_market_orders_from_the_cli(home):
+def test_market_orders_from_the_cli(home, weights):
     create()
-    plan = ok_json("trade", "plan", "--instance", "demo", "--date", DAY, "--order-type", "market")
+    plan = ok_json("trade", "plan", "--instance", "demo", "--date", DAY, "--order-type", "market",
+                   "--weights", weights)
     assert {o["price_type"] for o in plan["orders"]} == {"market"}
-    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--order-type", "market")
+    run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--order-type", "market",
+                  "--weights", weights)
     assert run["submitted"] == 10 and {o["price_type"] for o in run["orders"]} == {"market"}
