@@ -31,7 +31,6 @@ HANDLER_KWARGS = frozenset({
     "instruments", "start_time", "end_time", "fit_start_time", "fit_end_time", "freq", "infer_processors",
     "learn_processors", "process_type", "label", "filter_pipe", "inst_processors", "drop_raw",
 })
-MODELS = ("LGBModel",)
 DATASETS = ("DatasetH",)
 SEGMENTS = ("train", "valid", "test")
 
@@ -101,6 +100,8 @@ class WorkflowSpec:
     dataset: DatasetSpec
     raw: dict[str, Any]
     provider_uri: str | None = None
+    #: the loop's directory (where the YAML, ``model.py`` and ``combined_factors_df.parquet`` live)
+    base_dir: Path | None = None
 
 
 def _time(value: Any, where: str) -> pd.Timestamp | None:
@@ -208,18 +209,16 @@ def parse_dataset(block: Any) -> DatasetSpec:
 
 
 def parse_model(block: Any) -> ModelSpec:
-    from aistock_core.models.lgb import check_kwargs
+    from aistock_core.models.zoo import check_kwargs
 
     name, kw = _callable(block, "task.model")
-    if name not in MODELS:
-        raise ModelError(f"model class {name!r} is not supported; supported: {', '.join(MODELS)}")
-    check_kwargs(kw)
+    check_kwargs(name, kw)
     return ModelSpec(name=name, kwargs=kw)
 
 
-def parse_workflow(workflow: Mapping[str, Any]) -> WorkflowSpec:
+def parse_workflow(workflow: Mapping[str, Any], base_dir: str | Path | None = None) -> WorkflowSpec:
     """A whole Qlib workflow mapping (``qlib_init`` + ``task``), or ``{model_config, dataset_config}`` from the
-    model catalog (contract §3.4)."""
+    model catalog (contract §3.4). ``base_dir``: the loop's directory, for the files its config names."""
     if "task" in workflow:
         task = workflow["task"] or {}
         model, dataset = task.get("model"), task.get("dataset")
@@ -229,7 +228,8 @@ def parse_workflow(workflow: Mapping[str, Any]) -> WorkflowSpec:
         raise ModelError("workflow config needs task.model and task.dataset (or model_config and dataset_config)")
     init = workflow.get("qlib_init") or {}
     return WorkflowSpec(model=parse_model(model), dataset=parse_dataset(dataset), raw=dict(workflow),
-                        provider_uri=init.get("provider_uri"))
+                        provider_uri=init.get("provider_uri"),
+                        base_dir=None if base_dir is None else Path(base_dir))
 
 
 def load_workflow(path: str | Path) -> WorkflowSpec:
@@ -245,4 +245,4 @@ def load_workflow(path: str | Path) -> WorkflowSpec:
         raise ModelError(f"workflow config {p} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, Mapping):
         raise ModelError(f"workflow config {p} is not a mapping")
-    return parse_workflow(data)
+    return parse_workflow(data, base_dir=p.parent)
