@@ -108,6 +108,14 @@ class TorchPredictor:
     def __init__(self, net, batch_size: int = 2000) -> None:
         self.net, self.batch_size = net, batch_size
 
+    def num_feature(self) -> int | None:
+        """The input width of the network's first layer (Linear or recurrent), None when it has neither."""
+        for module in self.net.modules():
+            for attr in ("in_features", "input_size"):
+                if isinstance(getattr(module, attr, None), int):
+                    return int(getattr(module, attr))
+        return None
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         import torch
 
@@ -281,3 +289,28 @@ class GeneralPTNN:
 
     def feature_importance(self) -> dict[str, float]:
         return {}  # a network has no split gains; MLflow gets none rather than a made-up proxy
+
+
+def load_torch_predictor(state_dict: str | Path, kwargs: dict[str, Any], code_dir: str | Path | None):
+    """A saved GeneralPTNN: the audited network of ``kwargs['pt_model_uri']`` with the weights of ``state_dict``.
+
+    ``torch.load(weights_only=True)`` reads tensors only (no pickled code); a state dict that does not fit the
+    network (other layer names or shapes) is one `ModelError`.
+    """
+    import torch
+
+    check_kwargs(kwargs)
+    path = Path(state_dict)
+    if not path.is_file():
+        raise ModelError(f"state dict {path} does not exist")
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or pickled-code file: refused either way
+        raise ModelError(f"{path} is not a torch state dict (weights only): {type(exc).__name__}: {exc}") from None
+    net = build_network(kwargs["pt_model_uri"], kwargs.get("pt_model_kwargs"), code_dir)
+    try:
+        net.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()
+        raise ModelError(f"{path} does not fit {kwargs['pt_model_uri']}: {' '.join(first[:2])}") from None
+    return TorchPredictor(net, int(kwargs.get("batch_size", OWN_KWARGS["batch_size"])))

@@ -49,13 +49,13 @@ class ServedModel:
     @classmethod
     def load(cls, uri: str, ref: str) -> ServedModel:
         """The registry's ``ref`` (``NAME``, ``NAME@alias``, ``NAME/version``) from tracking store ``uri``."""
-        import mlflow.lightgbm
+        from aistock_core.models.flavours import load_predictor
 
         with session(uri) as c, tempfile.TemporaryDirectory() as tmp:
             mv = resolve(c, ref)
-            booster = mlflow.lightgbm.load_model(f"models:/{mv.name}/{mv.version}")
             local = Path(c.download_artifacts(mv.run_id, "aistock", tmp))
             meta = json.loads((local / META).read_text())
+            booster = load_predictor(meta, f"models:/{mv.name}/{mv.version}", local)
             with open(local / PROCESSORS, "rb") as f:  # written by tracking.log_training: our own objects
                 processors = pickle.load(f)
         return cls(mv.name, str(mv.version), mv.run_id, booster, meta, processors)
