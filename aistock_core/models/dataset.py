@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aistock_core.codes import to_qlib
+from aistock_core.codes import to_internal_many, to_qlib
 from aistock_core.errors import ModelError
 from aistock_core.factors.engine import compute_frame
-from aistock_core.models.config import DatasetSpec, HandlerSpec
+from aistock_core.models.config import DatasetSpec, HandlerSpec, StaticFactors
 from aistock_core.models.processors import GroupFrame, Processor, build
 
 DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
@@ -34,20 +34,89 @@ def qlib_row_order(index: pd.MultiIndex) -> np.ndarray:
     return np.lexsort((qlib_rank[index.codes[1]], index.codes[0]))
 
 
+def read_static_factors(static: StaticFactors, start, end) -> pd.DataFrame:
+    """The factor table's rows in [start, end] as float32 columns named by factor, indexed by our codes.
+
+    Qlib's StaticDataLoader slices the table by time only (a market name is not a key of it); RD-Agent writes
+    the columns as ``('feature', NAME)``. Values are cast to float32 like every other feature column here
+    (Qlib would upcast the whole feature block to float64 instead: a difference below float32 precision).
+    """
+    if not static.path.is_file():
+        raise ModelError(f"factor table {static.path} does not exist; the loop's combined_factors_df.parquet "
+                         "belongs next to its workflow config")
+    try:
+        table = pd.read_parquet(static.path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"factor table {static.path} is not a readable Parquet file: {exc}") from None
+    if list(table.index.names) != ["datetime", "instrument"]:
+        if not {"datetime", "instrument"} <= set(map(str, table.columns)):
+            raise ModelError(f"factor table {static.path} is not indexed by (datetime, instrument)")
+        table = table.set_index(["datetime", "instrument"])
+    if isinstance(table.columns, pd.MultiIndex):
+        groups = set(table.columns.get_level_values(0))
+        if groups != {"feature"}:
+            raise ModelError(f"factor table {static.path}: column groups {sorted(map(str, groups))}; only "
+                             "('feature', NAME) columns are supported")
+        table.columns = table.columns.get_level_values(-1)
+    table.columns = table.columns.astype(str)
+    table.index = pd.MultiIndex.from_arrays(
+        [pd.DatetimeIndex(table.index.get_level_values(0)), to_internal_many(table.index.get_level_values(1))],
+        names=["datetime", "instrument"])
+    dates = table.index.get_level_values(0)
+    keep = np.ones(len(table), dtype=bool)
+    if start is not None:
+        keep &= dates >= pd.Timestamp(start)
+    if end is not None:
+        keep &= dates <= pd.Timestamp(end)
+    table = table[keep].astype(np.float32)
+    if table.empty:
+        raise ModelError(f"factor table {static.path} has no rows in {start}..{end}")
+    return table
+
+
+def _join_static(frame: pd.DataFrame, handler: HandlerSpec) -> pd.DataFrame:
+    """``frame`` (feature/…, label/… columns) joined with the handler's factor table, columns in Qlib's order."""
+    static = handler.static
+    table = read_static_factors(static, handler.start_time, handler.end_time)
+    clash = sorted(set(table.columns) & set(handler.features))
+    if clash:
+        raise ModelError(f"factor table {static.path} repeats expression column(s) {clash[:5]}; rename them")
+    if static.min_overlap is not None:
+        theirs = table.index.get_level_values(1).unique()
+        overlap = float(theirs.isin(frame.index.get_level_values(1).unique()).mean())
+        if overlap < static.min_overlap:
+            raise ModelError(f"factor table {static.path}: only {overlap:.1%} of its instruments are in the "
+                             f"data (min_instrument_overlap_ratio {static.min_overlap}); check the instrument codes")
+    joined = frame.join(table.add_prefix("feature/"), how=static.join)
+    if static.min_non_nan_ratio is not None:
+        ratio = float(joined[[f"feature/{c}" for c in table.columns]].notna().any(axis=1).mean())
+        if ratio < static.min_non_nan_ratio:
+            raise ModelError(f"factor table {static.path}: only {ratio:.2%} of rows have a factor value after the "
+                             f"join (min_dynamic_non_nan_ratio {static.min_non_nan_ratio}); index mismatch?")
+    names = {g: [c for c in joined.columns if c.startswith(f"{g}/")] for g in ("feature", "label")}
+    if static.sorted_columns:  # NestedDataLoader's sort_index(axis=1)
+        names = {g: sorted(cols) for g, cols in names.items()}
+    return joined[names["feature"] + names["label"]].astype(np.float32)
+
+
 def load_raw(service, handler: HandlerSpec) -> GroupFrame:
-    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments)."""
+    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments, joined
+    with its factor table when it has one)."""
     exprs = {**{f"feature/{k}": v for k, v in handler.features.items()},
              **{f"label/{k}": v for k, v in handler.labels.items()}}
     frame = compute_frame(service, handler.instruments, exprs, start=handler.start_time, end=handler.end_time)
     if frame.empty:
         raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
                          f"{handler.start_time}..{handler.end_time}; check the window and the data")
+    if handler.static is not None:
+        frame = _join_static(frame, handler)
     frame = frame.iloc[qlib_row_order(frame.index)]
     values = frame.to_numpy().T  # (columns × rows), C-ordered like a pandas block
-    k = len(handler.features)
+    k = sum(c.startswith("feature/") for c in frame.columns)
     return GroupFrame(index=frame.index, groups={"feature": np.ascontiguousarray(values[:k]),
                                                  "label": np.ascontiguousarray(values[k:])},
-                      names={"feature": list(handler.features), "label": list(handler.labels)})
+                      names={"feature": [c.removeprefix("feature/") for c in frame.columns[:k]],
+                             "label": [c.removeprefix("label/") for c in frame.columns[k:]]})
 
 
 def _run(frame: GroupFrame, processors: list[Processor]) -> GroupFrame:
