@@ -67,11 +67,12 @@ def retrain_workflow(workflow: dict[str, Any], window: RetrainWindow) -> dict[st
 
 
 def retrain(service, workflow: dict[str, Any], retrain_day, *, train_sessions: int,
-            valid_sessions: int) -> tuple[RetrainWindow, TrainResult]:
-    """Train ``workflow`` as it would have been trained on ``retrain_day`` (no data from that day on)."""
+            valid_sessions: int, base_dir=None) -> tuple[RetrainWindow, TrainResult]:
+    """Train ``workflow`` as it would have been trained on ``retrain_day`` (no data from that day on);
+    ``base_dir``: where the files the workflow names live (a network's ``model.py``, a factor table)."""
     window = retrain_window(service.resolve_dates(), retrain_day, train_sessions=train_sessions,
                             valid_sessions=valid_sessions)
-    return window, train(parse_workflow(retrain_workflow(workflow, window)), service)
+    return window, train(parse_workflow(retrain_workflow(workflow, window), base_dir=base_dir), service)
 
 
 def model_for(day, windows: list[RetrainWindow]) -> RetrainWindow:

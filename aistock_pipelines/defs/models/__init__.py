@@ -3,8 +3,13 @@ blocking checks on both."""
 
 import dagster as dg
 
-from aistock_pipelines.defs.models.assets import model_scores, trained_model
-from aistock_pipelines.defs.models.checks import model_scores_feature_alignment, trained_model_checks
+from aistock_pipelines.defs.models.assets import PTNN_RETRAIN, model_scores, trained_model, trained_ptnn_model
+from aistock_pipelines.defs.models.checks import (
+    build_trained_model_check,
+    model_scores_feature_alignment,
+    trained_model_checks,
+)
 
-defs = dg.Definitions(assets=[trained_model, model_scores],
-                      asset_checks=[trained_model_checks, model_scores_feature_alignment])
+defs = dg.Definitions(assets=[trained_model, model_scores, trained_ptnn_model],
+                      asset_checks=[trained_model_checks, model_scores_feature_alignment,
+                                    build_trained_model_check(PTNN_RETRAIN, trained_ptnn_model)])
