@@ -18,7 +18,7 @@ from aistock_core.codes import to_internal_many, to_qlib
 from aistock_core.errors import ModelError
 from aistock_core.factors.engine import compute_frame
 from aistock_core.models.config import DatasetSpec, HandlerSpec, StaticFactors
-from aistock_core.models.processors import GroupFrame, Processor, build
+from aistock_core.models.processors import GroupFrame, Processor, build, date_mask
 
 DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
 
@@ -62,13 +62,7 @@ def read_static_factors(static: StaticFactors, start, end) -> pd.DataFrame:
     table.index = pd.MultiIndex.from_arrays(
         [pd.DatetimeIndex(table.index.get_level_values(0)), to_internal_many(table.index.get_level_values(1))],
         names=["datetime", "instrument"])
-    dates = table.index.get_level_values(0)
-    keep = np.ones(len(table), dtype=bool)
-    if start is not None:
-        keep &= dates >= pd.Timestamp(start)
-    if end is not None:
-        keep &= dates <= pd.Timestamp(end)
-    table = table[keep].astype(np.float32)
+    table = table[date_mask(table.index.get_level_values(0), start, end)].astype(np.float32)
     if table.empty:
         raise ModelError(f"factor table {static.path} has no rows in {start}..{end}")
     return table

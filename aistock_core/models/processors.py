@@ -24,6 +24,16 @@ from aistock_core.errors import ModelError
 EPS = 1e-12
 
 
+def date_mask(dates: pd.DatetimeIndex, start, end) -> np.ndarray:
+    """``start <= date <= end`` per row, either end open when None (Qlib's inclusive time slices)."""
+    mask = np.ones(len(dates), dtype=bool)
+    if start is not None:
+        mask &= dates >= pd.Timestamp(start)
+    if end is not None:
+        mask &= dates <= pd.Timestamp(end)
+    return mask
+
+
 @dataclass(frozen=True)
 class GroupFrame:
     """Rows indexed by (datetime, instrument); ``groups[g]`` is a (columns × rows) array named ``names[g]``.
@@ -50,13 +60,7 @@ class GroupFrame:
 
     def window(self, start, end) -> GroupFrame:
         """Rows with ``start <= datetime <= end`` (either end open when None), as Qlib's fetch_df_by_index."""
-        dates = self.index.get_level_values(0)
-        mask = np.ones(len(dates), dtype=bool)
-        if start is not None:
-            mask &= dates >= pd.Timestamp(start)
-        if end is not None:
-            mask &= dates <= pd.Timestamp(end)
-        return self.take_rows(mask)
+        return self.take_rows(date_mask(self.index.get_level_values(0), start, end))
 
     def select(self, group: str | None) -> list[str]:
         """The groups a processor's ``fields_group`` addresses (None: all, in column order)."""

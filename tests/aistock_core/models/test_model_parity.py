@@ -10,8 +10,6 @@ test's own ``loop/model.py`` (imported by Qlib as ``model.model_cls``, audited a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,15 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aistock_core.data.qlib_bin import QlibBinProvider, write_qlib_dir
+from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
-from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.factors.references import qlib_available
 from aistock_core.models.config import parse_dataset, parse_model
 from aistock_core.models.dataset import Dataset
 from aistock_core.models.metrics import signal_metrics
 from aistock_core.models.zoo import build
-from tests.aistock_core.models.test_qlib_parity import KEEP, _ours_index
+from tests.aistock_core.models.test_qlib_parity import KEEP, _ours_index, run_reference, synthetic_qlib_dir
 
 pytestmark = [
     pytest.mark.qlib,
@@ -109,18 +106,13 @@ QLIB_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def qlib_dir(tmp_path_factory):
-    market = SyntheticMarket(seed=33, n_instruments=30, start=START, end=END)
-    return write_qlib_dir(DataService(market), tmp_path_factory.mktemp("qlib") / "cn_data", markets=("all",))
+    return synthetic_qlib_dir(tmp_path_factory, 33, START, END)
 
 
 @pytest.fixture(scope="module")
 def qlib_out(qlib_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("qlib_out")
-    job = {"uri": str(qlib_dir), "out": str(out), "loop": str(LOOP), "dataset": DATASET, "models": MODELS}
-    proc = subprocess.run([sys.executable, "-c", QLIB_SCRIPT, json.dumps(job)], capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return out
+    return run_reference(tmp_path_factory, QLIB_SCRIPT, {"uri": str(qlib_dir), "loop": str(LOOP), "dataset": DATASET,
+                                                         "models": MODELS})
 
 
 @pytest.fixture(scope="module")
