@@ -135,7 +135,9 @@ def _time(value: Any, where: str) -> pd.Timestamp | None:
         raise ModelError(f"{where}: {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def _processors(blocks: Any, where: str, fit: tuple[Any, Any]) -> tuple[ProcessorSpec, ...]:
+def _processors(blocks: Any, where: str, fit: tuple[Any, Any] | None) -> tuple[ProcessorSpec, ...]:
+    """Processor specs; ``fit`` is the handler's fit window that Alpha158/Alpha360 inject into fitted norms
+    (``check_transform_proc``), None for a plain ``DataHandlerLP``, whose processors carry their own window."""
     from aistock_core.models.processors import PROCESSORS, fits_on_window
 
     if not isinstance(blocks, list | tuple):
@@ -146,7 +148,14 @@ def _processors(blocks: Any, where: str, fit: tuple[Any, Any]) -> tuple[Processo
         if name not in PROCESSORS:
             raise ModelError(f"{where}[{k}]: processor {name!r} is not supported; supported: "
                              f"{', '.join(sorted(PROCESSORS))}")
-        if fits_on_window(name):  # Qlib's check_transform_proc: the handler's fit window overrides
+        if fits_on_window(name) and fit is None:
+            own = (_time(kwargs.get("fit_start_time"), f"{where}[{k}].fit_start_time"),
+                   _time(kwargs.get("fit_end_time"), f"{where}[{k}].fit_end_time"))
+            if own[0] is None or own[1] is None:
+                raise ModelError(f"{where}[{k}]: {name} fits on a window; DataHandlerLP does not inject one, so set "
+                                 "fit_start_time and fit_end_time in its kwargs")
+            kwargs.update(fit_start_time=own[0], fit_end_time=own[1])
+        elif fits_on_window(name):  # Qlib's check_transform_proc: the handler's fit window overrides
             if fit[0] is None or fit[1] is None:
                 raise ModelError(f"{where}[{k}]: {name} fits on fit_start_time..fit_end_time; set both in "
                                  "data_handler_config")
@@ -264,12 +273,17 @@ def parse_handler(block: Any, base_dir: Path | None = None) -> HandlerSpec:
             raise ModelError(f"handler DataHandlerLP needs a data_loader; supported: {', '.join(LOADERS)}")
         if "label" in kw:
             raise ModelError("handler DataHandlerLP: the label belongs in the data_loader's alpha158 config")
+        for key in ("fit_start_time", "fit_end_time"):
+            if key in kw:
+                raise ModelError(f"handler DataHandlerLP takes no {key} (Qlib refuses it); set the fit window in "
+                                 "each fitted processor's kwargs, as RD-Agent's templates do")
         features, labels, static = parse_loader(kw["data_loader"], base_dir)
     elif "data_loader" in kw:
         raise ModelError(f"handler {name} builds its own data loader; use DataHandlerLP for a custom data_loader")
     else:
         features, labels = expressions(), _label(kw.get("label"), f"handler {name}: label")
     fit = (_time(kw.get("fit_start_time"), "fit_start_time"), _time(kw.get("fit_end_time"), "fit_end_time"))
+    injected = None if name == "DataHandlerLP" else fit
     instruments = kw.get("instruments", "csi500")
     if not isinstance(instruments, str | list | tuple):
         raise ModelError(f"handler {name}: instruments must be a market name or a list of codes, got "
@@ -283,8 +297,8 @@ def parse_handler(block: Any, base_dir: Path | None = None) -> HandlerSpec:
         fit_end_time=fit[1],
         features=features,
         labels=labels,
-        infer_processors=_processors(list(kw.get("infer_processors", infer)), "infer_processors", fit),
-        learn_processors=_processors(list(kw.get("learn_processors", learn)), "learn_processors", fit),
+        infer_processors=_processors(list(kw.get("infer_processors", infer)), "infer_processors", injected),
+        learn_processors=_processors(list(kw.get("learn_processors", learn)), "learn_processors", injected),
         process_type=process_type,
         static=static,
     )

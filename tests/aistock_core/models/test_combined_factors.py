@@ -27,10 +27,11 @@ TABLE = ["zeta_mom", "alpha_rev"]  # not in sorted order: Qlib's NestedDataLoade
 
 def _handler(data_loader: dict) -> dict:
     base = workflow()["task"]["dataset"]["kwargs"]["handler"]["kwargs"]
-    kwargs = {k: base[k] for k in ("start_time", "end_time", "fit_start_time", "fit_end_time", "instruments")}
+    kwargs = {k: base[k] for k in ("start_time", "end_time", "instruments")}
+    fit = {"fit_start_time": base["fit_start_time"], "fit_end_time": base["fit_end_time"]}  # RD-Agent's template
     kwargs |= {"data_loader": data_loader,
                "infer_processors": [{"class": "RobustZScoreNorm",
-                                     "kwargs": {"fields_group": "feature", "clip_outlier": True}},
+                                     "kwargs": {"fields_group": "feature", "clip_outlier": True, **fit}},
                                     {"class": "Fillna", "kwargs": {"fields_group": "feature"}}],
                "learn_processors": [{"class": "DropnaLabel"},
                                     {"class": "CSZScoreNorm", "kwargs": {"fields_group": "label"}}]}
@@ -111,6 +112,14 @@ def test_bad_tables_and_loaders(tmp_path, market_service):
         parse_workflow(combined_workflow(other))
     with pytest.raises(ModelError, match="supported: NestedDataLoader, CombinedAlpha158DynamicFactorsLoader"):
         parse_workflow(combined_workflow({"class": "MyLoader"}))
+    unfitted = combined_workflow(NESTED)
+    handler = unfitted["task"]["dataset"]["kwargs"]["handler"]["kwargs"]
+    del handler["infer_processors"][0]["kwargs"]["fit_end_time"]
+    with pytest.raises(ModelError, match="DataHandlerLP does not inject one"):
+        parse_workflow(unfitted)
+    handler["fit_end_time"] = "2020-09-30"
+    with pytest.raises(ModelError, match="DataHandlerLP takes no fit_end_time"):
+        parse_workflow(unfitted)
     no_label = copy.deepcopy(DYNAMIC)
     del no_label["kwargs"]["alpha158_config"]["label"]
     with pytest.raises(ModelError, match="Alpha158DL config has no 'label'"):

@@ -9,6 +9,7 @@ test's own ``loop/model.py`` (imported by Qlib as ``model.model_cls``, audited a
 
 from __future__ import annotations
 
+import copy
 import json
 import textwrap
 from pathlib import Path
@@ -19,12 +20,20 @@ import pytest
 
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
+from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.factors.references import qlib_available
 from aistock_core.models.config import parse_dataset, parse_model
 from aistock_core.models.dataset import Dataset
 from aistock_core.models.metrics import signal_metrics
 from aistock_core.models.zoo import build
-from tests.aistock_core.models.test_qlib_parity import KEEP, _ours_index, run_reference, synthetic_qlib_dir
+from tests.aistock_core.models.test_combined_factors import NESTED, TABLE, write_table
+from tests.aistock_core.models.test_qlib_parity import (
+    KEEP,
+    _ours_index,
+    assert_bit_identical,
+    run_reference,
+    synthetic_qlib_dir,
+)
 
 pytestmark = [
     pytest.mark.qlib,
@@ -83,6 +92,12 @@ QLIB_SCRIPT = textwrap.dedent(
     job = json.loads(sys.argv[1])
     sys.path.insert(0, job["loop"])  # pt_model_uri "model.model_cls", as in the RD-Agent workspace
     qlib.init(provider_uri=job["uri"], region="cn", expression_cache=None, dataset_cache=None, kernels=1)
+    combined = init_instance_by_config(job["combined"])  # NestedDataLoader[Alpha158DL, StaticDataLoader]
+    for seg in ("train", "valid"):
+        combined.prepare(seg, col_set=["feature", "label"], data_key=DataHandlerLP.DK_L).to_pickle(
+            f"{job['out']}/combined.{seg}.learn.pkl")
+    combined.prepare("test", col_set="feature", data_key=DataHandlerLP.DK_I).to_pickle(
+        f"{job['out']}/combined.test.infer.pkl")
     ds = init_instance_by_config(job["dataset"])
     label = ds.prepare("test", col_set="label", data_key=DataHandlerLP.DK_R)
     label.to_pickle(f"{job['out']}/label.pkl")
@@ -110,9 +125,43 @@ def qlib_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def qlib_out(qlib_dir, tmp_path_factory):
+def table_dir(tmp_path_factory):
+    """combined_factors_df.parquet as RD-Agent writes it, float32 (Qlib keeps a float32 feature block then)."""
+    service = DataService(SyntheticMarket(seed=33, n_instruments=30, start=START, end=END))
+    out = tmp_path_factory.mktemp("loop")
+    table = write_table(service, out / "combined_factors_df.parquet")
+    table.astype(np.float32).to_parquet(out / "combined_factors_df.parquet", engine="pyarrow")
+    return out
+
+
+def combined_dataset(table_dir: Path) -> dict:
+    loader = copy.deepcopy(NESTED)
+    loader["kwargs"]["dataloader_l"][1]["kwargs"]["config"] = str(table_dir / "combined_factors_df.parquet")
+    handler = copy.deepcopy(DATASET["kwargs"]["handler"])
+    handler["class"] = "DataHandlerLP"
+    kwargs = handler["kwargs"]
+    fit = {key: kwargs.pop(key) for key in ("fit_start_time", "fit_end_time")}  # the processor's, not the handler's
+    kwargs["data_loader"] = loader
+    kwargs["infer_processors"] = kwargs["infer_processors"][1:]  # keep every column
+    kwargs["infer_processors"][0]["kwargs"].update(fit)
+    return {**DATASET, "kwargs": {**DATASET["kwargs"], "handler": handler}}
+
+
+@pytest.fixture(scope="module")
+def qlib_out(qlib_dir, table_dir, tmp_path_factory):
     return run_reference(tmp_path_factory, QLIB_SCRIPT, {"uri": str(qlib_dir), "loop": str(LOOP), "dataset": DATASET,
-                                                         "models": MODELS})
+                                                         "models": MODELS, "combined": combined_dataset(table_dir)})
+
+
+def test_combined_factor_frames_are_bit_identical(qlib_dir, table_dir, qlib_out):
+    """RD-Agent's NestedDataLoader handler: Qlib's column order (sorted), join and processors, bit for bit."""
+    spec = parse_dataset(combined_dataset(table_dir))
+    ds = Dataset.load(DataService(QlibBinProvider(qlib_dir)), spec)
+    assert set(TABLE) <= set(ds.feature_names)
+    for seg in ("train", "valid"):
+        assert_bit_identical(ds.prepare(seg, ["feature", "label"], "learn"),
+                             pd.read_pickle(qlib_out / f"combined.{seg}.learn.pkl"))
+    assert_bit_identical(ds.prepare("test", "feature", "infer"), pd.read_pickle(qlib_out / "combined.test.infer.pkl"))
 
 
 @pytest.fixture(scope="module")
