@@ -105,7 +105,7 @@ def test_ptnn_retrain_registers_a_champion_that_scores(resources):
     from aistock_pipelines.defs.models.assets import PTNN_RETRAIN
 
     spec = dataclasses.replace(PTNN_RETRAIN, name="small_ptnn", experiment="small_ptnn", train_sessions=150,
-                               valid_sessions=40)
+                               valid_sessions=40, model_kwargs={**PTNN_RETRAIN.model_kwargs, "batch_size": 256})
     result, evaluation = _retrain(spec, resources)
     assert result.success and evaluation.passed, evaluation.description
     meta = result.asset_materializations_for_node(spec.asset)[0].metadata
