@@ -58,9 +58,15 @@ def retrain_workflow(workflow: dict[str, Any], window: RetrainWindow) -> dict[st
     task = out["task"] if "task" in out else {"dataset": out["dataset_config"]}
     kwargs = task["dataset"]["kwargs"]
     handler = kwargs["handler"].setdefault("kwargs", {})
+    fit = {"fit_start_time": f"{window.train[0]:%Y-%m-%d}", "fit_end_time": f"{window.train[1]:%Y-%m-%d}"}
     # rows end with the valid segment: its labels read closes up to data_end, nothing later
-    handler.update(start_time=f"{window.train[0]:%Y-%m-%d}", end_time=f"{window.valid[1]:%Y-%m-%d}",
-                   fit_start_time=f"{window.train[0]:%Y-%m-%d}", fit_end_time=f"{window.train[1]:%Y-%m-%d}")
+    handler.update(start_time=f"{window.train[0]:%Y-%m-%d}", end_time=f"{window.valid[1]:%Y-%m-%d}")
+    if kwargs["handler"].get("class") == "DataHandlerLP":  # no handler fit window: each fitted processor has one
+        for block in [*handler.get("infer_processors", []), *handler.get("learn_processors", [])]:
+            if isinstance(block, dict) and "fit_start_time" in (block.get("kwargs") or {}):
+                block["kwargs"].update(fit)
+    else:
+        handler.update(fit)
     kwargs["segments"] = {"train": [f"{d:%Y-%m-%d}" for d in window.train],
                           "valid": [f"{d:%Y-%m-%d}" for d in window.valid]}
     return out

@@ -124,3 +124,13 @@ def test_bad_tables_and_loaders(tmp_path, market_service):
     del no_label["kwargs"]["alpha158_config"]["label"]
     with pytest.raises(ModelError, match="Alpha158DL config has no 'label'"):
         parse_workflow(combined_workflow(no_label))
+
+
+def test_walk_forward_moves_the_processors_fit_window(loop_dir, market_service):
+    from aistock_core.models.walkforward import retrain_window, retrain_workflow
+
+    window = retrain_window(market_service.resolve_dates(), "2020-11-02", train_sessions=100, valid_sessions=20)
+    spec = parse_workflow(retrain_workflow(combined_workflow(NESTED), window), base_dir=loop_dir)
+    norm = spec.dataset.handler.infer_processors[0]
+    assert (norm.kwargs["fit_start_time"], norm.kwargs["fit_end_time"]) == window.train
+    assert (spec.dataset.handler.start_time, spec.dataset.handler.end_time) == (window.train[0], window.valid[1])
