@@ -87,10 +87,16 @@ def _join_static(frame: pd.DataFrame, handler: HandlerSpec) -> pd.DataFrame:
         if ratio < static.min_non_nan_ratio:
             raise ModelError(f"factor table {static.path}: only {ratio:.2%} of rows have a factor value after the "
                              f"join (min_dynamic_non_nan_ratio {static.min_non_nan_ratio}); index mismatch?")
-    names = {g: [c for c in joined.columns if c.startswith(f"{g}/")] for g in ("feature", "label")}
-    if static.sorted_columns:  # NestedDataLoader's sort_index(axis=1)
-        names = {g: sorted(cols) for g, cols in names.items()}
-    return joined[names["feature"] + names["label"]].astype(np.float32)
+    features = [f"feature/{c}" for c in feature_order(handler, list(table.columns))]
+    labels = [f"label/{c}" for c in (sorted(handler.labels) if static.sorted_columns else handler.labels)]
+    return joined[features + labels].astype(np.float32)
+
+
+def feature_order(handler: HandlerSpec, table_columns: list[str]) -> list[str]:
+    """The model's input order: the expressions then the table's columns, or, after Qlib's NestedDataLoader
+    (``sort_index(axis=1)``), all of them sorted by name."""
+    names = [*handler.features, *table_columns]
+    return sorted(names) if handler.static is not None and handler.static.sorted_columns else names
 
 
 def load_raw(service, handler: HandlerSpec) -> GroupFrame:

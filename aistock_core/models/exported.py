@@ -91,9 +91,10 @@ def load_booster(path: str | Path, *, trusted: bool = False):
         raise ModelError(f"{p} is not a LightGBM model file: {exc}") from None
 
 
-def expected_features(meta: dict[str, Any]) -> list[str]:
+def expected_features(meta: dict[str, Any], base_dir: str | Path | None = None) -> list[str]:
     """The model's input order from ``model_meta.json``: ``feature_schema`` when it lists names, else the
-    handler's features (Alpha158/Alpha360 order) from ``dataset_conf`` (contract §4.4)."""
+    handler's features (Alpha158/Alpha360 order, or a combined-factor handler's expressions and the columns of
+    its factor table under ``base_dir``) from ``dataset_conf`` (contract §4.4)."""
     schema = meta.get("feature_schema")
     if isinstance(schema, list | tuple) and len(schema) == 2 and isinstance(schema[1], list | tuple):
         return [str(n) for n in schema[1]]  # Qlib's [[expr...], [name...]]
@@ -106,7 +107,12 @@ def expected_features(meta: dict[str, Any]) -> list[str]:
     if handler is None:
         raise ModelError("model_meta.json has neither a feature_schema nor dataset_conf.kwargs.handler: the "
                          "feature order cannot be checked, so the model is not run")
-    return list(parse_handler(handler).features)
+    parsed = parse_handler(handler, None if base_dir is None else Path(base_dir))
+    if parsed.static is None:
+        return list(parsed.features)
+    from aistock_core.models.dataset import feature_order, read_static_factors
+
+    return feature_order(parsed, list(read_static_factors(parsed.static, None, None).columns))
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

@@ -134,3 +134,13 @@ def test_walk_forward_moves_the_processors_fit_window(loop_dir, market_service):
     norm = spec.dataset.handler.infer_processors[0]
     assert (norm.kwargs["fit_start_time"], norm.kwargs["fit_end_time"]) == window.train
     assert (spec.dataset.handler.start_time, spec.dataset.handler.end_time) == (window.train[0], window.valid[1])
+
+
+@pytest.mark.parametrize("loader", [NESTED, DYNAMIC])
+def test_exported_model_meta_lists_the_table_columns(loader, loop_dir, market_service):
+    from aistock_core.models.exported import expected_features
+
+    task = combined_workflow(loader)["task"]
+    spec = parse_workflow({"task": task}, base_dir=loop_dir)
+    meta = {"model_conf": task["model"], "dataset_conf": task["dataset"], "feature_schema": None}
+    assert expected_features(meta, loop_dir) == Dataset.load(market_service, spec.dataset).feature_names
