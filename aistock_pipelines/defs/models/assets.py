@@ -37,7 +37,7 @@ DEFAULT_LGB = {"loss": "mse", "colsample_bytree": 0.8879, "learning_rate": 0.2, 
 
 #: GeneralPTNN kwargs of the small network retrain (`aistock_core.models.nets.mlp`, 158 Alpha158 inputs): RD-Agent's
 #: model-loop template (contract §9) with few epochs, so the demo's retrain takes seconds.
-DEFAULT_PTNN = {"n_epochs": 4, "lr": 0.002, "early_stop": 2, "batch_size": 2000, "weight_decay": 0.0001,
+DEFAULT_PTNN = {"n_epochs": 4, "lr": 0.002, "early_stop": 2, "batch_size": 512, "weight_decay": 0.0001,
                 "metric": "loss", "loss": "mse", "seed": 0, "pt_model_uri": "mlp.model_cls",
                 "pt_model_kwargs": {"num_features": 158}}
 #: RD-Agent's infer processors (contract §9): a network needs scaled inputs without NaN.
