@@ -147,8 +147,10 @@ ATTR_BUILTINS = frozenset({"getattr", "setattr", "delattr"})
 
 
 class _Auditor(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, allow_ml: bool = False, extra_banned_attrs: frozenset[str] = frozenset()) -> None:
         self.findings: list[Finding] = []
+        self._allow_ml = allow_ml
+        self._banned_attrs = BANNED_ATTRS | extra_banned_attrs
         self._called: set[int] = set()  # Name nodes that are the callee of a call (checked in visit_Call)
 
     def _flag(self, node: ast.AST, rule: str, reason: str) -> None:
@@ -162,7 +164,7 @@ class _Auditor(ast.NodeVisitor):
         elif root in BANNED_MODULES:
             self._flag(node, "banned-import", f"imports {module!r}: process/filesystem/network/interpreter "
                                               "modules are not allowed in factor code")
-        elif root in ML_MODULES:
+        elif root in ML_MODULES and not self._allow_ml:
             self._flag(node, "ml-library", f"imports {module!r}: factor code must not use ML libraries (rdagent.md §8)")
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -189,7 +191,7 @@ class _Auditor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr in BANNED_ATTRS:
+        if node.attr in self._banned_attrs:
             self._flag(node, "introspection", f"attribute {node.attr!r} is an escape hatch from any restriction")
         elif node.attr in BANNED_MODULES and isinstance(node.ctx, ast.Load):
             # `pd.io.common.os.system(...)`: a banned module reached through a library's namespace.
@@ -285,10 +287,13 @@ def _entrypoints(tree: ast.Module) -> tuple[FactorStyle, str | None, str | None,
     return "script", None, None, classes
 
 
-def audit_source(source: str, filename: str = "factor.py") -> AuditReport:
+def audit_source(source: str, filename: str = "factor.py", *, allow_ml: bool = False,
+                 extra_banned_attrs: frozenset[str] = frozenset()) -> AuditReport:
     """Audit factor source; never raises for findings (see `AuditReport.raise_if_rejected`).
 
-    A syntax error is itself a rejection, reported as a finding at the offending position.
+    A syntax error is itself a rejection, reported as a finding at the offending position. Model code (a loop's
+    ``model.py``) passes the same gate with ``allow_ml`` (it is a network, so it imports torch) and the attributes
+    of ML libraries that load code or files added to the banned ones.
     """
     sha = hashlib.sha256(source.encode("utf-8")).hexdigest()
     try:
@@ -296,7 +301,7 @@ def audit_source(source: str, filename: str = "factor.py") -> AuditReport:
     except SyntaxError as exc:
         finding = Finding(exc.lineno or 0, (exc.offset or 1) - 1, "syntax", f"does not parse: {exc.msg}")
         return AuditReport(filename, sha, (finding,), "script", None, None)
-    auditor = _Auditor()
+    auditor = _Auditor(allow_ml, extra_banned_attrs)
     auditor.visit(tree)
     style, entry, name, classes = _entrypoints(tree)
     findings = tuple(sorted(auditor.findings, key=lambda f: (f.line, f.col, f.rule)))

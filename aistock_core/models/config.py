@@ -25,13 +25,16 @@ _ALPHA360_INFER = ({"class": "ProcessInf", "kwargs": {}}, {"class": "ZScoreNorm"
 HANDLERS: dict[str, tuple[Any, tuple[dict, ...], tuple[dict, ...]]] = {
     "Alpha158": (alpha158_expressions, (), _DEFAULT_LEARN),
     "Alpha360": (alpha360_expressions, _ALPHA360_INFER, _DEFAULT_LEARN),
+    # RD-Agent's combined-factor handler: features and label come from its data_loader (`parse_loader`)
+    "DataHandlerLP": (None, (), ()),
 }
+#: data loaders a ``DataHandlerLP`` may name: Alpha158 expressions joined with a static factor table (contract §9).
+LOADERS = ("NestedDataLoader", "CombinedAlpha158DynamicFactorsLoader", "CombinedAlpha158StaticLoader")
 #: data_handler_config keys we honour; ``freq`` must be "day", the pipes must be empty.
 HANDLER_KWARGS = frozenset({
     "instruments", "start_time", "end_time", "fit_start_time", "fit_end_time", "freq", "infer_processors",
-    "learn_processors", "process_type", "label", "filter_pipe", "inst_processors", "drop_raw",
+    "learn_processors", "process_type", "label", "filter_pipe", "inst_processors", "drop_raw", "data_loader",
 })
-MODELS = ("LGBModel",)
 DATASETS = ("DatasetH",)
 SEGMENTS = ("train", "valid", "test")
 
@@ -58,6 +61,23 @@ class ProcessorSpec:
 
 
 @dataclass(frozen=True)
+class StaticFactors:
+    """A factor table (``combined_factors_df.parquet``: (datetime, instrument) rows, ``('feature', NAME)``
+    columns) joined onto the handler's expression columns.
+
+    ``sorted_columns``: Qlib's ``NestedDataLoader`` ends with ``sort_index(axis=1)``, so its features reach the
+    model sorted by name; RD-Agent's own loaders keep Alpha158's order followed by the table's.
+    ``min_non_nan_ratio``/``min_overlap``: the checks of RD-Agent's ``CombinedAlpha158DynamicFactorsLoader``.
+    """
+
+    path: Path
+    join: str = "left"
+    sorted_columns: bool = False
+    min_non_nan_ratio: float | None = None
+    min_overlap: float | None = None
+
+
+@dataclass(frozen=True)
 class HandlerSpec:
     """A data handler: which features, which label, which rows, which processors (Qlib's semantics)."""
 
@@ -72,6 +92,7 @@ class HandlerSpec:
     infer_processors: tuple[ProcessorSpec, ...]
     learn_processors: tuple[ProcessorSpec, ...]
     process_type: str = "append"
+    static: StaticFactors | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,8 @@ class WorkflowSpec:
     dataset: DatasetSpec
     raw: dict[str, Any]
     provider_uri: str | None = None
+    #: the loop's directory (where the YAML, ``model.py`` and ``combined_factors_df.parquet`` live)
+    base_dir: Path | None = None
 
 
 def _time(value: Any, where: str) -> pd.Timestamp | None:
@@ -112,7 +135,9 @@ def _time(value: Any, where: str) -> pd.Timestamp | None:
         raise ModelError(f"{where}: {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def _processors(blocks: Any, where: str, fit: tuple[Any, Any]) -> tuple[ProcessorSpec, ...]:
+def _processors(blocks: Any, where: str, fit: tuple[Any, Any] | None) -> tuple[ProcessorSpec, ...]:
+    """Processor specs; ``fit`` is the handler's fit window that Alpha158/Alpha360 inject into fitted norms
+    (``check_transform_proc``), None for a plain ``DataHandlerLP``, whose processors carry their own window."""
     from aistock_core.models.processors import PROCESSORS, fits_on_window
 
     if not isinstance(blocks, list | tuple):
@@ -123,7 +148,14 @@ def _processors(blocks: Any, where: str, fit: tuple[Any, Any]) -> tuple[Processo
         if name not in PROCESSORS:
             raise ModelError(f"{where}[{k}]: processor {name!r} is not supported; supported: "
                              f"{', '.join(sorted(PROCESSORS))}")
-        if fits_on_window(name):  # Qlib's check_transform_proc: the handler's fit window overrides
+        if fits_on_window(name) and fit is None:
+            own = (_time(kwargs.get("fit_start_time"), f"{where}[{k}].fit_start_time"),
+                   _time(kwargs.get("fit_end_time"), f"{where}[{k}].fit_end_time"))
+            if own[0] is None or own[1] is None:
+                raise ModelError(f"{where}[{k}]: {name} fits on a window; DataHandlerLP does not inject one, so set "
+                                 "fit_start_time and fit_end_time in its kwargs")
+            kwargs.update(fit_start_time=own[0], fit_end_time=own[1])
+        elif fits_on_window(name):  # Qlib's check_transform_proc: the handler's fit window overrides
             if fit[0] is None or fit[1] is None:
                 raise ModelError(f"{where}[{k}]: {name} fits on fit_start_time..fit_end_time; set both in "
                                  "data_handler_config")
@@ -147,7 +179,78 @@ def _label(value: Any, where: str) -> dict[str, str]:
     return dict(zip(map(str, names), map(str, exprs), strict=True))
 
 
-def parse_handler(block: Any) -> HandlerSpec:
+def _short(name: str) -> str:
+    """``qlib.contrib.data.loader.Alpha158DL`` → ``Alpha158DL`` (Qlib accepts a dotted class or module_path)."""
+    return name.rsplit(".", 1)[-1]
+
+
+def _alpha158dl(config: Any, where: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Features and labels of an ``Alpha158DL`` config: ``feature`` as [[expr...], [name...]] (all of Alpha158
+    when absent, as Alpha158DL defaults) and the ``label`` pair."""
+    if not isinstance(config, Mapping):
+        raise ModelError(f"{where}: Alpha158DL config must be a mapping with 'label' (and 'feature')")
+    unknown = sorted(set(config) - {"label", "feature"})
+    if unknown:
+        raise ModelError(f"{where}: Alpha158DL config key(s) {unknown} are not supported; supported: label, feature")
+    if "label" not in config:
+        raise ModelError(f"{where}: Alpha158DL config has no 'label'; the model needs [[expression], [name]]")
+    features = alpha158_expressions() if "feature" not in config else _label(config["feature"], f"{where}.feature")
+    return features, _label(config["label"], f"{where}.label")
+
+
+def _ratio(value: Any, where: str) -> float:
+    if not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ModelError(f"{where} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def parse_loader(block: Any, base_dir: Path | None) -> tuple[dict[str, str], dict[str, str], StaticFactors]:
+    """A ``DataHandlerLP`` data_loader → (features, labels, static factor table), for the loaders of
+    contract §9: ``NestedDataLoader[Alpha158DL, StaticDataLoader]`` or RD-Agent's combined loaders."""
+    name, kw = _callable(block, "data_handler_config.data_loader")
+    name = _short(name)
+    base = base_dir or Path()
+
+    def join_of(default: str) -> str:
+        join = kw.get("join", default)
+        if join not in ("left", "right", "inner", "outer"):
+            raise ModelError(f"{name}: join {join!r} is not left, right, inner or outer")
+        return join
+
+    if name == "NestedDataLoader":
+        loaders = kw.get("dataloader_l")
+        parts = [_callable(b, f"NestedDataLoader.dataloader_l[{k}]") for k, b in enumerate(loaders or [])]
+        if [_short(n) for n, _ in parts] != ["Alpha158DL", "StaticDataLoader"]:
+            raise ModelError(f"NestedDataLoader: dataloader_l {[n for n, _ in parts]} is not supported; supported: "
+                             "[Alpha158DL, StaticDataLoader] (the Alpha158 columns, then combined_factors_df.parquet)")
+        (_, alpha), (_, static) = parts
+        path = static.get("config")
+        if not isinstance(path, str):
+            raise ModelError(f"StaticDataLoader: config must be the path of the factor table, got {path!r}")
+        features, labels = _alpha158dl(alpha.get("config"), "NestedDataLoader Alpha158DL")
+        return features, labels, StaticFactors(base / path, join_of("left"), sorted_columns=True)
+    if name in ("CombinedAlpha158DynamicFactorsLoader", "CombinedAlpha158StaticLoader"):
+        dynamic = name == "CombinedAlpha158DynamicFactorsLoader"
+        key = "dynamic_path" if dynamic else "static_path"
+        allowed = {"alpha158_config", key, "join"} | ({"min_dynamic_non_nan_ratio", "min_instrument_overlap_ratio",
+                                                       "enforce_instrument_format"} if dynamic else set())
+        unknown = sorted(set(kw) - allowed)
+        if unknown:
+            raise ModelError(f"{name}: unknown kwarg(s) {unknown}; supported: {sorted(allowed)}")
+        if not isinstance(kw.get(key), str):
+            raise ModelError(f"{name}: {key} must be the path of the factor table")
+        features, labels = _alpha158dl(kw.get("alpha158_config"), name)
+        static = StaticFactors(
+            base / kw[key], join_of("left" if dynamic else "outer"),
+            min_non_nan_ratio=_ratio(kw.get("min_dynamic_non_nan_ratio", 0.01), f"{name}.min_dynamic_non_nan_ratio")
+            if dynamic else None,
+            min_overlap=_ratio(kw.get("min_instrument_overlap_ratio", 0.8), f"{name}.min_instrument_overlap_ratio")
+            if dynamic else None)
+        return features, labels, static
+    raise ModelError(f"data_loader {name!r} is not supported; supported: {', '.join(LOADERS)}")
+
+
+def parse_handler(block: Any, base_dir: Path | None = None) -> HandlerSpec:
     name, kw = _callable(block, "task.dataset.kwargs.handler")
     if name not in HANDLERS:
         raise ModelError(f"handler {name!r} is not supported; supported: {', '.join(HANDLERS)}")
@@ -163,8 +266,24 @@ def parse_handler(block: Any) -> HandlerSpec:
     process_type = kw.get("process_type", "append")
     if process_type not in ("append", "independent"):
         raise ModelError(f"handler {name}: process_type {process_type!r} is not 'append' or 'independent'")
-    features, infer, learn = HANDLERS[name]
+    expressions, infer, learn = HANDLERS[name]
+    static = None
+    if name == "DataHandlerLP":
+        if "data_loader" not in kw:
+            raise ModelError(f"handler DataHandlerLP needs a data_loader; supported: {', '.join(LOADERS)}")
+        if "label" in kw:
+            raise ModelError("handler DataHandlerLP: the label belongs in the data_loader's alpha158 config")
+        for key in ("fit_start_time", "fit_end_time"):
+            if key in kw:
+                raise ModelError(f"handler DataHandlerLP takes no {key} (Qlib refuses it); set the fit window in "
+                                 "each fitted processor's kwargs, as RD-Agent's templates do")
+        features, labels, static = parse_loader(kw["data_loader"], base_dir)
+    elif "data_loader" in kw:
+        raise ModelError(f"handler {name} builds its own data loader; use DataHandlerLP for a custom data_loader")
+    else:
+        features, labels = expressions(), _label(kw.get("label"), f"handler {name}: label")
     fit = (_time(kw.get("fit_start_time"), "fit_start_time"), _time(kw.get("fit_end_time"), "fit_end_time"))
+    injected = None if name == "DataHandlerLP" else fit
     instruments = kw.get("instruments", "csi500")
     if not isinstance(instruments, str | list | tuple):
         raise ModelError(f"handler {name}: instruments must be a market name or a list of codes, got "
@@ -176,15 +295,16 @@ def parse_handler(block: Any) -> HandlerSpec:
         end_time=_time(kw.get("end_time"), "end_time"),
         fit_start_time=fit[0],
         fit_end_time=fit[1],
-        features=features(),
-        labels=_label(kw.get("label"), f"handler {name}: label"),
-        infer_processors=_processors(list(kw.get("infer_processors", infer)), "infer_processors", fit),
-        learn_processors=_processors(list(kw.get("learn_processors", learn)), "learn_processors", fit),
+        features=features,
+        labels=labels,
+        infer_processors=_processors(list(kw.get("infer_processors", infer)), "infer_processors", injected),
+        learn_processors=_processors(list(kw.get("learn_processors", learn)), "learn_processors", injected),
         process_type=process_type,
+        static=static,
     )
 
 
-def parse_dataset(block: Any) -> DatasetSpec:
+def parse_dataset(block: Any, base_dir: Path | None = None) -> DatasetSpec:
     name, kw = _callable(block, "task.dataset")
     if name not in DATASETS:
         raise ModelError(f"dataset class {name!r} is not supported; supported: {', '.join(DATASETS)}")
@@ -204,22 +324,20 @@ def parse_dataset(block: Any) -> DatasetSpec:
         if start is None or end is None or start > end:
             raise ModelError(f"segment {seg!r}: [{span[0]}, {span[1]}] is not a window (start ≤ end, both set)")
         parsed[str(seg)] = (start, end)
-    return DatasetSpec(handler=parse_handler(kw["handler"]), segments=parsed)
+    return DatasetSpec(handler=parse_handler(kw["handler"], base_dir), segments=parsed)
 
 
 def parse_model(block: Any) -> ModelSpec:
-    from aistock_core.models.lgb import check_kwargs
+    from aistock_core.models.zoo import check_kwargs
 
     name, kw = _callable(block, "task.model")
-    if name not in MODELS:
-        raise ModelError(f"model class {name!r} is not supported; supported: {', '.join(MODELS)}")
-    check_kwargs(kw)
+    check_kwargs(name, kw)
     return ModelSpec(name=name, kwargs=kw)
 
 
-def parse_workflow(workflow: Mapping[str, Any]) -> WorkflowSpec:
+def parse_workflow(workflow: Mapping[str, Any], base_dir: str | Path | None = None) -> WorkflowSpec:
     """A whole Qlib workflow mapping (``qlib_init`` + ``task``), or ``{model_config, dataset_config}`` from the
-    model catalog (contract §3.4)."""
+    model catalog (contract §3.4). ``base_dir``: the loop's directory, for the files its config names."""
     if "task" in workflow:
         task = workflow["task"] or {}
         model, dataset = task.get("model"), task.get("dataset")
@@ -228,8 +346,9 @@ def parse_workflow(workflow: Mapping[str, Any]) -> WorkflowSpec:
     if model is None or dataset is None:
         raise ModelError("workflow config needs task.model and task.dataset (or model_config and dataset_config)")
     init = workflow.get("qlib_init") or {}
-    return WorkflowSpec(model=parse_model(model), dataset=parse_dataset(dataset), raw=dict(workflow),
-                        provider_uri=init.get("provider_uri"))
+    base = None if base_dir is None else Path(base_dir)
+    return WorkflowSpec(model=parse_model(model), dataset=parse_dataset(dataset, base), raw=dict(workflow),
+                        provider_uri=init.get("provider_uri"), base_dir=base)
 
 
 def load_workflow(path: str | Path) -> WorkflowSpec:
@@ -245,4 +364,4 @@ def load_workflow(path: str | Path) -> WorkflowSpec:
         raise ModelError(f"workflow config {p} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, Mapping):
         raise ModelError(f"workflow config {p} is not a mapping")
-    return parse_workflow(data)
+    return parse_workflow(data, base_dir=p.parent)

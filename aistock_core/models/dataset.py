@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from aistock_core.codes import to_qlib
+from aistock_core.codes import to_internal_many, to_qlib
 from aistock_core.errors import ModelError
 from aistock_core.factors.engine import FactorEngine, compute_frame
-from aistock_core.models.config import DatasetSpec, HandlerSpec
-from aistock_core.models.processors import GroupFrame, Processor, build, fits_on_window
+from aistock_core.models.config import DatasetSpec, HandlerSpec, StaticFactors
+from aistock_core.models.processors import GroupFrame, Processor, build, date_mask, fits_on_window
 
 DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
 
@@ -40,8 +40,74 @@ def handler_engine(handler: HandlerSpec) -> FactorEngine:
                          **{f"label/{k}": v for k, v in handler.labels.items()}})
 
 
+def read_static_factors(static: StaticFactors, start, end) -> pd.DataFrame:
+    """The factor table's rows in [start, end] as float32 columns named by factor, indexed by our codes.
+
+    Qlib's StaticDataLoader slices the table by time only (a market name is not a key of it); RD-Agent writes
+    the columns as ``('feature', NAME)``. Values are cast to float32 like every other feature column here
+    (Qlib would upcast the whole feature block to float64 instead: a difference below float32 precision).
+    """
+    if not static.path.is_file():
+        raise ModelError(f"factor table {static.path} does not exist; the loop's combined_factors_df.parquet "
+                         "belongs next to its workflow config")
+    try:
+        table = pd.read_parquet(static.path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"factor table {static.path} is not a readable Parquet file: {exc}") from None
+    if list(table.index.names) != ["datetime", "instrument"]:
+        if not {"datetime", "instrument"} <= set(map(str, table.columns)):
+            raise ModelError(f"factor table {static.path} is not indexed by (datetime, instrument)")
+        table = table.set_index(["datetime", "instrument"])
+    if isinstance(table.columns, pd.MultiIndex):
+        groups = set(table.columns.get_level_values(0))
+        if groups != {"feature"}:
+            raise ModelError(f"factor table {static.path}: column groups {sorted(map(str, groups))}; only "
+                             "('feature', NAME) columns are supported")
+        table.columns = table.columns.get_level_values(-1)
+    table.columns = table.columns.astype(str)
+    table.index = pd.MultiIndex.from_arrays(
+        [pd.DatetimeIndex(table.index.get_level_values(0)), to_internal_many(table.index.get_level_values(1))],
+        names=["datetime", "instrument"])
+    table = table[date_mask(table.index.get_level_values(0), start, end)].astype(np.float32)
+    if table.empty:
+        raise ModelError(f"factor table {static.path} has no rows in {start}..{end}")
+    return table
+
+
+def _join_static(frame: pd.DataFrame, handler: HandlerSpec) -> pd.DataFrame:
+    """``frame`` (feature/…, label/… columns) joined with the handler's factor table, columns in Qlib's order."""
+    static = handler.static
+    table = read_static_factors(static, handler.start_time, handler.end_time)
+    clash = sorted(set(table.columns) & set(handler.features))
+    if clash:
+        raise ModelError(f"factor table {static.path} repeats expression column(s) {clash[:5]}; rename them")
+    if static.min_overlap is not None:
+        theirs = table.index.get_level_values(1).unique()
+        overlap = float(theirs.isin(frame.index.get_level_values(1).unique()).mean())
+        if overlap < static.min_overlap:
+            raise ModelError(f"factor table {static.path}: only {overlap:.1%} of its instruments are in the "
+                             f"data (min_instrument_overlap_ratio {static.min_overlap}); check the instrument codes")
+    joined = frame.join(table.add_prefix("feature/"), how=static.join)
+    if static.min_non_nan_ratio is not None:
+        ratio = float(joined[[f"feature/{c}" for c in table.columns]].notna().any(axis=1).mean())
+        if ratio < static.min_non_nan_ratio:
+            raise ModelError(f"factor table {static.path}: only {ratio:.2%} of rows have a factor value after the "
+                             f"join (min_dynamic_non_nan_ratio {static.min_non_nan_ratio}); index mismatch?")
+    features = [f"feature/{c}" for c in feature_order(handler, list(table.columns))]
+    labels = [f"label/{c}" for c in (sorted(handler.labels) if static.sorted_columns else handler.labels)]
+    return joined[features + labels].astype(np.float32)
+
+
+def feature_order(handler: HandlerSpec, table_columns: list[str]) -> list[str]:
+    """The model's input order: the expressions then the table's columns, or, after Qlib's NestedDataLoader
+    (``sort_index(axis=1)``), all of them sorted by name."""
+    names = [*handler.features, *table_columns]
+    return sorted(names) if handler.static is not None and handler.static.sorted_columns else names
+
+
 def load_raw(service, handler: HandlerSpec, engine: FactorEngine | None = None) -> GroupFrame:
-    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments).
+    """The handler's features and labels as a `GroupFrame` (float32, the listed cells of its instruments, joined
+    with its factor table when it has one).
 
     ``engine``: `handler_engine` of this handler, when the caller keeps one (daily scoring parses once)."""
     frame = compute_frame(service, handler.instruments, engine or handler_engine(handler),
@@ -49,13 +115,16 @@ def load_raw(service, handler: HandlerSpec, engine: FactorEngine | None = None) 
     if frame.empty:
         raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
                          f"{handler.start_time}..{handler.end_time}; check the window and the data")
+    if handler.static is not None:
+        frame = _join_static(frame, handler)
     order = qlib_row_order(frame.index)
     values = frame.to_numpy().T  # (columns × rows): the frame's one float32 block, not a copy
-    k = len(handler.features)
+    k = sum(c.startswith("feature/") for c in frame.columns)
     # one gather per group straight into C-ordered (columns × rows) arrays, like a pandas block after a take
     groups = {"feature": np.take(values[:k], order, axis=1), "label": np.take(values[k:], order, axis=1)}
     return GroupFrame(index=frame.index[order], groups=groups,
-                      names={"feature": list(handler.features), "label": list(handler.labels)})
+                      names={"feature": [c.removeprefix("feature/") for c in frame.columns[:k]],
+                             "label": [c.removeprefix("label/") for c in frame.columns[k:]]})
 
 
 def _run(frame: GroupFrame, processors: list[Processor]) -> GroupFrame:

@@ -1,5 +1,6 @@
-"""Run a research loop's exported model: a pickled Qlib ``LGBModel`` (``params.pkl``/``model.pkl``) or a
-LightGBM text model, on features we compute, after checking their order against ``model_meta.json``.
+"""Run a research loop's exported model: a pickled Qlib ``LGBModel`` (``params.pkl``/``model.pkl``), a
+LightGBM text model, or a GeneralPTNN state dict with the loop's ``model.py`` (audited like factor code), on
+features we compute, after checking their order against ``model_meta.json``.
 
 Pickles are code, not data: unpickling can call any importable function. So a pickle is opened only when the
 caller says the loop is trusted, and even then through an unpickler that resolves nothing but the handful of
@@ -90,9 +91,10 @@ def load_booster(path: str | Path, *, trusted: bool = False):
         raise ModelError(f"{p} is not a LightGBM model file: {exc}") from None
 
 
-def expected_features(meta: dict[str, Any]) -> list[str]:
+def expected_features(meta: dict[str, Any], base_dir: str | Path | None = None) -> list[str]:
     """The model's input order from ``model_meta.json``: ``feature_schema`` when it lists names, else the
-    handler's features (Alpha158/Alpha360 order) from ``dataset_conf`` (contract §4.4)."""
+    handler's features (Alpha158/Alpha360 order, or a combined-factor handler's expressions and the columns of
+    its factor table under ``base_dir``) from ``dataset_conf`` (contract §4.4)."""
     schema = meta.get("feature_schema")
     if isinstance(schema, list | tuple) and len(schema) == 2 and isinstance(schema[1], list | tuple):
         return [str(n) for n in schema[1]]  # Qlib's [[expr...], [name...]]
@@ -105,7 +107,12 @@ def expected_features(meta: dict[str, Any]) -> list[str]:
     if handler is None:
         raise ModelError("model_meta.json has neither a feature_schema nor dataset_conf.kwargs.handler: the "
                          "feature order cannot be checked, so the model is not run")
-    return list(parse_handler(handler).features)
+    parsed = parse_handler(handler, None if base_dir is None else Path(base_dir))
+    if parsed.static is None:
+        return list(parsed.features)
+    from aistock_core.models.dataset import feature_order, read_static_factors
+
+    return feature_order(parsed, list(read_static_factors(parsed.static, None, None).columns))
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -117,10 +124,24 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path} is not valid JSON: {exc}") from None
 
 
-def score_exported(booster, features: pd.DataFrame, expected: list[str]) -> pd.Series:
-    """Scores of ``features`` after checking names/order against ``expected`` and the booster's input width."""
+def load_network(state_dict: str | Path, meta: dict[str, Any], code_dir: str | Path):
+    """A loop's GeneralPTNN: its state dict (tensors only) in the network of ``meta['model_conf']``, built from
+    the loop's audited ``model.py`` under ``code_dir`` (`ptnn.load_torch_predictor`)."""
+    from aistock_core.models.ptnn import load_torch_predictor
+
+    conf = meta.get("model_conf") or {}
+    if conf.get("class") != "GeneralPTNN":
+        raise ModelError(f"a torch state dict needs model_meta.json's model_conf to be a GeneralPTNN block (with "
+                         f"pt_model_uri and pt_model_kwargs), got class {conf.get('class')!r}")
+    return load_torch_predictor(state_dict, dict(conf.get("kwargs") or {}), code_dir)
+
+
+def score_exported(model, features: pd.DataFrame, expected: list[str]) -> pd.Series:
+    """Scores of ``features`` after checking names/order against ``expected`` and the model's input width (a
+    LightGBM booster, or a network whose first layer states it)."""
     check_feature_order(expected, list(features.columns), "exported model features")
-    if booster.num_feature() != len(expected):
-        raise ModelError(f"the exported booster takes {booster.num_feature()} features but model_meta.json lists "
+    width = model.num_feature()
+    if width is not None and width != len(expected):
+        raise ModelError(f"the exported model takes {width} features but model_meta.json lists "
                          f"{len(expected)}; the meta does not belong to this model")
-    return pd.Series(booster.predict(features.to_numpy()), index=features.index, name="score")
+    return pd.Series(model.predict(features.to_numpy()), index=features.index, name="score")

@@ -88,6 +88,10 @@ class LGBModel:
     def best_iteration(self) -> int:
         return int(self.booster.best_iteration) if self.booster is not None else 0
 
+    def log_params(self) -> dict[str, Any]:
+        return {**{f"lgb.{k}": v for k, v in self.params.items()}, "model.num_boost_round": self.num_boost_round,
+                "model.early_stopping_rounds": self.early_stopping_rounds}
+
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.feature_importance(importance_type="gain")
         return dict(zip(self.feature_names, map(float, gains), strict=True))

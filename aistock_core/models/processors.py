@@ -24,6 +24,16 @@ from aistock_core.errors import ModelError
 EPS = 1e-12
 
 
+def date_mask(dates: pd.DatetimeIndex, start, end) -> np.ndarray:
+    """``start <= date <= end`` per row, either end open when None (Qlib's inclusive time slices)."""
+    mask = np.ones(len(dates), dtype=bool)
+    if start is not None:
+        mask &= dates >= pd.Timestamp(start)
+    if end is not None:
+        mask &= dates <= pd.Timestamp(end)
+    return mask
+
+
 @dataclass(frozen=True)
 class GroupFrame:
     """Rows indexed by (datetime, instrument); ``groups[g]`` is a (columns × rows) array named ``names[g]``.
@@ -63,13 +73,7 @@ class GroupFrame:
         """
         days, codes = self.index.levels[0], self.index.codes[0]
         if not (days.is_monotonic_increasing and (len(codes) < 2 or (np.diff(codes) >= 0).all())):
-            dates = self.index.get_level_values(0)
-            mask = np.ones(len(dates), dtype=bool)
-            if start is not None:
-                mask &= dates >= pd.Timestamp(start)
-            if end is not None:
-                mask &= dates <= pd.Timestamp(end)
-            return self.take_rows(mask)
+            return self.take_rows(date_mask(self.index.get_level_values(0), start, end))
         lo = 0 if start is None else int(codes.searchsorted(days.searchsorted(pd.Timestamp(start), "left")))
         hi = len(codes) if end is None else int(codes.searchsorted(days.searchsorted(pd.Timestamp(end), "right")))
         hi = max(hi, lo)

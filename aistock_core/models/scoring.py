@@ -93,12 +93,12 @@ class ServedModel:
 
 @lru_cache(maxsize=32)
 def _load_version(uri: str, name: str, version: str, run_id: str) -> ServedModel:
-    import mlflow.lightgbm
+    from aistock_core.models.flavours import load_predictor
 
     with session(uri) as c, tempfile.TemporaryDirectory() as tmp:
-        booster = mlflow.lightgbm.load_model(f"models:/{name}/{version}")
         local = Path(c.download_artifacts(run_id, "aistock", tmp))
         meta = json.loads((local / META).read_text())
+        booster = load_predictor(meta, f"models:/{name}/{version}", local)
         with open(local / PROCESSORS, "rb") as f:  # written by tracking.log_training: our own objects
             processors = pickle.load(f)
     return ServedModel(name, version, run_id, booster, meta, processors)

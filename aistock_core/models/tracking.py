@@ -1,11 +1,13 @@
 """MLflow: every training is a run; a version that passes its checks is registered and aliased ``champion``.
 
-A run holds the workflow config, LightGBM params, the per-iteration train/valid loss, IC metrics per segment,
-feature importance, the dataset window and the data fingerprint, and the model in the ``mlflow.lightgbm``
-flavour with a signature. Beside the model: ``model_meta.json`` (feature order, label, handler) and
-``infer_processors.pkl`` (the fitted infer processors — our own objects, written by this code, so loading them
-is not loading research's pickles). The registry needs a DB-backed store: the default is SQLite under
-``AISTOCK_HOME`` (`Settings.tracking_uri`). Aliases, not the deprecated stages.
+A run holds the workflow config, the model's params, the per-iteration (per-epoch) train/valid loss, IC
+metrics per segment, feature importance, the dataset window and the data fingerprint, and the model in its
+flavour (``mlflow.lightgbm``/``xgboost``/``sklearn``/``pytorch``, see `flavours`) with a signature. Beside the
+model: ``model_meta.json`` (feature order, label, handler, model kwargs), what the flavour needs to be served
+(a network's state dict and ``model.py``) and ``infer_processors.pkl`` (the fitted infer processors — our own
+objects, written by this code, so loading them is not loading research's pickles). The registry needs a
+DB-backed store: the default is SQLite under ``AISTOCK_HOME`` (`Settings.tracking_uri`). Aliases, not the
+deprecated stages.
 """
 
 from __future__ import annotations
@@ -97,9 +99,8 @@ class Logged:
 
 def _params(result: TrainResult) -> dict[str, Any]:
     h = result.spec.dataset.handler
-    params = {f"lgb.{k}": v for k, v in result.model.params.items()}
-    params |= {"model.class": result.spec.model.name, "model.num_boost_round": result.model.num_boost_round,
-               "model.early_stopping_rounds": result.model.early_stopping_rounds, "handler.class": h.name,
+    params = dict(result.model.log_params())
+    params |= {"model.class": result.spec.model.name, "handler.class": h.name,
                "handler.instruments": h.instruments if isinstance(h.instruments, str) else ",".join(h.instruments),
                "handler.label": json.dumps(h.labels), "features": len(result.dataset.feature_names)}
     params |= {f"segment.{k}": "..".join(v) for k, v in result.window.items()}
@@ -122,7 +123,8 @@ def _metrics(result: TrainResult) -> list:
 def model_meta(result: TrainResult) -> dict[str, Any]:
     """What scoring needs besides the booster: the feature order, label and the handler block."""
     h = result.spec.dataset.handler
-    return {"model_class": result.spec.model.name, "features": result.dataset.feature_names,
+    return {"model_class": result.spec.model.name, "model_kwargs": result.spec.model.kwargs,
+            "features": result.dataset.feature_names,
             "label": h.labels, "handler": h.name, "instruments": h.instruments, "window": result.window,
             "data_fingerprint": result.data_fingerprint, "workflow": result.spec.raw}
 
@@ -145,8 +147,9 @@ def log_training(result: TrainResult, *, uri: str, experiment: str, model_name: 
     Nothing reaches the registry when a check fails: the run is kept (tagged with the failures) for diagnosis.
     """
     import mlflow
-    import mlflow.lightgbm
     from mlflow.models import infer_signature
+
+    from aistock_core.models.flavours import log_model
 
     failed = champion_checks(result, min_valid_ic, research_ic, ic_tolerance)
     sample = result.dataset.prepare(next(iter(result.predictions)), "feature", "infer").head(50)
@@ -158,11 +161,12 @@ def log_training(result: TrainResult, *, uri: str, experiment: str, model_name: 
             mlflow.set_tags({"data_fingerprint": result.data_fingerprint, "window": json.dumps(result.window),
                              "checks": json.dumps(failed) if failed else "passed", **(tags or {})})
             mlflow.log_dict(result.spec.raw, "workflow.json")
-            mlflow.log_dict(result.model.feature_importance(), "feature_importance.json")
+            if importance := result.model.feature_importance():
+                mlflow.log_dict(importance, "feature_importance.json")
             mlflow.log_dict(result.metrics, "metrics.json")
             signature = infer_signature(sample, result.model.predict_frame(sample).to_numpy())
-            info = mlflow.lightgbm.log_model(result.model.booster, name="model", signature=signature)
             with tempfile.TemporaryDirectory() as tmp:
+                info = log_model(result.model, signature, sample.to_numpy()[:5], Path(tmp))
                 (Path(tmp) / META).write_text(json.dumps(model_meta(result), default=str, indent=1))
                 with open(Path(tmp) / PROCESSORS, "wb") as f:
                     pickle.dump(result.dataset.infer_processors, f)

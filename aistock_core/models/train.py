@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,8 @@ import pandas as pd
 from aistock_core.errors import ModelError
 from aistock_core.models.config import WorkflowSpec
 from aistock_core.models.dataset import Dataset
-from aistock_core.models.lgb import LGBModel
 from aistock_core.models.metrics import signal_metrics
+from aistock_core.models.zoo import build
 
 
 def fingerprint(dataset: Dataset) -> str:
@@ -38,7 +39,7 @@ class TrainResult:
     """A fitted model with what it was trained on and how it scored, per segment."""
 
     spec: WorkflowSpec
-    model: LGBModel
+    model: Any  # one of zoo.MODELS' classes
     dataset: Dataset
     predictions: dict[str, pd.Series] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -62,10 +63,9 @@ class TrainResult:
 
 def train(spec: WorkflowSpec, service) -> TrainResult:
     """Load and process the dataset, fit the model (Qlib's loop), predict and score every segment."""
-    if spec.model.name != "LGBModel":  # config.MODELS lists what parse_model lets through
-        raise ModelError(f"model class {spec.model.name!r} has no trainer")
+    model = build(spec.model.name, spec.model.kwargs, spec.base_dir)
     dataset = Dataset.load(service, spec.dataset)
-    model = LGBModel(**spec.model.kwargs).fit(dataset)
+    model = model.fit(dataset)
     result = TrainResult(spec=spec, model=model, dataset=dataset, data_fingerprint=fingerprint(dataset))
     label_name = dataset.raw.names["label"][0]
     for seg in spec.dataset.segments:

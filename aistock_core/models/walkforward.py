@@ -58,20 +58,27 @@ def retrain_workflow(workflow: dict[str, Any], window: RetrainWindow) -> dict[st
     task = out["task"] if "task" in out else {"dataset": out["dataset_config"]}
     kwargs = task["dataset"]["kwargs"]
     handler = kwargs["handler"].setdefault("kwargs", {})
+    fit = {"fit_start_time": f"{window.train[0]:%Y-%m-%d}", "fit_end_time": f"{window.train[1]:%Y-%m-%d}"}
     # rows end with the valid segment: its labels read closes up to data_end, nothing later
-    handler.update(start_time=f"{window.train[0]:%Y-%m-%d}", end_time=f"{window.valid[1]:%Y-%m-%d}",
-                   fit_start_time=f"{window.train[0]:%Y-%m-%d}", fit_end_time=f"{window.train[1]:%Y-%m-%d}")
+    handler.update(start_time=f"{window.train[0]:%Y-%m-%d}", end_time=f"{window.valid[1]:%Y-%m-%d}")
+    if kwargs["handler"].get("class") == "DataHandlerLP":  # no handler fit window: each fitted processor has one
+        for block in [*handler.get("infer_processors", []), *handler.get("learn_processors", [])]:
+            if isinstance(block, dict) and "fit_start_time" in (block.get("kwargs") or {}):
+                block["kwargs"].update(fit)
+    else:
+        handler.update(fit)
     kwargs["segments"] = {"train": [f"{d:%Y-%m-%d}" for d in window.train],
                           "valid": [f"{d:%Y-%m-%d}" for d in window.valid]}
     return out
 
 
 def retrain(service, workflow: dict[str, Any], retrain_day, *, train_sessions: int,
-            valid_sessions: int) -> tuple[RetrainWindow, TrainResult]:
-    """Train ``workflow`` as it would have been trained on ``retrain_day`` (no data from that day on)."""
+            valid_sessions: int, base_dir=None) -> tuple[RetrainWindow, TrainResult]:
+    """Train ``workflow`` as it would have been trained on ``retrain_day`` (no data from that day on);
+    ``base_dir``: where the files the workflow names live (a network's ``model.py``, a factor table)."""
     window = retrain_window(service.resolve_dates(), retrain_day, train_sessions=train_sessions,
                             valid_sessions=valid_sessions)
-    return window, train(parse_workflow(retrain_workflow(workflow, window)), service)
+    return window, train(parse_workflow(retrain_workflow(workflow, window), base_dir=base_dir), service)
 
 
 def model_for(day, windows: list[RetrainWindow]) -> RetrainWindow:

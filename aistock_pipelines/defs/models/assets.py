@@ -17,6 +17,7 @@ import pandas as pd
 from aistock_core.calendar import SESSION_TZ
 from aistock_core.config import get_settings
 from aistock_core.errors import ModelError
+from aistock_core.models.nets import NETS_DIR
 from aistock_pipelines.partitions import PARTITIONS_START, trade_date, trading_days
 from aistock_pipelines.presentation import ratio, table_metadata
 from aistock_pipelines.resources import DataServiceResource, StoreResource
@@ -35,9 +36,20 @@ DEFAULT_LGB = {"loss": "mse", "colsample_bytree": 0.8879, "learning_rate": 0.2, 
                "min_data_in_leaf": 50, "num_threads": 2, "deterministic": True, "force_col_wise": True}
 
 
+#: GeneralPTNN kwargs of the small network retrain (`aistock_core.models.nets.mlp`, 158 Alpha158 inputs): RD-Agent's
+#: model-loop template (contract §9) with few epochs, so the demo's retrain takes seconds.
+DEFAULT_PTNN = {"n_epochs": 4, "lr": 0.002, "early_stop": 2, "batch_size": 512, "weight_decay": 0.0001,
+                "metric": "loss", "loss": "mse", "seed": 0, "pt_model_uri": "mlp.model_cls",
+                "pt_model_kwargs": {"num_features": 158}}
+#: RD-Agent's infer processors (contract §9): a network needs scaled inputs without NaN.
+RDAGENT_INFER = [{"class": "RobustZScoreNorm", "kwargs": {"fields_group": "feature", "clip_outlier": True}},
+                 {"class": "Fillna", "kwargs": {"fields_group": "feature"}}]
+
+
 @dataclass(frozen=True)
 class RetrainSpec:
-    """What to retrain and how often: model kwargs, rolling window lengths (sessions), research reference."""
+    """What to retrain and how often: model class and kwargs, rolling window lengths (sessions), research
+    reference; ``code_dir`` holds a GeneralPTNN's network file, ``asset`` names the Dagster asset."""
 
     name: str = "aistock_lgb"
     experiment: str = "aistock"
@@ -51,13 +63,19 @@ class RetrainSpec:
     #: model, the day's scores must rank the names like it does (Spearman ≥ ``agreement_min``).
     loop: str | None = None
     agreement_min: float = 0.8
+    model_class: str = "LGBModel"
+    code_dir: str | None = None
+    infer_processors: tuple[dict, ...] | None = None
+    asset: str = "trained_model"
 
     def workflow(self, universe: str) -> dict[str, Any]:
         """The Qlib workflow mapping (windows are set per retrain by `walkforward.retrain_workflow`)."""
         handler = {"class": "Alpha158", "module_path": "qlib.contrib.data.handler",
                    "kwargs": {"instruments": universe}}
+        if self.infer_processors is not None:
+            handler["kwargs"]["infer_processors"] = [dict(p) for p in self.infer_processors]
         return {"task": {
-            "model": {"class": "LGBModel", "module_path": "qlib.contrib.model.gbdt", "kwargs": self.model_kwargs},
+            "model": {"class": self.model_class, "kwargs": self.model_kwargs},
             "dataset": {"class": "DatasetH", "module_path": "qlib.data.dataset",
                         "kwargs": {"handler": handler, "segments": {}}},
         }}
@@ -67,6 +85,9 @@ DEFAULT_RETRAIN = RetrainSpec()
 #: The stored features the models are trained and scored on (Alpha158, the factors box's default set). The
 #: models recompute them through the engine; the asset is their lineage and, with automation, their trigger.
 FEATURES = "alpha158_factors"
+PTNN_RETRAIN = RetrainSpec(name="aistock_ptnn", experiment="aistock_ptnn", model_class="GeneralPTNN",
+                           model_kwargs=DEFAULT_PTNN, code_dir=str(NETS_DIR), infer_processors=tuple(RDAGENT_INFER),
+                           asset="trained_ptnn_model")
 
 #: One retrain per calendar month, keyed by its first day (the retrain happens on the month's first session).
 retrain_months = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, timezone=SESSION_TZ, end_offset=1)
@@ -82,11 +103,13 @@ def first_session_of(service, month_key: str) -> pd.Timestamp:
 
 
 def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
+    kind = {"LGBModel": "lightgbm", "GeneralPTNN": "pytorch", "XGBModel": "xgboost"}.get(spec.model_class, "python")
+
     # A month's retrain reads sessions before the month's first one: the previous month's features.
-    @dg.asset(name="trained_model", partitions_def=retrain_months, group_name=GROUP, kinds={"mlflow", "lightgbm"},
+    @dg.asset(name=spec.asset, partitions_def=retrain_months, group_name=GROUP, kinds={"mlflow", kind},
               deps=[dg.AssetDep(FEATURES, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1,
                                                                                           end_offset=-1))],
-              description=f"{spec.name}: Alpha158 + LGBModel retrained on the {spec.train_sessions}+"
+              description=f"{spec.name}: Alpha158 + {spec.model_class} retrained on the {spec.train_sessions}+"
                           f"{spec.valid_sessions} sessions before each month's first session; champion if it "
                           "passes its checks.")
     def _trained(context: dg.AssetExecutionContext, data: DataServiceResource) -> dg.MaterializeResult:
@@ -96,7 +119,8 @@ def build_trained_model(spec: RetrainSpec) -> dg.AssetsDefinition:
         service = data.get_service()
         day = first_session_of(service, context.partition_key)
         window, result = retrain(service, spec.workflow(spec.universe or data.settings().market), day,
-                                 train_sessions=spec.train_sessions, valid_sessions=spec.valid_sessions)
+                                 train_sessions=spec.train_sessions, valid_sessions=spec.valid_sessions,
+                                 base_dir=spec.code_dir)
         settings = get_settings()
         logged = log_training(result, uri=settings.tracking_uri, experiment=spec.experiment, model_name=spec.name,
                               artifact_root=settings.artifact_root, research_ic=spec.research_ic,
@@ -158,4 +182,5 @@ def stored_model_scores(store: StoreResource, start, end) -> pd.Series | None:
 
 
 trained_model = build_trained_model(DEFAULT_RETRAIN)
+trained_ptnn_model = build_trained_model(PTNN_RETRAIN)
 model_scores = build_model_scores(DEFAULT_RETRAIN)

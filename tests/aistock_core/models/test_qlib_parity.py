@@ -131,21 +131,31 @@ def _ours_index(obj):
     return obj
 
 
+def synthetic_qlib_dir(tmp_path_factory, seed: int, start: str, end: str):
+    """A 30-name synthetic market (listings, suspensions, limits, ex-rights) written as a Qlib directory."""
+    market = SyntheticMarket(seed=seed, n_instruments=30, start=start, end=end)
+    return write_qlib_dir(DataService(market), tmp_path_factory.mktemp("qlib") / "cn_data", markets=("all",))
+
+
+def run_reference(tmp_path_factory, script: str, job: dict):
+    """Run ``script`` (Qlib's side) in a fresh interpreter with ``job`` plus ``out``; returns ``out``."""
+    out = tmp_path_factory.mktemp("qlib_out")
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps({**job, "out": str(out)})], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
 @pytest.fixture(scope="module")
 def qlib_dir(tmp_path_factory):
-    market = SyntheticMarket(seed=21, n_instruments=30, start=START, end=END)
-    return write_qlib_dir(DataService(market), tmp_path_factory.mktemp("qlib") / "cn_data", markets=("all",))
+    return synthetic_qlib_dir(tmp_path_factory, 21, START, END)
 
 
 @pytest.fixture(scope="module")
 def qlib_out(qlib_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("qlib_out")
-    job = {"uri": str(qlib_dir), "out": str(out), "model": MODEL, "train_on": "alpha158_default",
-           "datasets": {name: dataset_config(name) for name in HANDLERS}}
-    proc = subprocess.run([sys.executable, "-c", QLIB_SCRIPT, json.dumps(job)], capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return out
+    return run_reference(tmp_path_factory, QLIB_SCRIPT, {
+        "uri": str(qlib_dir), "model": MODEL, "train_on": "alpha158_default",
+        "datasets": {name: dataset_config(name) for name in HANDLERS}})
 
 
 @pytest.fixture(scope="module")

@@ -93,3 +93,23 @@ def test_retrain_far_from_research_ic_is_blocked_and_not_registered(resources):
     assert md["version"].value == "not registered" and "research_ic" in md["failed_checks"].value
     assert not evaluation.passed and "research loop's recorded IC 0.9" in evaluation.description
     assert client(get_settings().tracking_uri).search_model_versions("name='strict_lgb'") == []
+
+
+def test_ptnn_retrain_registers_a_champion_that_scores(resources):
+    """The network retrain (GeneralPTNN over our audited MLP file) becomes its own champion and scores a day."""
+    import dataclasses
+
+    import numpy as np
+
+    from aistock_core.models.scoring import ServedModel
+    from aistock_pipelines.defs.models.assets import PTNN_RETRAIN
+
+    spec = dataclasses.replace(PTNN_RETRAIN, name="small_ptnn", experiment="small_ptnn", train_sessions=150,
+                               valid_sessions=40, model_kwargs={**PTNN_RETRAIN.model_kwargs, "batch_size": 256})
+    result, evaluation = _retrain(spec, resources)
+    assert result.success and evaluation.passed, evaluation.description
+    meta = result.asset_materializations_for_node(spec.asset)[0].metadata
+    assert meta["version"].value == "1"
+    served = ServedModel.load(get_settings().tracking_uri, "small_ptnn")
+    scores = served.score(resources["data"].get_service(), DAY, DAY)
+    assert len(scores) > 20 and np.isfinite(scores.to_numpy()).all() and scores.std() > 0
