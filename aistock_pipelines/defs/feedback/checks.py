@@ -15,7 +15,7 @@ from aistock_pipelines.partitions import trade_date
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource
 
 
-@dg.asset_check(asset=live_feedback, blocking=True,
+@dg.asset_check(asset=live_feedback, name="reconciles", blocking=True,
                 description="Every LiveFeedback figure of the day's files equals its independent recomputation.")
 def live_feedback_reconciles(context: dg.AssetCheckExecutionContext, data: DataServiceResource,
                              database: DatabaseResource) -> dg.AssetCheckResult:
