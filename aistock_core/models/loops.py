@@ -180,9 +180,10 @@ def exported_scores(service, loop: LoopModel, day, instruments) -> LoopScores:
 def retrained_scores(service, loop: LoopModel, day, instruments, uri: str) -> LoopScores:
     """Our registered retrain of the loop (the version that may score ``day``: trained on earlier bars only)."""
     from aistock_core.models.scoring import model_for_day
-    from aistock_core.models.tracking import client
+    from aistock_core.models.tracking import client, store_exists
 
-    if not client(uri).search_registered_models(f"name='{loop.registry_name}'"):
+    # a missing store holds no retrain: say so without opening it (that would create it)
+    if not store_exists(uri) or not client(uri).search_registered_models(f"name='{loop.registry_name}'"):
         raise ModelError(f"loop {loop.key} has no exported model and no retrained one ({loop.registry_name} is not "
                          "in the registry); retrain it with `aistock models select --retrain`")
     served = model_for_day(uri, loop.registry_name, day, service.calendar)
