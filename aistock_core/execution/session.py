@@ -47,6 +47,10 @@ def run_slot(store: ExecutionStore, data: DataService, home: Path, instance: str
     now = slot_time(day, slot)
     gateway = open_gateway(store, instance, data, home, day)
     try:
+        if isinstance(gateway, SimulatedBroker):
+            # the paper broker's clock at the slot: its orders match from the minute after they arrive, as on the
+            # exchange, never on bars before the slot (and earlier slots' open orders fill up to now first)
+            gateway.advance(now)
         universe = sorted(set(weights.index) | set(gateway.snapshot().positions))
         quotes = market_quotes(data, universe, now)
         result = OrderRunner(store, gateway, instance, instance_policy(store, instance), plan=plan).run(

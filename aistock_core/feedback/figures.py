@@ -88,7 +88,8 @@ def execution(history: AccountHistory, is_preview: bool) -> dict:
     timed = known[known["slot"].notna()]
     waits = (pd.to_datetime(timed["traded_at"]).dt.tz_localize(None) - _decision_moment(timed)).dt.total_seconds()
     sells = fills[fills["side"] == "sell"]
-    rates = sells["day"].map(AshareFees().stamp_duty).astype(float)  # no sells: an empty float column, not dates
+    fees = AshareFees()
+    rates = pd.Series([fees.stamp_duty(d) for d in sells["day"]], index=sells.index, dtype=float)  # per sell fill
     stamp = float((sells["volume"] * sells["price"] * rates).sum())
     return {
         "orders": len(sent),

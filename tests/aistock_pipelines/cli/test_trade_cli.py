@@ -210,3 +210,13 @@ def test_market_orders_from_the_cli(home, weights):
     run = ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--order-type", "market",
                   "--weights", weights)
     assert run["submitted"] == 10 and {o["price_type"] for o in run["orders"]} == {"market"}
+
+
+def test_paper_orders_fill_only_after_the_slot(home, weights):
+    """An order sent at 09:35 matches from the 09:36 bar on: never on the bars of the morning before it arrived."""
+    create()
+    ok_json("trade", "run", "--instance", "demo", "--date", DAY, "--submit", "--weights", weights)
+    state = json.loads(paper_account(home).read_text())
+    fills = [fill for order in state["orders"] for fill in order["fills"]]
+    assert fills and all(order["start_minute"] == 6 for order in state["orders"])
+    assert min(str(fill["traded_at"]) for fill in fills) >= f"{DAY}T09:36"
