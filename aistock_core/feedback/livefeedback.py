@@ -72,13 +72,43 @@ def shanghai_time(value) -> str:
     return stamp.tz_convert(SESSION_TZ).isoformat(timespec="seconds")
 
 
-def _expectation(configs: LoopConfigs, performance: dict) -> dict:
+def _replay_tracking_error(db: Database, instance: FeedbackInstance, period: Period) -> float | None:
+    """The tracking error against our backtest replay that the day's evaluation (`performance_report`, which runs
+    before this asset) recorded for the instance at the period's end; None when there is none."""
+    from aistock_core.db.models.signals import PerformanceReportRow as R
+
+    loop_id = instance.ref.replace("-", ":", 1)  # the signals box names instances preview:<id> / trade:<name>
+    with db.session() as s:
+        return s.scalar(select(R.tracking_error).where(R.instance == loop_id, R.trading_day == period.end.date()))
+
+
+def _model(instance: FeedbackInstance, configs: LoopConfigs) -> dict:
+    """The instance's model: its registry reference resolved to the version it points to when the file is written
+    and the last day that version's training read labels for; name only for a loop's model without one."""
+    from aistock_core.config import get_settings
+    from aistock_core.errors import ModelError
+    from aistock_core.models.scoring import ServedModel
+    from aistock_core.models.tracking import store_exists
+
+    out = {"name": instance.model or configs.model.get("model_type"), "version": None, "trained_until": None}
+    uri = get_settings().tracking_uri
+    if instance.model and store_exists(uri):
+        try:
+            served = ServedModel.load(uri, instance.model)
+        except ModelError:
+            return out  # a reference the registry no longer resolves: the name as configured, nothing invented
+        out["version"] = str(served.version)
+        out["trained_until"] = max(str(end)[:10] for _, end in served.meta["window"].values())
+    return out
+
+
+def _expectation(configs: LoopConfigs, performance: dict, tracking_error: float | None = None) -> dict:
     kpis = configs.kpis
     expected_dd = kpis.get("max_drawdown")
     out = {"source": "loop KPIs", "expected_return": figures.number(kpis.get("annualized_return")),
            "expected_sharpe": figures.number(kpis.get("information_ratio")),
            "expected_max_drawdown": figures.number(-abs(expected_dd)) if expected_dd is not None else None,
-           "tracking_error": None}
+           "tracking_error": figures.number(tracking_error)}
     realised, expected = performance["sharpe"], out["expected_sharpe"]
     if configs.experiment_id is None:
         out["divergence"] = "no research loop: nothing to compare with"
@@ -88,6 +118,8 @@ def _expectation(configs: LoopConfigs, performance: dict) -> dict:
         out["divergence"] = f"too few sessions for a Sharpe ratio; research expected {expected:.2f}"
     else:
         out["divergence"] = f"Sharpe {realised:.2f} live vs {expected:.2f} expected ({realised - expected:+.2f})"
+    if out["tracking_error"] is not None:
+        out["divergence"] += f"; tracking error {out['tracking_error']:.2%} against the backtest replay"
     return out
 
 
@@ -131,12 +163,11 @@ def build_feedback(db: Database, service: DataService, ref: str, period: Period)
         "period": {**period.as_dict(), "sessions": len(history.value)},
         "config": {"strategy_config_hash": sha256_of(strategy),
                    "factor_set_hash": sha256_of(sorted(configs.factor_names)),
-                   "model": {"name": instance.model or configs.model.get("model_type"), "version": None,
-                             "trained_until": None},
+                   "model": _model(instance, configs),
                    "strategy": strategy},
         "performance": performance,
         "execution": figures.execution(history, instance.is_preview),
-        "expectation": _expectation(configs, performance),
+        "expectation": _expectation(configs, performance, _replay_tracking_error(db, instance, period)),
         "events": _events(db, instance, period, history, instance.limits()["max_drawdown"]),
     }
     found = breaches(doc, instance.limits())

@@ -146,6 +146,31 @@ def _demo_previews_and_paper(db: Database, days: list[pd.Timestamp]) -> None:
         paper_days = set(s.scalars(select(TradeIntent.trading_day).where(TradeIntent.instance == "demo-paper")))
     assert len(settled) >= 10 and {n for _, n in settled} == {len(days)}
     assert paper_days == {d.date() for d in days}
+    _demo_feedback(db, days, {f"preview-{i}" for i, _ in settled} | {"trade-demo-paper"})
+
+
+def _demo_feedback(db: Database, days: list[pd.Timestamp], instances: set[str]) -> None:
+    """Issue 12 demo: a day's LiveFeedback file for every instance on the last demo day, each on disk and valid
+    against the shipped schema; the optimizer's proposals left pending (none applied without an approval)."""
+    import json
+    from pathlib import Path
+
+    from aistock_core.db.models.feedback import FeedbackDecision, FeedbackFile, FeedbackProposal
+    from aistock_core.demo.specs import DEMO_MODEL
+    from aistock_core.feedback.livefeedback import validate
+
+    last = days[-1].date()
+    with db.session() as s:
+        files = list(s.scalars(select(FeedbackFile).where(FeedbackFile.kind == "day", FeedbackFile.end_date == last)))
+        statuses = set(s.scalars(select(FeedbackProposal.status)))
+        decisions = s.scalar(select(func.count()).select_from(FeedbackDecision))
+    assert {f.instance for f in files} == instances
+    docs = [json.loads(Path(f.path).read_text()) for f in files]
+    for doc in docs:
+        validate(doc)
+    models = [doc["config"]["model"] for doc in docs if doc["config"]["model"]["name"] == DEMO_MODEL]
+    assert models and all(m["version"] and m["trained_until"] < f"{last:%Y-%m-%d}" for m in models)
+    assert statuses <= {"pending"} and decisions == 0
 
 
 def test_a_failing_run_stops_the_demo_with_the_assets_own_error(aistock_home, monkeypatch):
