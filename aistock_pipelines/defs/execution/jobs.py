@@ -85,7 +85,8 @@ def _order_slot(context: dg.OpExecutionContext, config: SlotConfig, data: DataSe
     blocking = result.blocked or (result.end is not None and result.end.blocking)
     if blocking:
         raise dg.Failure(f"instance {config.instance!r} {config.day} {config.slot}: reconciliation mismatch; "
-                         f"resolve it (`aistock trade reconcile`) before the next slot",
+                         f"resolve it, or acknowledge it with `aistock trade reconcile --instance {config.instance} "
+                         f"--acknowledge --by NAME --note TEXT`, before the next slot",
                          metadata={"result": dg.MetadataValue.json(summary)})
     return summary
 
