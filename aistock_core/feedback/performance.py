@@ -33,6 +33,7 @@ from aistock_core.db import Database
 from aistock_core.db.models.execution import TradeFill
 from aistock_core.db.models.preview import PreviewAccount, PreviewTrade
 from aistock_core.errors import SignalError
+from aistock_core.feedback.figures import number
 from aistock_core.preview.nav import DEFAULT_BENCHMARK, PERIODS_PER_YEAR
 from aistock_core.signals.books import trade_books
 from aistock_core.signals.instances import PREVIEW, LoopInstance
@@ -52,10 +53,6 @@ class AccountHistory:
     capital: float
 
 
-def _num(x: float) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
 def period_performance(history: AccountHistory, bench_close: pd.Series, bench_base: float,
                        benchmark: str = DEFAULT_BENCHMARK) -> dict[str, Any]:
     """The figures of the module docstring, plus ``nav``: ``[{date, nav, benchmark_nav}]`` (pure)."""
@@ -73,17 +70,17 @@ def period_performance(history: AccountHistory, bench_close: pd.Series, bench_ba
     mean_value = float(history.value.mean())
     return {
         "sessions": n,
-        "total_return": _num(total),
-        "annual_return": _num((1.0 + total) ** (PERIODS_PER_YEAR / n) - 1.0),
-        "volatility": _num(std * math.sqrt(PERIODS_PER_YEAR)),
-        "sharpe": _num(returns.mean() / std * math.sqrt(PERIODS_PER_YEAR)) if std > 0 else None,
-        "max_drawdown": _num(float((nav.to_numpy() / peak - 1.0).min())),
-        "win_rate": _num(float((returns > 0).mean())),
-        "turnover": _num(float(history.traded.sum()) / (2.0 * mean_value)) if mean_value > 0 else None,
+        "total_return": number(total),
+        "annual_return": number((1.0 + total) ** (PERIODS_PER_YEAR / n) - 1.0),
+        "volatility": number(std * math.sqrt(PERIODS_PER_YEAR)),
+        "sharpe": number(returns.mean() / std * math.sqrt(PERIODS_PER_YEAR)) if std > 0 else None,
+        "max_drawdown": number(float((nav.to_numpy() / peak - 1.0).min())),
+        "win_rate": number(float((returns > 0).mean())),
+        "turnover": number(float(history.traded.sum()) / (2.0 * mean_value)) if mean_value > 0 else None,
         "benchmark": benchmark,
-        "benchmark_return": _num(bench_total),
-        "excess_return": _num(total - bench_total),
-        "nav": [{"date": f"{d:%Y-%m-%d}", "nav": _num(v), "benchmark_nav": _num(b / bench_base if bench_base else
+        "benchmark_return": number(bench_total),
+        "excess_return": number(total - bench_total),
+        "nav": [{"date": f"{d:%Y-%m-%d}", "nav": number(v), "benchmark_nav": number(b / bench_base if bench_base else
                                                                                   math.nan)}
                 for d, v, b in zip(nav.index, nav.to_numpy(), bench.to_numpy(), strict=True)],
     }
