@@ -10,8 +10,9 @@ gigabytes of float64 temporaries). Window kernels are numba (`kernels`), paralle
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -98,26 +99,47 @@ class FactorEngine:
         first-touching hundreds of MiB about 3x cheaper than one small allocation per name. Every cell is
         written once by `kernels.store` (NaN where unlisted), so there is no NaN fill pass either.
         """
+        t, n = self._check(panel)
+        if t == 0 or n == 0:  # nothing to compute (and the kernels have no rows to run on)
+            return np.full((len(self.expressions), t, n), np.nan, dtype=np.float32)
+        whole = np.empty((len(self.expressions), t, n), dtype=np.float32)
+        listed = np.ascontiguousarray(panel.listed)
+        for cols in self._blocks(t, n):
+            self._compute_block(panel, cols, partial(_store, listed[:, cols], whole[:, :, cols]))
+        return whole
+
+    def compute_cells(self, panel: Panel, dest: np.ndarray, count: int) -> np.ndarray:
+        """The expressions at chosen cells only, as one float32 (K × ``count``) array: cell (t, i) of the panel
+        goes to column ``dest[t, i]``; cells with ``dest < 0`` are computed (a window needs its history) but
+        not kept. ``dest`` must be listed cells only, each column number once.
+
+        What `compute_frame` needs: its long frame is a fixed selection of cells in a chosen row order, so
+        writing each value straight to its row saves the (K × T × N) stack, its first touch of hundreds of
+        MiB and a gather pass over all of it.
+        """
+        t, n = self._check(panel)
+        data = np.empty((len(self.expressions), count), dtype=np.float32)
+        if count == 0:
+            return data
+        for cols in self._blocks(t, n):
+            self._compute_block(panel, cols, partial(_scatter, np.ascontiguousarray(dest[:, cols]), data))
+        return data
+
+    def _check(self, panel: Panel) -> tuple[int, int]:
         missing = [f for f in self.fields if f not in panel.values]
         if missing:
             raise FactorError(
                 f"panel lacks field(s) {missing} that the expressions read; load them (qlib view) first"
             )
-        t, n = panel.listed.shape
-        if t == 0 or n == 0:  # nothing to compute (and the kernels have no rows to run on)
-            return np.full((len(self.expressions), t, n), np.nan, dtype=np.float32)
-        whole = np.empty((len(self.expressions), t, n), dtype=np.float32)
-        listed = np.ascontiguousarray(panel.listed)
-        step = self.block or max(1, self.block_cells // t)
-        for lo in range(0, n, step):
-            cols = slice(lo, min(lo + step, n))
-            block_out = {name: arr[:, cols] for name, arr in zip(self.expressions, whole, strict=True)}
-            self._compute_block(panel, cols, listed[:, cols], block_out)
-        return whole
+        return panel.listed.shape
 
-    def _compute_block(self, panel: Panel, cols: slice, listed: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    def _blocks(self, t: int, n: int) -> Iterable[slice]:
+        step = self.block or max(1, self.block_cells // max(t, 1))
+        return (slice(lo, min(lo + step, n)) for lo in range(0, n, step))
+
+    def _compute_block(self, panel: Panel, cols: slice, write: Writer) -> None:
         t = panel.listed.shape[0]
-        rows = listed.T  # (N, T): one series per row, as Qlib computes
+        rows = panel.listed[:, cols].T  # (N, T): one series per row, as Qlib computes
         ever = rows.any(axis=1)
         first = np.where(ever, rows.argmax(axis=1), t).astype(np.int64)
         last = np.where(ever, t - rows[:, ::-1].argmax(axis=1), t).astype(np.int64)
@@ -129,7 +151,21 @@ class FactorEngine:
                         np.float32(np.nan))
             for f in self.fields
         }
-        _Evaluation(self._plan, geo, inputs).run(listed, out)
+        _Evaluation(self._plan, geo, inputs).run(write)
+
+
+#: receives each expression's (N, T) value once it is ready: (expression number, value)
+Writer = Callable[[int, np.ndarray], None]
+
+
+def _store(listed: np.ndarray, out: np.ndarray, k: int, value: np.ndarray) -> None:
+    """`Writer` of `FactorEngine.compute_stack`: one block's (T × n) cells of expression ``k``."""
+    K.store(value, listed, out[k])
+
+
+def _scatter(dest: np.ndarray, out: np.ndarray, k: int, value: np.ndarray) -> None:
+    """`Writer` of `FactorEngine.compute_cells`: one block's kept cells into row ``k`` of the long block."""
+    K.scatter(value, dest, out[k])
 
 
 @dataclass(frozen=True)
@@ -174,10 +210,11 @@ class _Plan:
             self._current = name
             self._visit(expr)
         self.exprs = dict(exprs)
-        self.outputs: dict[int, list[str]] = {}
-        for name, expr in exprs.items():
+        #: slot → the numbers (positions in ``exprs``) of the expressions it is the value of
+        self.outputs: dict[int, list[int]] = {}
+        for k, expr in enumerate(exprs.values()):
             slot = self.slots[expr]
-            self.outputs.setdefault(slot, []).append(name)
+            self.outputs.setdefault(slot, []).append(k)
             self.uses[slot] += 1
 
     def _collect_groups(self, node: Expr, groups: dict, seen: set) -> None:
@@ -255,8 +292,8 @@ class _Evaluation:
         self.forms: dict[tuple[int, str], np.ndarray] = {}
         self.uses = list(plan.uses)
 
-    def run(self, listed: np.ndarray, out: Mapping[str, np.ndarray]) -> None:
-        """Evaluate every step; write each expression into ``out`` (T × n views) as soon as it is ready."""
+    def run(self, write: Writer) -> None:
+        """Evaluate every step; hand each expression to ``write`` as soon as it is ready."""
         outputs = self.plan.outputs
         shape = (self.geo.n, self.geo.t)
         for step in self.plan.steps:
@@ -268,11 +305,11 @@ class _Evaluation:
                 name = self.plan.owner[step.slot]
                 raise FactorError(f"factor {name!r} ({self.plan.exprs[name]}) cannot be evaluated: {exc}") from None
             for slot in (m for m, _ in step.group) if step.group else (step.slot,):
-                for name in outputs.get(slot, ()):
+                for k in outputs.get(slot, ()):
                     value = np.asarray(self.values[slot])
                     if value.dtype not in _STORED or value.shape != shape or not value.flags.c_contiguous:
                         value = np.ascontiguousarray(np.broadcast_to(value, shape), dtype=np.float64)  # rare
-                    K.store(value, listed, out[name])
+                    write(k, value)
                     self._release(slot)
 
     def _release(self, slot: int) -> None:
@@ -375,6 +412,7 @@ def compute_frame(
     start=None,
     end=None,
     lookback: int | None = None,
+    instrument_order: Callable[[pd.Index], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Factors as a long frame: index (datetime, instrument), one float32 column per name in order.
 
@@ -385,6 +423,8 @@ def compute_frame(
     cells inside the market's membership spans — what Qlib's ``D.features(D.instruments(market))`` returns
     (each series is still computed over the instrument's whole data, as Qlib does). A `FactorEngine` may be
     passed instead of the expressions: a caller that computes the same set every day parses and plans it once.
+    ``instrument_order``: positions of the panel's instruments in the order a day's rows should have (default:
+    the panel's, sorted by our code); the frame is built in that order, with no reordering copy afterwards.
     """
     engine = expressions if isinstance(expressions, FactorEngine) else FactorEngine(expressions)
     back = engine.lookback if lookback is None else int(lookback)
@@ -398,23 +438,19 @@ def compute_frame(
         service.resolve_universe(universe) if market else universe, start=load_start, end=load_end,
         fields=engine.fields, adjust="qlib", dtype=np.float32,
     )
-    stack = engine.compute_stack(panel)
     rows = panel.dates.get_indexer(wanted)
     rows = rows[rows >= 0]
     keep = panel.listed
     if market is not None:
         keep = keep & spans_mask(service.provider.instrument_spans(market), panel.dates, panel.instruments)
-    return _long_frame(panel, stack, rows, keep[rows], list(engine.expressions))
-
-
-def _long_frame(panel: Panel, stack: np.ndarray, rows: np.ndarray, keep: np.ndarray,
-                names: Sequence[str]) -> pd.DataFrame:
-    """Rows = the kept cells, time-major; one parallel gather of all K columns into one float32 block."""
-    t_idx, i_idx = np.nonzero(keep)
+    order = np.arange(len(panel.instruments)) if instrument_order is None else instrument_order(panel.instruments)
+    # the kept cells, time-major and in ``order`` within a day: the long frame's rows
+    t_idx, j_idx = np.nonzero(keep[rows][:, order])
+    i_idx = order[j_idx]
+    dest = np.full(panel.listed.shape, -1, dtype=np.int64)
+    dest[rows[t_idx], i_idx] = np.arange(len(t_idx))
+    data = engine.compute_cells(panel, dest, len(t_idx))
     # built from codes: the levels are already unique, so pandas need not factorise 10^5-10^6 labels
     index = pd.MultiIndex(levels=[panel.dates[rows], panel.instruments], codes=[t_idx, i_idx],
                           names=["datetime", "instrument"], verify_integrity=False)
-    data = np.empty((len(names), len(t_idx)), dtype=np.float32)
-    if len(t_idx):
-        K.gather(stack, rows[t_idx].astype(np.int64), i_idx.astype(np.int64), data)
-    return pd.DataFrame(data.T, index=index, columns=list(names))
+    return pd.DataFrame(data.T, index=index, columns=list(engine.expressions))

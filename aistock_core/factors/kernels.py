@@ -571,9 +571,12 @@ def arith(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:  # pr
 
 
 @_jit
-def gather(stack: np.ndarray, rows: np.ndarray, cols: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """``out[k, m] = stack[k, rows[m], cols[m]]``: the long frame's cells of every factor, one factor per
-    thread task (each factor's reads then walk its (T, N) array in order)."""
-    for k in prange(stack.shape[0]):
-        for m in range(rows.shape[0]):
-            out[k, m] = stack[k, rows[m], cols[m]]
+def scatter(value: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jit
+    """``out[dest[j, i]] = float32(value[i, j])`` where ``dest[j, i] ≥ 0``: (N, T) ``value`` straight into the
+    rows of a long frame's column (a day's rows are adjacent, so each thread writes one small range)."""
+    t, n = dest.shape
+    for j in prange(t):
+        for i in range(n):
+            m = dest[j, i]
+            if m >= 0:
+                out[m] = np.float32(value[i, j])

@@ -23,15 +23,13 @@ from aistock_core.models.processors import GroupFrame, Processor, build, date_ma
 DataKey = str  # "raw" | "infer" | "learn"  (Qlib's DK_R, DK_I, DK_L)
 
 
-def qlib_row_order(index: pd.MultiIndex) -> np.ndarray:
-    """Positions that put rows in Qlib's order: by datetime, then by Qlib code (``BJ…`` < ``SH…`` < ``SZ…``).
+def qlib_instrument_order(instruments: pd.Index) -> np.ndarray:
+    """Positions that put our codes in Qlib's order (``BJ…`` < ``SH…`` < ``SZ…``): a day's rows in Qlib's frames.
 
     The cross-sectional sums run over a day's rows in this order; float32 sums in another order differ in the
     last bit, so we process in Qlib's order and keep it (frames say ``600000.SH``, ordered as ``SH600000``).
     """
-    level = index.levels[1]
-    qlib_rank = np.argsort(np.argsort(np.array([to_qlib(c) for c in level]), kind="stable"))
-    return np.lexsort((qlib_rank[index.codes[1]], index.codes[0]))
+    return np.argsort(np.array([to_qlib(c) for c in instruments]), kind="stable")
 
 
 def handler_engine(handler: HandlerSpec) -> FactorEngine:
@@ -111,20 +109,25 @@ def load_raw(service, handler: HandlerSpec, engine: FactorEngine | None = None) 
 
     ``engine``: `handler_engine` of this handler, when the caller keeps one (daily scoring parses once)."""
     frame = compute_frame(service, handler.instruments, engine or handler_engine(handler),
-                          start=handler.start_time, end=handler.end_time)
+                          start=handler.start_time, end=handler.end_time, instrument_order=qlib_instrument_order)
     if frame.empty:
         raise ModelError(f"handler {handler.name}: no rows for instruments {handler.instruments!r} in "
                          f"{handler.start_time}..{handler.end_time}; check the window and the data")
     if handler.static is not None:
         frame = _join_static(frame, handler)
-    order = qlib_row_order(frame.index)
+        frame = frame.iloc[_qlib_rows(frame.index)]  # the join may reorder rows
     values = frame.to_numpy().T  # (columns × rows): the frame's one float32 block, not a copy
     k = sum(c.startswith("feature/") for c in frame.columns)
-    # one gather per group straight into C-ordered (columns × rows) arrays, like a pandas block after a take
-    groups = {"feature": np.take(values[:k], order, axis=1), "label": np.take(values[k:], order, axis=1)}
-    return GroupFrame(index=frame.index[order], groups=groups,
+    return GroupFrame(index=frame.index, groups={"feature": values[:k], "label": values[k:]},
                       names={"feature": [c.removeprefix("feature/") for c in frame.columns[:k]],
                              "label": [c.removeprefix("label/") for c in frame.columns[k:]]})
+
+
+def _qlib_rows(index: pd.MultiIndex) -> np.ndarray:
+    """Positions that put a (datetime, instrument) index in Qlib's row order: by day, then by Qlib code."""
+    rank = np.empty(len(index.levels[1]), dtype=np.int64)
+    rank[qlib_instrument_order(index.levels[1])] = np.arange(len(index.levels[1]))
+    return np.lexsort((rank[index.codes[1]], index.codes[0]))
 
 
 def _run(frame: GroupFrame, processors: list[Processor]) -> GroupFrame:

@@ -68,8 +68,8 @@ class GroupFrame:
     def window(self, start, end) -> GroupFrame:
         """Rows with ``start <= datetime <= end`` (either end open when None), as Qlib's fetch_df_by_index.
 
-        Rows are sorted by datetime (`dataset.qlib_row_order`), so a window is one run of rows: two binary
-        searches and a contiguous copy instead of a comparison per row and a gather.
+        Rows are sorted by datetime (`dataset.load_raw`: by day, then in Qlib's code order), so a window is one
+        run of rows: two binary searches and a contiguous copy instead of a comparison per row and a gather.
         """
         days, codes = self.index.levels[0], self.index.codes[0]
         if not (days.is_monotonic_increasing and (len(codes) < 2 or (np.diff(codes) >= 0).all())):

@@ -1,7 +1,8 @@
 """``aistock factors``: compute Qlib-expression factors (``compute``) and check migrated ones (``check``).
 
 ``compute`` evaluates Alpha158 or any Qlib expressions over a Qlib data directory with the Qlib-exact engine
-and writes one Parquet file: index (datetime, instrument), one float32 column per factor, Qlib's names.
+and writes one Parquet file: index (datetime, instrument), one float32 column per factor, Qlib's names
+(a missing value is the NaN the engine computed, not a Parquet null: `factors.parquet`).
 Every expression is parsed before anything is loaded, and the file is written to a temporary name and renamed
 into place, so a typo in one factor leaves nothing behind (exit 2, one line saying what and where).
 
@@ -18,6 +19,7 @@ import typer
 from aistock_core.data.store import PARQUET_MAGIC, atomic_path, check_output_target
 from aistock_core.errors import FactorError
 from aistock_core.factors.engine import FactorEngine, compute_frame
+from aistock_core.factors.parquet import write_factor_parquet
 from aistock_pipelines.cli import factors_check
 from aistock_pipelines.cli.calendar import parse_day
 from aistock_pipelines.cli.data import _data_service
@@ -58,9 +60,7 @@ def compute(
         end=None if end is None else parse_day(end, "--end"),
     )
     with atomic_path(out, force=force, magic=PARQUET_MAGIC) as tmp:
-        # dictionary encoding only for the codes: tried on 158 float columns it costs 4× the write and saves
-        # nothing
-        frame.to_parquet(tmp, use_dictionary=["instrument"])
+        write_factor_parquet(frame, tmp)
     dates = frame.index.get_level_values("datetime")
     make_console().print(kv_table({
         "factors": len(frame.columns),

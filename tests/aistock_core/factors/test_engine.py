@@ -112,6 +112,35 @@ def test_compute_frame_without_lookback_differs_at_start(service):
     assert not np.allclose(with_back.loc[first, "MA20"], without.loc[first, "MA20"], equal_nan=True)
 
 
+def test_compute_frame_equals_the_stack_at_every_kept_cell(service, panel):
+    """The long frame is written cell by cell (`compute_cells`); read back through the (T × N) stack, which keeps
+    every cell, it must hold the same float32 value at the same (day, instrument), in blocks of any size."""
+    exprs = {"ma": "Mean($close, 5)/$close", "corr": "Corr($close, Log($volume+1), 10)", "label": ALPHA158_LABEL}
+    eng = FactorEngine(exprs)
+    eng.block = 7  # several blocks, the last one partial
+    frame = compute_frame(service, "all", eng, start="2021-03-01", end="2021-10-29")
+    stack = FactorEngine(exprs).compute_stack(service.get_panel("all", fields=eng.fields, adjust="qlib",
+                                                                 dtype=np.float32))
+    t = panel.dates.get_indexer(frame.index.get_level_values("datetime"))
+    i = panel.instruments.get_indexer(frame.index.get_level_values("instrument"))
+    for k, name in enumerate(exprs):
+        np.testing.assert_array_equal(frame[name].to_numpy(), stack[k, t, i])
+
+
+def test_instrument_order_orders_each_day(service):
+    """``instrument_order``: each day's rows in the given order (here: codes reversed), the same values."""
+    exprs = {"ma": "Mean($close, 5)/$close"}
+    plain = compute_frame(service, "all", exprs, start="2021-06-01", end="2021-06-30")
+    reversed_ = compute_frame(service, "all", exprs, start="2021-06-01", end="2021-06-30",
+                              instrument_order=lambda codes: np.arange(len(codes))[::-1])
+    days = reversed_.index.get_level_values("datetime")
+    assert days.is_monotonic_increasing
+    for day in days.unique():
+        codes = reversed_.xs(day, level="datetime").index
+        assert list(codes) == sorted(codes, reverse=True)
+    pd.testing.assert_frame_equal(reversed_.sort_index(), plain)
+
+
 def test_rows_are_listed_cells_only(service, panel):
     frame = compute_frame(service, "all", {"c": "$close"})
     assert len(frame) == int(panel.listed.sum())
