@@ -10,6 +10,7 @@ CSRankNorm. That is what makes the processed frames equal to ``DatasetH.prepare`
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
@@ -34,15 +35,56 @@ def date_mask(dates: pd.DatetimeIndex, start, end) -> np.ndarray:
     return mask
 
 
+class SelectedRows(Mapping[str, np.ndarray]):
+    """Column groups with a row selection not applied yet: a group is gathered (one copy) when first read.
+
+    DropnaLabel keeps ~99% of a learn frame's rows; gathering every group at once would copy the whole feature
+    block (hundreds of MiB) only for the segments to be copied out of it again. Kept lazy, a processor that
+    reads one group (CSZScoreNorm on the label) gathers that group only, and a segment window gathers its own
+    rows straight from the source: one copy instead of two, with the same values in the same layout.
+    """
+
+    def __init__(self, source: Mapping[str, np.ndarray], rows: np.ndarray,
+                 done: Mapping[str, np.ndarray] | None = None) -> None:
+        self._source, self._rows = dict(source), rows
+        self._done: dict[str, np.ndarray] = dict(done or {})
+
+    def __getitem__(self, group: str) -> np.ndarray:
+        if group not in self._done:
+            self._done[group] = np.take(self._source[group], self._rows, axis=1)
+        return self._done[group]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def select(self, rows: np.ndarray) -> SelectedRows:
+        """A further selection (positions among the selected rows), still lazy."""
+        return SelectedRows(self._source, self._rows[rows],
+                            {g: np.take(a, rows, axis=1) for g, a in self._done.items()})
+
+    def window(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """Selected rows ``lo:hi`` of every group, gathered."""
+        return {g: np.ascontiguousarray(self._done[g][:, lo:hi]) if g in self._done
+                else np.take(a, self._rows[lo:hi], axis=1) for g, a in self._source.items()}
+
+    def replacing(self, groups: Mapping[str, np.ndarray]) -> SelectedRows:
+        """The same selection with ``groups`` (already selected arrays) in place of some groups."""
+        return SelectedRows(self._source, self._rows, {**self._done, **groups})
+
+
 @dataclass(frozen=True)
 class GroupFrame:
     """Rows indexed by (datetime, instrument); ``groups[g]`` is a (columns × rows) array named ``names[g]``.
 
     ``day_starts`` are the row offsets where each trading day begins (rows are sorted by datetime first).
+    ``groups`` may be a `SelectedRows`, which gathers each group when it is first read.
     """
 
     index: pd.MultiIndex
-    groups: dict[str, np.ndarray]
+    groups: Mapping[str, np.ndarray]
     names: dict[str, list[str]]
 
     @property
@@ -54,7 +96,8 @@ class GroupFrame:
         return np.concatenate([[0], change, [len(codes)]]).astype(np.int64)
 
     def take_rows(self, rows: np.ndarray) -> GroupFrame:
-        """Rows by position or boolean mask (new arrays, C-ordered as pandas' take gives them).
+        """Rows by position or boolean mask, gathered lazily (`SelectedRows`): C-ordered arrays, as pandas'
+        take gives them, once read.
 
         A mask becomes positions first: ``np.take`` along the row axis is several times faster than boolean
         indexing of a (columns × rows) array, and gives the same values in the same layout.
@@ -62,8 +105,8 @@ class GroupFrame:
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
-        return replace(self, index=self.index[rows],
-                       groups={g: np.take(a, rows, axis=1) for g, a in self.groups.items()})
+        groups = self.groups.select(rows) if isinstance(self.groups, SelectedRows) else SelectedRows(self.groups, rows)
+        return replace(self, index=self.index[rows], groups=groups)
 
     def window(self, start, end) -> GroupFrame:
         """Rows with ``start <= datetime <= end`` (either end open when None), as Qlib's fetch_df_by_index.
@@ -77,6 +120,8 @@ class GroupFrame:
         lo = 0 if start is None else int(codes.searchsorted(days.searchsorted(pd.Timestamp(start), "left")))
         hi = len(codes) if end is None else int(codes.searchsorted(days.searchsorted(pd.Timestamp(end), "right")))
         hi = max(hi, lo)
+        if isinstance(self.groups, SelectedRows):
+            return replace(self, index=self.index[lo:hi], groups=self.groups.window(lo, hi))
         return replace(self, index=self.index[lo:hi],
                        groups={g: np.ascontiguousarray(a[:, lo:hi]) for g, a in self.groups.items()})
 
@@ -96,13 +141,15 @@ class GroupFrame:
         return np.concatenate([self.groups[g] for g in keys], axis=0)
 
     def with_stacked(self, group: str | None, values: np.ndarray) -> GroupFrame:
-        """Write a `stacked` array back into its groups."""
-        groups, lo = dict(self.groups), 0
+        """Write a `stacked` array back into its groups (the other groups stay as they are, lazy or not)."""
+        written, lo = {}, 0
         for g in self.select(group):
             k = len(self.names[g])
-            groups[g] = np.ascontiguousarray(values[lo:lo + k])
+            written[g] = np.ascontiguousarray(values[lo:lo + k])
             lo += k
-        return replace(self, groups=groups)
+        if isinstance(self.groups, SelectedRows):
+            return replace(self, groups=self.groups.replacing(written))
+        return replace(self, groups={**self.groups, **written})
 
     def to_frame(self, col_set: str | list[str] | None = None) -> pd.DataFrame:
         """Qlib's ``fetch_df_by_col``: a list (or None) keeps (group, name) columns, a group name drops it."""

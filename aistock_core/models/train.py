@@ -30,7 +30,7 @@ def fingerprint(dataset: Dataset) -> str:
     for g, arr in dataset.raw.groups.items():
         h.update(g.encode())
         h.update("\x00".join(dataset.raw.names[g]).encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(np.ascontiguousarray(arr))  # the buffer itself: no copy of a contiguous block
     return h.hexdigest()
 
 
