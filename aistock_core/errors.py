@@ -68,3 +68,11 @@ class FeedbackError(AistockError):
 
 class SignalError(AistockError):
     """A trading-signal or evaluation request is invalid (unknown instance, non-session day, illegal transition)."""
+
+
+class InstanceError(SignalError, FeedbackError):
+    """An instance reference names no instance (or more than one), or the instance has no account over a period.
+
+    Both the signals and the feedback box resolve instances and read their accounts through one module
+    (`aistock_core.instances`, `aistock_core.feedback.history`), so this is a `SignalError` and a `FeedbackError`
+    at once: each box's callers keep catching the error they always caught."""

@@ -1,7 +1,7 @@
 """The daily evaluation (18:00): every instance's period performance, its signals, patterns and divergence.
 
 `evaluate_signals` scores the day's executed signals (`aistock_core.signals.evaluate`); `analyse_day` builds
-one report per instance with account rows — the period figures (`performance.instance_performance` over the
+one report per instance with account rows — the period figures (`figures.instance_performance` over the
 last ``window`` sessions), the day's signal summary (counts by state; for executed signals win rate, average
 expected and realised return, average score, slippage and time to fill), the patterns (`patterns`) and the
 expectation block (`divergence`) — and stores it in ``performance_reports`` (one row per instance and day,
@@ -25,11 +25,12 @@ from aistock_core.db.models.signals import PerformanceReportRow
 from aistock_core.db.upsert import upsert
 from aistock_core.errors import SignalError
 from aistock_core.feedback.divergence import divergence, loop_kpis, replay_returns
+from aistock_core.feedback.figures import instance_performance
 from aistock_core.feedback.patterns import find_patterns
-from aistock_core.feedback.performance import instance_performance
+from aistock_core.feedback.periods import make_period
+from aistock_core.instances import Instance, list_instances
 from aistock_core.signals.evaluate import DEFAULT_COST_BPS, evaluate
 from aistock_core.signals.generate import MarketView
-from aistock_core.signals.instances import LoopInstance, list_instances
 from aistock_core.signals.store import SignalStore
 
 #: Sessions behind a daily report's period figures.
@@ -90,13 +91,14 @@ def _daily_returns(perf: dict[str, Any], base: float) -> pd.Series:
     return nav / nav.shift(1, fill_value=base) - 1.0
 
 
-def analyse_instance(db: Database, service: DataService, instance: LoopInstance, day, *,
+def analyse_instance(db: Database, service: DataService, instance: Instance, day, *,
                      window: int = DEFAULT_WINDOW, replay: pd.Series | None = None,
                      cost_bps: float = DEFAULT_COST_BPS) -> dict[str, Any]:
     """One instance's report for ``day`` (see the module docstring); `SignalError` without account rows."""
     day = pd.Timestamp(day).normalize()
-    start = service.calendar.offset(day, -(window - 1))
-    perf = instance_performance(db, service, instance, start, day)
+    period = make_period(service.calendar, service.calendar.offset(day, -(window - 1)), day)
+    history, figures = instance_performance(db, service, instance, period)
+    perf = {"sessions": len(history.value), **figures}
     # The NAV before the period: total_return = nav_end / base − 1.
     base = perf["nav"][-1]["nav"] / (1.0 + perf["total_return"]) if perf["total_return"] is not None else 1.0
     signals = SignalStore(db).frame(day, instance.id)

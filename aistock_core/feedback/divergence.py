@@ -55,7 +55,8 @@ def _num(x: float | None) -> float | None:
 
 def divergence(perf: dict[str, Any], live_returns: pd.Series, replay: pd.Series | None,
                kpis: dict[str, float] | None) -> dict[str, Any]:
-    """The contract's ``expectation`` block for ``perf`` (`period_performance` output) and its daily returns."""
+    """The contract's ``expectation`` block for ``perf`` (the `figures.performance` block with ``sessions``) and
+    its daily returns."""
     n = perf["sessions"]
     spread = (perf["volatility"] or 0.0) * math.sqrt(n / PERIODS_PER_YEAR)
     common = replay.reindex(live_returns.index).dropna() if replay is not None else pd.Series(dtype=float)

@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.data.service import DataService
-from aistock_core.feedback.history import AccountHistory
+from aistock_core.db import Database
+from aistock_core.feedback.history import AccountHistory, load_history
+from aistock_core.feedback.periods import Period
+from aistock_core.instances import Instance
 from aistock_core.preview.nav import DEFAULT_BENCHMARK, PERIODS_PER_YEAR
 from aistock_core.trading.fees import AshareFees
 
@@ -44,6 +47,7 @@ def benchmark_closes(service: DataService, days: pd.DatetimeIndex, code: str = D
 
 def performance(history: AccountHistory, capital: float, bench: pd.Series,
                 benchmark: str = DEFAULT_BENCHMARK) -> dict:
+    """The ``performance`` block of the module docstring; ``bench`` as `benchmark_closes` gives it (pure)."""
     value = history.value
     chain = np.concatenate([[history.base_value], value.to_numpy(float)])
     returns = chain[1:] / chain[:-1] - 1.0
@@ -67,6 +71,14 @@ def performance(history: AccountHistory, capital: float, bench: pd.Series,
         "nav": [{"date": f"{d:%Y-%m-%d}", "nav": number(v / capital), "benchmark_nav": number(b)}
                 for d, v, b in zip(value.index, value.to_numpy(float), bench_nav.reindex(value.index), strict=True)],
     }
+
+
+def instance_performance(db: Database, service: DataService, instance: Instance,
+                         period: Period) -> tuple[AccountHistory, dict]:
+    """The instance's account over ``period`` (`load_history`) and its `performance` against the benchmark."""
+    history = load_history(db, service, instance, period)
+    bench = benchmark_closes(service, pd.DatetimeIndex(history.value.index))
+    return history, performance(history, instance.capital, bench)
 
 
 def _decision_moment(fills: pd.DataFrame) -> pd.Series:

@@ -19,9 +19,9 @@ from aistock_core.data.service import DataService
 from aistock_core.db import Database
 from aistock_core.db.models.execution import AccountSnapshotRow, TradeFill, TradeIntent, TradeOrder
 from aistock_core.db.models.preview import PreviewAccount, PreviewTrade
-from aistock_core.errors import FeedbackError
-from aistock_core.feedback.instances import FeedbackInstance
+from aistock_core.errors import InstanceError
 from aistock_core.feedback.periods import Period
+from aistock_core.instances import Instance
 
 TRADE_COLUMNS = ["day", "symbol", "side", "volume", "price", "amount", "fee"]
 ORDER_COLUMNS = ["intent_key", "day", "slot", "symbol", "side", "volume", "price", "state", "filled_volume"]
@@ -30,6 +30,9 @@ FILL_COLUMNS = ["intent_key", "day", "slot", "symbol", "side", "volume", "price"
 
 @dataclass(frozen=True)
 class AccountHistory:
+    """What the period figures (`figures.performance`, `figures.execution`) and the optimizer read of an account:
+    one loader for the daily evaluation, LiveFeedback and proposals, so they never disagree on a value."""
+
     value: pd.Series  # close value by session of the period (sessions with an account row only)
     base_value: float
     trades: pd.DataFrame  # TRADE_COLUMNS, filled buys and sells of the period
@@ -44,11 +47,12 @@ def _frame(rows, columns) -> pd.DataFrame:
     return frame
 
 
-def load_history(db: Database, service: DataService, instance: FeedbackInstance, period: Period) -> AccountHistory:
-    """The account of ``instance`` over ``period``; a period without any settled day is a `FeedbackError`."""
+def load_history(db: Database, service: DataService, instance: Instance, period: Period) -> AccountHistory:
+    """The account of ``instance`` over ``period``; a period without any settled day is an `InstanceError` (a
+    `SignalError` for the daily evaluation, a `FeedbackError` for LiveFeedback: both skip such an instance)."""
     history = _preview(db, instance, period) if instance.is_preview else _trading(db, service, instance, period)
     if history.value.empty:
-        raise FeedbackError(f"instance {instance.ref} has no settled account day in {period.start:%Y-%m-%d}.."
+        raise InstanceError(f"instance {instance.id} has no settled account day in {period.start:%Y-%m-%d}.."
                             f"{period.end:%Y-%m-%d}; settle or trade those sessions first")
     return history
 
@@ -72,7 +76,7 @@ def preview_values(db: Database, ids: list[int], first, last) -> tuple[pd.DataFr
     return wide, pd.Series(dict(before), dtype=float).reindex(ids)
 
 
-def _preview(db: Database, instance: FeedbackInstance, period: Period) -> AccountHistory:
+def _preview(db: Database, instance: Instance, period: Period) -> AccountHistory:
     pid, first, last = instance.row_id, period.start.date(), period.end.date()
     wide, before = preview_values(db, [pid], first, last)
     with db.session() as s:
@@ -86,7 +90,7 @@ def _preview(db: Database, instance: FeedbackInstance, period: Period) -> Accoun
                           _frame(trades, TRADE_COLUMNS), _frame([], ORDER_COLUMNS), _frame([], FILL_COLUMNS))
 
 
-def _trading(db: Database, service: DataService, instance: FeedbackInstance, period: Period) -> AccountHistory:
+def _trading(db: Database, service: DataService, instance: Instance, period: Period) -> AccountHistory:
     name, last = instance.name, period.end.date()
     with db.session() as s:
         snaps = s.execute(select(AccountSnapshotRow.trading_day, AccountSnapshotRow.cash,

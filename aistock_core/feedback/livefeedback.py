@@ -31,11 +31,11 @@ from aistock_core.db.models.feedback import FeedbackFile
 from aistock_core.db.upsert import upsert
 from aistock_core.errors import FeedbackError
 from aistock_core.feedback import figures
-from aistock_core.feedback.history import AccountHistory, load_history
-from aistock_core.feedback.instances import FeedbackInstance, resolve_instance, strategy_of
+from aistock_core.feedback.history import AccountHistory
 from aistock_core.feedback.loopconfig import LoopConfigs, loop_configs
 from aistock_core.feedback.periods import Period
 from aistock_core.feedback.request import breaches, objective
+from aistock_core.instances import Instance, resolve_instance, strategy_of
 
 SCHEMA_VERSION = 1
 #: First bytes of every LiveFeedback file (what `atomic_path` lets a re-run replace).
@@ -72,17 +72,16 @@ def shanghai_time(value) -> str:
     return stamp.tz_convert(SESSION_TZ).isoformat(timespec="seconds")
 
 
-def _replay_tracking_error(db: Database, instance: FeedbackInstance, period: Period) -> float | None:
+def _replay_tracking_error(db: Database, instance: Instance, period: Period) -> float | None:
     """The tracking error against our backtest replay that the day's evaluation (`performance_report`, which runs
     before this asset) recorded for the instance at the period's end; None when there is none."""
     from aistock_core.db.models.signals import PerformanceReportRow as R
 
-    loop_id = instance.ref.replace("-", ":", 1)  # the signals box names instances preview:<id> / trade:<name>
     with db.session() as s:
-        return s.scalar(select(R.tracking_error).where(R.instance == loop_id, R.trading_day == period.end.date()))
+        return s.scalar(select(R.tracking_error).where(R.instance == instance.id, R.trading_day == period.end.date()))
 
 
-def _model(instance: FeedbackInstance, configs: LoopConfigs) -> dict:
+def _model(instance: Instance, configs: LoopConfigs) -> dict:
     """The instance's model: its registry reference resolved to the version it points to when the file is written
     and the last day that version's training read labels for; name only for a loop's model without one."""
     from aistock_core.config import get_settings
@@ -123,7 +122,7 @@ def _expectation(configs: LoopConfigs, performance: dict, tracking_error: float 
     return out
 
 
-def _events(db: Database, instance: FeedbackInstance, period: Period, history: AccountHistory,
+def _events(db: Database, instance: Instance, period: Period, history: AccountHistory,
             limit: float) -> list[dict]:
     chain = np.concatenate([[history.base_value], history.value.to_numpy(float)])
     drawdown = chain[1:] / np.maximum.accumulate(chain)[1:] - 1.0
@@ -149,15 +148,13 @@ def _events(db: Database, instance: FeedbackInstance, period: Period, history: A
 def build_feedback(db: Database, service: DataService, ref: str, period: Period) -> dict:
     """The LiveFeedback document of instance ``ref`` over ``period`` (validated)."""
     instance = resolve_instance(db, ref)
-    history = load_history(db, service, instance, period)
+    history, performance = figures.instance_performance(db, service, instance, period)
     configs = loop_configs(db, instance.loop)
-    bench = figures.benchmark_closes(service, pd.DatetimeIndex(history.value.index))
-    performance = figures.performance(history, instance.capital, bench)
     strategy = strategy_of(db, instance)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": shanghai_time(exchange_now()),
-        "strategy_instance_id": instance.ref,
+        "strategy_instance_id": instance.id,
         "experiment_id": configs.experiment_id,
         "env": instance.env,
         "period": {**period.as_dict(), "sessions": len(history.value)},

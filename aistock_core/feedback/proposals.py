@@ -26,9 +26,9 @@ from aistock_core.db.models.preview import PreviewStrategy
 from aistock_core.db.upsert import upsert
 from aistock_core.errors import AistockError, FeedbackError
 from aistock_core.feedback.history import load_history, preview_values
-from aistock_core.feedback.instances import FeedbackInstance, baseline_params, list_instances, resolve_instance
 from aistock_core.feedback.optimizer import Proposal, propose, set_path, split, threshold
 from aistock_core.feedback.periods import make_period
+from aistock_core.instances import Instance, baseline_params, list_instances, resolve_instance
 from aistock_core.strategy.config import STRATEGIES, strategy_from_config
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 
@@ -62,9 +62,9 @@ def _latest(session: Session, ref: str) -> ParamVersion | None:
                           .order_by(ParamVersion.version.desc()).limit(1))
 
 
-def current_params(db: Database, instance: FeedbackInstance) -> dict:
+def current_params(db: Database, instance: Instance) -> dict:
     with db.session() as s:
-        row = _latest(s, instance.ref)
+        row = _latest(s, instance.id)
         return dict(row.params) if row else baseline_params(db, instance)
 
 
@@ -72,8 +72,8 @@ def params_version(db: Database, ref: str, version: int | None = None) -> tuple[
     """Version ``version`` (default: the latest) of an instance's parameters; v1 is the baseline."""
     instance = resolve_instance(db, ref)
     with db.session() as s:
-        q = select(ParamVersion).where(ParamVersion.instance == instance.ref)
-        row = s.scalar(q.where(ParamVersion.version == version)) if version else _latest(s, instance.ref)
+        q = select(ParamVersion).where(ParamVersion.instance == instance.id)
+        row = s.scalar(q.where(ParamVersion.version == version)) if version else _latest(s, instance.id)
         if row is not None:
             return row.version, dict(row.params)
     if version in (None, 1):
@@ -81,14 +81,14 @@ def params_version(db: Database, ref: str, version: int | None = None) -> tuple[
     raise FeedbackError(f"instance {ref} has no parameter version {version}")
 
 
-def returns_frame(db: Database, service: DataService, instances: list[FeedbackInstance], day) -> pd.DataFrame:
+def returns_frame(db: Database, service: DataService, instances: list[Instance], day) -> pd.DataFrame:
     """Daily returns of ``instances`` over the `WINDOW` sessions ending at ``day`` (instances without a settled
     day there are left out). Previews are read in one query; trading instances one by one (their values are
     rebuilt from snapshots and fills)."""
     period = make_period(service.calendar, service.calendar.offset(day, -(WINDOW - 1)), day)
     previews = [i for i in instances if i.is_preview]
     values, before = preview_values(db, [i.row_id for i in previews], period.start.date(), period.end.date())
-    chains = {i.ref: (values[i.row_id].dropna(), before[i.row_id] if pd.notna(before[i.row_id]) else i.capital)
+    chains = {i.id: (values[i.row_id].dropna(), before[i.row_id] if pd.notna(before[i.row_id]) else i.capital)
               for i in previews}
     for inst in instances:
         if not inst.is_preview:
@@ -96,7 +96,7 @@ def returns_frame(db: Database, service: DataService, instances: list[FeedbackIn
                 h = load_history(db, service, inst, period)
             except FeedbackError:
                 continue
-            chains[inst.ref] = (h.value, h.base_value)
+            chains[inst.id] = (h.value, h.base_value)
     columns = {ref: value / value.shift(1, fill_value=base) - 1.0 for ref, (value, base) in chains.items()
                if len(value)}
     return pd.DataFrame(columns).sort_index()
@@ -105,9 +105,9 @@ def returns_frame(db: Database, service: DataService, instances: list[FeedbackIn
 def run_optimizer(db: Database, service: DataService, day) -> list[ProposalView]:
     """Propose for every instance with history up to ``day`` and store the proposals as pending."""
     day = pd.Timestamp(day).normalize()
-    instances = list_instances(db)
+    instances = list_instances(db, "reporting")
     returns = returns_frame(db, service, instances, day)
-    by_ref = {i.ref: i for i in instances}
+    by_ref = {i.id: i for i in instances}
     params = {ref: current_params(db, by_ref[ref]) for ref in returns.columns}
     limits = {ref: by_ref[ref].limits(params[ref])["max_drawdown"] for ref in returns.columns}
     made = propose(returns, params, limits)
@@ -156,7 +156,7 @@ def list_proposals(db: Database, status: str | None = None) -> list[ProposalView
         return [_view(r) for r in s.scalars(q)]
 
 
-def _apply(session: Session, instance: FeedbackInstance, params: dict) -> None:
+def _apply(session: Session, instance: Instance, params: dict) -> None:
     if instance.is_preview:
         strategy_from_config(params["strategy"])  # an approval must never leave an instance that cannot run
         row = session.get(PreviewStrategy, instance.row_id)

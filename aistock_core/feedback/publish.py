@@ -12,7 +12,6 @@ from pathlib import Path
 from aistock_core.config import Settings
 from aistock_core.data.service import DataService
 from aistock_core.db import Database
-from aistock_core.feedback.instances import resolve_instance
 from aistock_core.feedback.livefeedback import (
     build_feedback,
     feedback_path,
@@ -23,6 +22,7 @@ from aistock_core.feedback.livefeedback import (
 )
 from aistock_core.feedback.periods import Period
 from aistock_core.feedback.request import breaches, build_request
+from aistock_core.instances import resolve_instance
 
 #: First bytes of every ExperimentRequest file we write.
 REQUEST_MAGIC = b'{\n  "kind": '

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from aistock_core.data.service import DataService
 from aistock_core.db import Database
-from aistock_core.feedback.instances import resolve_instance
+from aistock_core.instances import resolve_instance
 from aistock_core.trading.fees import STAMP_DUTY_CUT, AshareFees
 
 TOLERANCE = 1e-7
@@ -149,7 +149,7 @@ def recompute_mismatches(db: Database, service: DataService, doc: dict) -> list[
     else:
         base, values, traded = _trade_values(db, service, instance.name, start, end, instance.capital)
     if not values:
-        return [f"{instance.ref}: no account rows in {start}..{end}"]
+        return [f"{instance.id}: no account rows in {start}..{end}"]
     code = doc["performance"]["benchmark"]
     panel = service.get_panel([code], start=service.calendar.previous(values[0][0]), end=end, fields=["close"],
                               adjust=None)

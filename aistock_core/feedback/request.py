@@ -21,8 +21,8 @@ from typing import Any
 from aistock_core.codes import to_qlib
 from aistock_core.db import Database
 from aistock_core.errors import FeedbackError
-from aistock_core.feedback.instances import FeedbackInstance
 from aistock_core.feedback.loopconfig import LoopConfigs, loop_configs
+from aistock_core.instances import Instance
 from aistock_core.research.reference import QLIB_BENCHMARK_BACKTEST, RDAGENT_LGB_CONFIG
 
 #: Metrics an objective may name, with the direction that is better (max drawdown is ≤ 0: closer to 0 wins).
@@ -113,7 +113,7 @@ def _dataset(configs: LoopConfigs, end_date: str) -> tuple[dict, dict]:
     return train_test, dataset
 
 
-def build_request(db: Database, doc: dict, instance: FeedbackInstance, *, metric: str | None = None,
+def build_request(db: Database, doc: dict, instance: Instance, *, metric: str | None = None,
                   feedback_ref: str | None = None) -> dict:
     """The ExperimentRequest for LiveFeedback ``doc`` (with or without a breach)."""
     limits = instance.limits()

@@ -14,21 +14,21 @@ from aistock_core.calendar import TradingCalendar
 from aistock_core.db import Database
 from aistock_core.db.models.execution import AccountSnapshotRow, TradeFill
 from aistock_core.db.models.preview import PreviewAccount, PreviewPosition
-from aistock_core.signals.instances import PREVIEW, LoopInstance
+from aistock_core.instances import Instance
 
 Book = tuple[pd.Series, float]
 
 
-def trade_books(db: Database, instance: LoopInstance, calendar: TradingCalendar, end) -> dict[pd.Timestamp, Book]:
+def trade_books(db: Database, instance: Instance, calendar: TradingCalendar, end) -> dict[pd.Timestamp, Book]:
     """End-of-day book (shares by symbol, cash) of every session from the first opening snapshot to ``end``."""
     end = pd.Timestamp(end).normalize()
     with db.session() as s:
         snaps = {pd.Timestamp(r.trading_day): (r.cash, r.positions) for r in s.scalars(select(AccountSnapshotRow).where(
-            AccountSnapshotRow.instance == instance.key, AccountSnapshotRow.kind == "open",
+            AccountSnapshotRow.instance == instance.name, AccountSnapshotRow.kind == "open",
             AccountSnapshotRow.trading_day <= end.date()))}
         fills = pd.DataFrame(s.execute(select(TradeFill.trading_day, TradeFill.symbol, TradeFill.side,
                                               TradeFill.volume, TradeFill.price, TradeFill.fee).where(
-            TradeFill.instance == instance.key, TradeFill.trading_day <= end.date())).all(),
+            TradeFill.instance == instance.name, TradeFill.trading_day <= end.date())).all(),
             columns=["day", "symbol", "side", "volume", "price", "fee"])
     if not snaps:
         return {}
@@ -50,12 +50,12 @@ def trade_books(db: Database, instance: LoopInstance, calendar: TradingCalendar,
     return books
 
 
-def book_before(db: Database, instance: LoopInstance, day: pd.Timestamp, calendar: TradingCalendar) -> Book:
+def book_before(db: Database, instance: Instance, day: pd.Timestamp, calendar: TradingCalendar) -> Book:
     """(shares by symbol, cash) of ``instance`` at the end of the session before ``day``."""
     last = calendar.previous(day)
-    if instance.kind != PREVIEW:
+    if not instance.is_preview:
         return trade_books(db, instance, calendar, last).get(last, (pd.Series(dtype=float), instance.capital))
-    pid = int(instance.key)
+    pid = instance.row_id
     with db.session() as s:
         settled = s.scalar(select(func.max(PreviewAccount.trading_day)).where(
             PreviewAccount.preview_id == pid, PreviewAccount.trading_day <= last.date()))

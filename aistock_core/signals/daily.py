@@ -20,9 +20,9 @@ from aistock_core.calendar import exchange_now
 from aistock_core.data.service import DataService
 from aistock_core.db import Database
 from aistock_core.db.models.research import ResearchLoopKpi
+from aistock_core.instances import Instance, list_instances
 from aistock_core.signals.books import book_before
 from aistock_core.signals.generate import DEFAULT_IC, MarketView, generate, validation
-from aistock_core.signals.instances import PREVIEW, LoopInstance, list_instances
 from aistock_core.signals.lifecycle import SignalState
 from aistock_core.signals.outcomes import Outcome, outcomes
 from aistock_core.signals.store import SignalStore, Step, signal_key
@@ -68,12 +68,12 @@ def loop_ic(db: Database, loop: str | None) -> float | None:
 
 def generate_day(db: Database, service: DataService, day, targets: pd.Series, scores: pd.Series, *,
                  slot: str = DEFAULT_SLOT, source: str = "target_positions",
-                 instances: list[LoopInstance] | None = None) -> DaySummary:
+                 instances: list[Instance] | None = None) -> DaySummary:
     """Signals of every active instance for ``slot`` of ``day`` from ``targets`` (weight by symbol); each
     instance's expected returns use its research loop's IC (`loop_ic`), else `DEFAULT_IC`."""
     day = pd.Timestamp(day).normalize()
     store, at = SignalStore(db), _now().to_pydatetime()
-    instances = list_instances(db, active_only=True) if instances is None else instances
+    instances = list_instances(db, "active") if instances is None else instances
     summary = DaySummary(day, instances=len(instances))
     books = {i.id: book_before(db, i, day, service.calendar) for i in instances}
     # The whole scored cross-section: risk percentiles and return dispersion are cross-sectional figures.
@@ -97,8 +97,8 @@ def generate_day(db: Database, service: DataService, day, targets: pd.Series, sc
     return summary
 
 
-def _box(instance: LoopInstance) -> str:
-    return "preview engine" if instance.kind == PREVIEW else f"{instance.env} order runner"
+def _box(instance: Instance) -> str:
+    return "preview engine" if instance.is_preview else f"{instance.env} order runner"
 
 
 def _steps(key: str, o: Outcome, box: str, at) -> list[Step]:

@@ -26,7 +26,7 @@ from aistock_core.db import Database
 from aistock_core.db.models.preview import PreviewTrade
 from aistock_core.execution.states import OrderState
 from aistock_core.execution.store import ExecutionStore
-from aistock_core.signals.instances import PREVIEW, LoopInstance
+from aistock_core.instances import Instance
 from aistock_core.signals.lifecycle import SignalState
 
 S, OS = SignalState, OrderState
@@ -58,11 +58,11 @@ def slot_moment(day: pd.Timestamp, slot: str) -> pd.Timestamp:
     return pd.Timestamp(day).normalize() + pd.Timedelta(hours=int(slot[:2]), minutes=int(slot[3:5]))
 
 
-def preview_outcomes(db: Database, instance: LoopInstance, day: pd.Timestamp) -> list[Outcome]:
+def preview_outcomes(db: Database, instance: Instance, day: pd.Timestamp) -> list[Outcome]:
     cols = [PreviewTrade.slot, PreviewTrade.symbol, PreviewTrade.side, PreviewTrade.status, PreviewTrade.reason,
             PreviewTrade.price, PreviewTrade.volume, PreviewTrade.fee, PreviewTrade.target_volume]
     with db.session() as s:
-        rows = s.execute(select(*cols).where(PreviewTrade.preview_id == int(instance.key),
+        rows = s.execute(select(*cols).where(PreviewTrade.preview_id == instance.row_id,
                                              PreviewTrade.trading_day == pd.Timestamp(day).date(),
                                              PreviewTrade.side.in_(("buy", "sell")))).all()
     out = []
@@ -92,15 +92,15 @@ def _order_state(state: OrderState, filled: int, final: bool) -> tuple[SignalSta
     return (S.EXPIRED if final else S.EXECUTING), True
 
 
-def trade_outcomes(db: Database, service: DataService, instance: LoopInstance, day: pd.Timestamp,
+def trade_outcomes(db: Database, service: DataService, instance: Instance, day: pd.Timestamp,
                    final: bool) -> list[Outcome]:
     store = ExecutionStore(db)
-    orders = store.orders(instance.key, day)
+    orders = store.orders(instance.name, day)
     if not orders:
         return []
-    verdicts = {e.intent_key: f"risk verdict {e.rule}: {e.message}" for e in store.events(instance.key, "verdict")}
+    verdicts = {e.intent_key: f"risk verdict {e.rule}: {e.message}" for e in store.events(instance.name, "verdict")}
     fills = pd.DataFrame([(f.intent_key, f.volume, f.price, f.fee, f.traded_at)
-                          for f in store.fills(instance.key, day)],
+                          for f in store.fills(instance.name, day)],
                          columns=["intent_key", "volume", "price", "fee", "traded_at"])
     fills["value"] = fills["volume"] * fills["price"]
     fills["traded_at"] = pd.to_datetime(fills["traded_at"], format="ISO8601")
@@ -140,9 +140,9 @@ def _decision_prices(service: DataService, day: pd.Timestamp, orders) -> dict[tu
     return out
 
 
-def outcomes(db: Database, service: DataService, instance: LoopInstance, day: pd.Timestamp,
+def outcomes(db: Database, service: DataService, instance: Instance, day: pd.Timestamp,
              final: bool) -> list[Outcome]:
     """The day's orders of ``instance`` with their outcome (``final``: after the close)."""
-    if instance.kind == PREVIEW:
+    if instance.is_preview:
         return preview_outcomes(db, instance, day)
     return trade_outcomes(db, service, instance, day, final)

@@ -74,10 +74,10 @@ def request(
 ) -> None:
     """Write the ExperimentRequest for a LiveFeedback file (with or without a breach)."""
     from aistock_core.errors import FeedbackError
-    from aistock_core.feedback.instances import resolve_instance
     from aistock_core.feedback.livefeedback import validate
     from aistock_core.feedback.publish import write_request
     from aistock_core.feedback.request import build_request
+    from aistock_core.instances import resolve_instance
 
     try:
         doc = json.loads(Path(source).read_text(encoding="utf-8"))

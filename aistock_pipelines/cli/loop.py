@@ -65,7 +65,7 @@ def _session_day(text: str | None):
 
 
 def instances_section(ctx: LoopContext) -> Section:
-    from aistock_core.signals.instances import list_instances
+    from aistock_core.instances import list_instances
 
     rows = [i.as_dict() for i in list_instances(ctx.db)]
     return Section("instances", "Instances", rows, "" if rows else "no instance yet (`aistock preview create`, "
@@ -149,12 +149,12 @@ SIGNAL_COLUMNS = ["symbol", "direction", "signal_type", "state", "strength", "co
 
 @app.command()
 def signals(
-    instance: str = typer.Option(..., "--instance", help="Instance id (preview:ID, trade:NAME) or unique name."),
+    instance: str = typer.Option(..., "--instance", help="Instance id (preview-ID, trade-NAME) or unique name."),
     date: str = typer.Option(..., "--date", help="Trading day YYYY-MM-DD."),
     as_json: AsJson = False,
 ) -> None:
     """One instance's signals of a day, with their states and (``--json``) every transition and its cause."""
-    from aistock_core.signals.instances import resolve_instance
+    from aistock_core.instances import resolve_instance
     from aistock_core.signals.store import SignalStore
 
     db = _db()

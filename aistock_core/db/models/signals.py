@@ -3,8 +3,8 @@
 A signal is keyed by what it is — ``(instance, trading_day, slot, symbol, direction)`` — so generating a day
 twice, or deriving its outcome again after a re-run, overwrites instead of piling up. A transition is keyed by
 ``(signal_key, to_state)``: the lifecycle visits each state at most once (it only moves forward), so the key
-also makes recording repeatable. ``instance`` is the loop-wide instance id (``preview:<id>`` or
-``trade:<name>``, see `aistock_core.signals.instances`), which is why there is no foreign key: it spans the
+also makes recording repeatable. ``instance`` is the loop-wide instance id (``preview-<id>`` or
+``trade-<name>``, see `aistock_core.instances`), which is why there is no foreign key: it spans the
 preview and execution tables.
 """
 

@@ -14,10 +14,10 @@ import pandas as pd
 
 from aistock_core.config import get_settings
 from aistock_core.errors import FeedbackError
-from aistock_core.feedback.instances import list_instances
 from aistock_core.feedback.periods import roll_periods
 from aistock_core.feedback.proposals import decide, run_optimizer
 from aistock_core.feedback.publish import publish
+from aistock_core.instances import list_instances
 from aistock_pipelines.partitions import trade_date, trading_days
 from aistock_pipelines.resources import DatabaseResource, DataServiceResource
 
@@ -33,10 +33,10 @@ def live_feedback(context: dg.AssetExecutionContext, data: DataServiceResource,
     day = trade_date(context.partition_key)
     db, service, settings = database.get_db(), data.get_service(), get_settings()
     rows = []
-    for instance in list_instances(db):
+    for instance in list_instances(db, "reporting"):
         for period in roll_periods(service.calendar, day):
             try:
-                done = publish(db, service, settings, instance.ref, period)
+                done = publish(db, service, settings, instance.id, period)
             except FeedbackError as exc:
                 if "no settled account day" not in str(exc):
                     raise

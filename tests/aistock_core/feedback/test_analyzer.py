@@ -37,7 +37,7 @@ def test_evening_evaluation(db, service):
     idle = create_instance(db, "idle", 1e6)  # created after the close: no settled day yet
     sync_day(db, service, D2, final=True)
     scored = evaluate_signals(db, service, D2)
-    frame = SignalStore(db).frame(D2, f"preview:{inst.id}")
+    frame = SignalStore(db).frame(D2, f"preview-{inst.id}")
     done = frame[frame["state"] == "executed"]
     assert scored == len(done) > 0 and done["evaluation_score"].between(0, 100).all()
     close = service.get_panel(list(done["symbol"]), start=D2, end=D2, fields=["close"], adjust=None)
@@ -47,8 +47,8 @@ def test_evening_evaluation(db, service):
     assert done["actual_return"].to_numpy() == pytest.approx(expect)
 
     reports, skipped = analyse_day(db, service, D2, window=5)
-    assert [r["instance"] for r in reports] == [f"preview:{inst.id}"]
-    assert len(skipped) == 1 and skipped[0].startswith(f"preview:{idle.id}: ") and "no settled day" in skipped[0]
+    assert [r["instance"] for r in reports] == [f"preview-{inst.id}"]
+    assert len(skipped) == 1 and skipped[0].startswith(f"preview-{idle.id}: ") and "no settled account day" in skipped[0]
     report = reports[0]
     assert report["performance"]["sessions"] == 2 and report["signals"]["executed"] == len(done)
     assert report["expectation"]["divergence"].startswith("no expectation")
@@ -59,7 +59,7 @@ def test_evening_evaluation(db, service):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(PerformanceReportRow)) == 1
         assert s.scalar(select(PerformanceReportRow)).figures == first_figures
-    assert f"preview:{inst.id} (eval)" in report_markdown(reports)
+    assert f"preview-{inst.id} (eval)" in report_markdown(reports)
     assert report_png(reports, "t")[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -76,8 +76,8 @@ def test_the_livefeedback_signals_block_counts_the_lifecycle(db, service):
     SignalPreviewEngine(db, service, lambda i, d: targets[:4]).run(D1)  # two names never become orders
     sync_day(db, service, D1, final=True)
     frame = SignalStore(db).frame(D1)
-    block = period_signals(db, f"preview:{inst.id}", D1, D2)
+    block = period_signals(db, f"preview-{inst.id}", D1, D2)
     assert block["generated"] == len(frame) == 6
     assert block["validated"] == 6 and block["expired"] == 2
     assert block["executed"] + block["rejected"] == 4 == (frame["state"].isin(["executed", "rejected"])).sum()
-    assert period_signals(db, f"preview:{inst.id}", D2, D2)["generated"] == 0
+    assert period_signals(db, f"preview-{inst.id}", D2, D2)["generated"] == 0

@@ -76,8 +76,8 @@ def test_bad_input_is_one_clear_error(db, service, traded):
         make_period(cal, "2024-04-03", "2024-04-08", "week")
     with pytest.raises(FeedbackError, match="unknown instance 'preview-999'"):
         _doc(db, service, "preview-999")
-    with pytest.raises(FeedbackError, match="neither preview-<id> nor trade-<name>"):
-        _doc(db, service, "calm")
+    with pytest.raises(FeedbackError, match="unknown instance 'nobody'; known instances: preview-1, preview-2"):
+        _doc(db, service, "nobody")
     with pytest.raises(FeedbackError, match="no settled account day"):
         _doc(db, service, traded["calm"], "2024-04-15", "2024-04-16")
 

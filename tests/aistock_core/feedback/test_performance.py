@@ -11,21 +11,28 @@ import pytest
 from sqlalchemy import select
 
 from aistock_core.db.models.preview import PreviewAccount
-from aistock_core.errors import SignalError
-from aistock_core.feedback.performance import AccountHistory, instance_performance, period_performance
+from aistock_core.errors import FeedbackError, SignalError
+from aistock_core.feedback.figures import instance_performance, performance
+from aistock_core.feedback.history import FILL_COLUMNS, ORDER_COLUMNS, TRADE_COLUMNS, AccountHistory
+from aistock_core.feedback.periods import make_period
+from aistock_core.instances import resolve_instance
 from aistock_core.preview.engine import SignalPreviewEngine
 from aistock_core.preview.instances import create_instance
 from aistock_core.preview.nav import kpis, nav_frame
 from aistock_core.preview.settle import settle_range
-from aistock_core.signals.instances import resolve_instance
+
+
+def _history(values: pd.Series, amounts: list[float], base: float) -> AccountHistory:
+    trades = pd.DataFrame({"day": values.index, "amount": amounts}).reindex(columns=TRADE_COLUMNS)
+    return AccountHistory(values, base, trades, pd.DataFrame(columns=ORDER_COLUMNS),
+                          pd.DataFrame(columns=FILL_COLUMNS))
 
 
 def test_definitions_on_a_hand_made_nav():
     days = pd.bdate_range("2024-01-01", periods=4)
     values = pd.Series([110.0, 99.0, 108.9, 108.9], index=days)  # capital 100, base 100
-    history = AccountHistory(values, pd.Series([50.0, 0.0, 30.0, 0.0], index=days), 100.0, 100.0)
-    bench = pd.Series([10.0, 10.5, 10.2, 11.0], index=days)
-    perf = period_performance(history, bench, 10.0)
+    bench = pd.Series([10.0, 10.0, 10.5, 10.2, 11.0], index=days.insert(0, days[0] - pd.Timedelta(days=3)))
+    perf = performance(_history(values, [50.0, 0.0, 30.0, 0.0], 100.0), 100.0, bench)
     r = np.array([0.10, -0.10, 0.10, 0.0])
     std = r.std(ddof=1)
     assert perf["total_return"] == pytest.approx(0.089)
@@ -34,15 +41,15 @@ def test_definitions_on_a_hand_made_nav():
     assert perf["sharpe"] == pytest.approx(r.mean() / std * math.sqrt(238))
     assert perf["max_drawdown"] == pytest.approx(-0.10)
     assert perf["win_rate"] == 0.5
-    assert perf["turnover"] == pytest.approx(80.0 / (2 * values.mean()))
+    assert perf["turnover"] == pytest.approx(80.0 / values.mean())  # buys + sells over the mean value
     assert perf["benchmark_return"] == pytest.approx(0.10) and perf["excess_return"] == pytest.approx(-0.011)
     assert perf["nav"][0] == {"date": "2024-01-01", "nav": 1.1, "benchmark_nav": 1.0}
 
 
 def test_one_flat_session_has_no_volatility_and_no_sharpe():
     days = pd.bdate_range("2024-01-01", periods=1)
-    perf = period_performance(AccountHistory(pd.Series([100.0], index=days), pd.Series([0.0], index=days), 100.0,
-                                             100.0), pd.Series([1.0], index=days), 1.0)
+    perf = performance(_history(pd.Series([100.0], index=days), [0.0], 100.0), 100.0,
+                       pd.Series([1.0, 1.0], index=days.insert(0, days[0] - pd.Timedelta(days=3))))
     assert (perf["volatility"], perf["sharpe"], perf["max_drawdown"], perf["total_return"]) == (None, None, 0.0, 0.0)
 
 
@@ -62,18 +69,21 @@ def preview(db, service):
     return inst
 
 
+def _perf(db, service, ref: str, start: str, end: str):
+    return instance_performance(db, service, resolve_instance(db, ref), make_period(service.calendar, start, end))
+
+
 def test_from_inception_equals_the_preview_kpis(db, service, preview):
-    perf = instance_performance(db, service, resolve_instance(db, f"preview:{preview.id}"), "2024-04-01",
-                                "2024-04-12")
+    history, perf = _perf(db, service, f"preview-{preview.id}", "2024-04-01", "2024-04-12")
     ref = kpis(nav_frame(db, service, [preview.id], start="2024-04-01", end="2024-04-12")).iloc[0]
     for key in ("total_return", "annual_return", "volatility", "sharpe", "max_drawdown"):
         assert perf[key] == pytest.approx(ref[key], rel=1e-12), key
     assert perf["win_rate"] == pytest.approx(ref["win_days"])
-    assert perf["sessions"] == ref["days"] == 8  # 4-5 April: Qingming
+    assert len(history.value) == ref["days"] == 8  # 4-5 April: Qingming
 
 
 def test_a_later_period_starts_from_the_previous_sessions_nav(db, service, preview):
-    perf = instance_performance(db, service, resolve_instance(db, "perf"), "2024-04-09", "2024-04-12")
+    _, perf = _perf(db, service, "perf", "2024-04-09", "2024-04-12")
     with db.session() as s:
         value = dict(s.execute(select(PreviewAccount.trading_day, PreviewAccount.total_value)).all())
     by_day = {f"{d:%Y-%m-%d}": v for d, v in value.items()}
@@ -83,7 +93,8 @@ def test_a_later_period_starts_from_the_previous_sessions_nav(db, service, previ
 
 
 def test_a_period_without_settled_days_is_one_clear_error(db, service, preview):
-    with pytest.raises(SignalError, match="no settled day between 2024-05-06 and 2024-05-10"):
-        instance_performance(db, service, resolve_instance(db, "perf"), "2024-05-06", "2024-05-10")
-    with pytest.raises(SignalError, match="no XSHG session between 2024-05-01 and 2024-05-03"):
-        instance_performance(db, service, resolve_instance(db, "perf"), "2024-05-01", "2024-05-03")
+    for caught in (SignalError, FeedbackError):  # the daily evaluation and LiveFeedback both skip such an instance
+        with pytest.raises(caught, match=r"no settled account day in 2024-05-06\.\.2024-05-10"):
+            _perf(db, service, "perf", "2024-05-06", "2024-05-10")
+    with pytest.raises(FeedbackError, match=r"2024-05-01\.\.2024-05-03 holds no trading session"):
+        _perf(db, service, "perf", "2024-05-01", "2024-05-03")

@@ -30,10 +30,10 @@ import pytest
 
 from aistock_core.db.models.research import ResearchLoop
 from aistock_core.errors import FeedbackError
-from aistock_core.feedback.instances import resolve_instance
 from aistock_core.feedback.livefeedback import build_feedback
 from aistock_core.feedback.periods import make_period
 from aistock_core.feedback.request import breaches, build_request
+from aistock_core.instances import resolve_instance
 from aistock_core.preview.engine import SignalPreviewEngine
 from aistock_core.preview.instances import create_instance
 from aistock_core.preview.settle import settle

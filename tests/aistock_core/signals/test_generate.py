@@ -26,7 +26,7 @@ def test_signals_follow_their_formulas():
     cash = 100_000.0
     targets = pd.Series({"600000.SH": 0.45, "600002.SH": 0.30, "688001.SH": 0.001})
     scores = pd.Series({"600000.SH": 1.0, "600001.SH": -1.0, "600002.SH": 2.0, "688001.SH": 0.0})
-    frame = generate("preview:1", "preview", DAY, "09:35", targets, held, cash, scores, _market(), ic=0.1)
+    frame = generate("preview-1", "preview", DAY, "09:35", targets, held, cash, scores, _market(), ic=0.1)
     got = frame.set_index("symbol")
     value = 251_000.0
     # 688001: target 0.001 of the account is below the noise threshold and not held: no signal

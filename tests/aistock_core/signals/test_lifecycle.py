@@ -35,10 +35,10 @@ def test_the_outcomes_are_terminal():
 def test_the_store_refuses_illegal_moves_and_ignores_repeats(db):
     store = SignalStore(db)
     at = datetime(2024, 4, 2, 8, 0)
-    row = {"instance": "preview:1", "env": "preview", "trading_day": at.date(), "slot": "09:35", "symbol": "600000.SH",
+    row = {"instance": "preview-1", "env": "preview", "trading_day": at.date(), "slot": "09:35", "symbol": "600000.SH",
            "direction": "buy", "signal_type": "entry", "source": "test"}
     assert store.add([row], at, "made by hand") == 1 and store.add([row], at, "again") == 0
-    key = signal_key("preview:1", at, "09:35", "600000.SH", "buy")
+    key = signal_key("preview-1", at, "09:35", "600000.SH", "buy")
     S = SignalState
     moved, refused = store.advance([Step(key, S.VALIDATED, "checks", at), Step(key, S.EXECUTED, "skips two", at),
                                     Step(key, S.QUEUED, "order 1", at), Step(key, S.VALIDATED, "repeat", at),

@@ -36,7 +36,7 @@ def test_a_day_of_preview_signals(db, service, traded):
     scores = pd.Series(range(len(service.instruments("all"))), index=service.instruments("all"), dtype=float)
     gen = generate_day(db, service, DAY2, targets, scores)
     store = SignalStore(db)
-    frame = store.frame(DAY2, f"preview:{inst.id}")
+    frame = store.frame(DAY2, f"preview-{inst.id}")
     assert gen.added == len(frame) and set(frame["state"]) == {"validated"}
     # 3 names leave (sells), 3 come in (buys); the 3 kept ones are near their weight (no signal, or a small one)
     assert set(frame.loc[frame["signal_type"] == "exit", "symbol"]) == set(_stocks(service, 6)[3:])
@@ -44,7 +44,7 @@ def test_a_day_of_preview_signals(db, service, traded):
 
     SignalPreviewEngine(db, service, lambda i, d: targets).run(DAY2)
     sync_day(db, service, DAY2, final=True)
-    after = store.frame(DAY2, f"preview:{inst.id}").set_index("symbol")
+    after = store.frame(DAY2, f"preview-{inst.id}").set_index("symbol")
     with db.session() as s:
         trades = {(t.symbol, t.side): t for t in s.query(PreviewTrade).filter(PreviewTrade.trading_day == DAY2.date())}
     for (symbol, side), t in trades.items():

@@ -14,9 +14,10 @@ from aistock_core.execution.risk import RiskPolicy
 from aistock_core.execution.session import run_slot
 from aistock_core.execution.simulated import load_state
 from aistock_core.execution.store import ExecutionStore
-from aistock_core.feedback.performance import instance_performance
+from aistock_core.feedback.figures import instance_performance
+from aistock_core.feedback.periods import make_period
+from aistock_core.instances import resolve_instance
 from aistock_core.signals.daily import generate_day, sync_day
-from aistock_core.signals.instances import resolve_instance
 from aistock_core.signals.store import SignalStore
 
 DAY = pd.Timestamp("2024-04-10")
@@ -37,7 +38,7 @@ def ran(db, service, tmp_path):
 
 def test_order_outcomes_move_the_signals(db, service, ran):
     names, result, _ = ran
-    frame = SignalStore(db).frame(DAY, "trade:alpha").set_index("symbol")
+    frame = SignalStore(db).frame(DAY, "trade-alpha").set_index("symbol")
     assert set(frame.index) == set(names) and set(frame["source"]) == {"target_positions"}
     assert frame.loc[names[0], "state"] == "rejected"
     moves = SignalStore(db).transitions([frame.loc[names[0], "signal_key"]])
@@ -64,7 +65,8 @@ def test_nav_from_the_account_tables_equals_the_brokers_book(db, service, ran):
     snap = broker.snapshot()
     value = snap.cash + sum(p.volume * float(close["close"][0, list(close.instruments).index(s)])
                             for s, p in snap.positions.items())
-    perf = instance_performance(db, service, resolve_instance(db, "alpha"), DAY, DAY)
+    history, perf = instance_performance(db, service, resolve_instance(db, "alpha"),
+                                         make_period(service.calendar, DAY, DAY))
     assert perf["nav"][0]["nav"] == pytest.approx(value / 1e6, rel=1e-12)
     assert perf["total_return"] == pytest.approx(value / 1e6 - 1, rel=1e-9)
-    assert perf["sessions"] == 1 and perf["volatility"] is None and perf["sharpe"] is None
+    assert len(history.value) == 1 and perf["volatility"] is None and perf["sharpe"] is None

@@ -46,9 +46,9 @@ def test_status_and_signals(env):
     status = _run("status", "--json")
     assert status.exit_code == 0, status.output
     payload = json.loads(status.stdout)
-    assert payload["day"] == DAY and [i["id"] for i in payload["instances"]] == [f"preview:{env.id}"]
+    assert payload["day"] == DAY and [i["id"] for i in payload["instances"]] == [f"preview-{env.id}"]
     [counts] = payload["signals"]
-    assert counts["instance"] == f"preview:{env.id}" and counts["total"] == 5
+    assert counts["instance"] == f"preview-{env.id}" and counts["total"] == 5
     assert payload["last_evaluation"] == []
     text = _run("status")
     assert text.exit_code == 0 and "Signals of 2024-04-02 by state" in text.stdout
@@ -59,8 +59,9 @@ def test_status_and_signals(env):
     signals = json.loads(got.stdout)["signals"]
     assert len(signals) == 5 and all(s["transitions"][0]["to_state"] == "generated" for s in signals)
     assert all(s["transitions"][-1]["to_state"] == s["state"] for s in signals)
-    table = _run("signals", "--instance", f"preview:{env.id}", "--date", DAY)
-    assert table.exit_code == 0 and "preview:" in table.stdout
+    for ref in (f"preview-{env.id}", f"preview:{env.id}"):  # the id, and its older spelling scripts still use
+        table = _run("signals", "--instance", ref, "--date", DAY)
+        assert table.exit_code == 0 and f"preview-{env.id}" in table.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

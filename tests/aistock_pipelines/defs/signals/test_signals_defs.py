@@ -58,7 +58,7 @@ def test_signals_and_evening_report(resources):
     for _ in range(2):
         result = dg.materialize(assets[1:], resources=resources, partition_key=D2)
         meta = result.asset_materializations_for_node("performance_report")[0].metadata
-        assert meta["instances"].value == 1 and f"preview:{inst.id} (dg)" in meta["report"].value
+        assert meta["instances"].value == 1 and f"preview-{inst.id} (dg)" in meta["report"].value
         assert "data:image/png;base64," in meta["nav_plot"].value
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(PerformanceReportRow)) == 1
