@@ -48,7 +48,8 @@ def test_evening_evaluation(db, service):
 
     reports, skipped = analyse_day(db, service, D2, window=5)
     assert [r["instance"] for r in reports] == [f"preview-{inst.id}"]
-    assert len(skipped) == 1 and skipped[0].startswith(f"preview-{idle.id}: ") and "no settled account day" in skipped[0]
+    assert len(skipped) == 1 and skipped[0].startswith(f"preview-{idle.id}: ")
+    assert "no settled account day" in skipped[0]
     report = reports[0]
     assert report["performance"]["sessions"] == 2 and report["signals"]["executed"] == len(done)
     assert report["expectation"]["divergence"].startswith("no expectation")
