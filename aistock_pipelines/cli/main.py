@@ -11,7 +11,9 @@ Two things every command gets from here rather than doing itself:
 
 Commands are loaded lazily: `COMMANDS` names the module of each, and a module is imported only when its
 command runs (or its own ``--help`` is asked for). ``aistock --help`` thus imports neither pandas nor Dagster,
-and ``aistock backtest`` does not pay for Dagster, SQLAlchemy or the factor kernels it never uses.
+and ``aistock backtest`` does not pay for Dagster, SQLAlchemy or the factor kernels it never uses. A command may
+also name work to start before any of that is imported (`LazyCommand.prepare`, fetched with `prepared`): the
+backtest's chart process imports matplotlib on the other core while the command imports pandas and runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class LazyCommand(NamedTuple):
     module: str
     attribute: str
     help: str
+    #: ``module:attribute`` of a light factory (it must not import pandas) whose result, a context manager, is
+    #: created before the command's module is imported and closed when the command ends, however it ends.
+    prepare: str | None = None
 
 
 #: Every command, in the order ``aistock --help`` lists them; ``help`` is the one line shown there (a test
@@ -61,7 +66,8 @@ COMMANDS: dict[str, LazyCommand] = {
                         "Materialise every asset (partitioned ones for the last --days trading days) into the "
                         "local instance."),
     "backtest": LazyCommand("aistock_pipelines.cli.backtest", "backtest",
-                            "Backtest a score file; print the KPIs and write the outputs."),
+                            "Backtest a score file; print the KPIs and write the outputs.",
+                            prepare="aistock_core.strategy.backtest.chart_process:NavChartProcess"),
     "preview": LazyCommand("aistock_pipelines.cli.preview", "app",
                            "Strategy preview: virtual accounts traded on live prices."),
     "models": LazyCommand("aistock_pipelines.cli.models", "app",
@@ -89,6 +95,26 @@ def load_command(name: str) -> TyperCommand | TyperGroup:
     return command
 
 
+#: Where `start_prepared` keeps what it started (``ctx.meta``, shared by a context and its children), by command.
+PREPARED_META = "aistock.prepared"
+
+
+def start_prepared(ctx: Context, name: str, args: list[str]) -> None:
+    """Start command ``name``'s `LazyCommand.prepare` (not for its ``--help``); ``ctx`` closes it at its end."""
+    factory = COMMANDS[name].prepare
+    if factory is None or "--help" in args:
+        return
+    module, _, attribute = factory.partition(":")
+    resource = getattr(importlib.import_module(module), attribute)()
+    ctx.meta.setdefault(PREPARED_META, {})[name] = ctx.with_resource(resource)
+
+
+def prepared(ctx: Context, name: str):
+    """What `start_prepared` started for command ``name`` (``ctx``: the command's context), or None when nothing
+    was (the command invoked without the root group)."""
+    return ctx.meta.get(PREPARED_META, {}).get(name)
+
+
 class AistockGroup(TyperGroup):
     """The root group: loads commands lazily (`COMMANDS`) and turns an `AistockError` raised anywhere below it
     into `report_error` + exit 2."""
@@ -102,6 +128,7 @@ class AistockGroup(TyperGroup):
     def resolve_command(self, ctx: Context, args: list[str]):
         """The real command, imported now that it is about to run (``self.commands`` holds stand-ins)."""
         name, _, rest = super().resolve_command(ctx, args)
+        start_prepared(ctx, name, rest)
         return name, load_command(name), rest
 
     def invoke(self, ctx: Context):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from aistock_core.codes import to_qlib
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
 from aistock_core.data.tabular import FrameProvider
+from aistock_core.strategy.backtest.chart_process import NavChartProcess
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()
@@ -86,3 +88,24 @@ def test_bad_score_file_fails_cleanly_without_output(qlib_env, tmp_path):
                               str(tmp_path / "out")])
     assert res.exit_code == 2 and "duplicate" in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_chart_is_drawn_by_the_started_child_and_its_failure_is_one_line(qlib_env, tmp_path, monkeypatch):
+    """The command draws nav.png in the process started before its imports: a child that fails is the
+    command's error (exit 2, its stderr in the message) and leaves no output folder."""
+    root, qdir = qlib_env
+    fail = "import sys; sys.stderr.write('chart child broke'); sys.exit(1)"
+    monkeypatch.setattr(NavChartProcess, "command", (sys.executable, "-c", fail))
+    res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
+                              "--topk", "3", "--n-drop", "1", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "chart child broke" in res.output and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_starts_no_chart_process(monkeypatch):
+    def refuse(self):
+        raise AssertionError("a chart process was started for --help")
+
+    monkeypatch.setattr(NavChartProcess, "__init__", refuse)
+    res = runner.invoke(app, ["backtest", "--help"])
+    assert res.exit_code == 0 and "--provider-uri" in res.output
