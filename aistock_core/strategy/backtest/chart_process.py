@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from aistock_core.errors import StrategyError
 from aistock_core.strategy.backtest.plot import NavCurves, draw_nav_png
 
@@ -65,6 +63,8 @@ class NavChartProcess:
         A block that raises kills the child first, so nothing writes into a folder being removed; a child that
         fails raises `StrategyError` with the end of its stderr.
         """
+        import numpy as np  # here, not at the top: the child is started before numpy is imported
+
         buf = io.BytesIO()
         np.savez(buf, path=np.array(str(path)), title=np.array(title), **curves._asdict())
         try:
@@ -87,6 +87,7 @@ class NavChartProcess:
 
 def main() -> None:
     """The child: import matplotlib now, then draw what arrives on stdin (nothing, if the parent gave up)."""
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401  the point: imported before the data
     from matplotlib.figure import Figure  # noqa: F401
 

@@ -6,7 +6,8 @@ backend selection, and matplotlib is imported only when a chart is drawn.
 The chart is two steps: `nav_curves` turns the report into plain arrays (pandas, in the process that ran the
 backtest) and `draw_nav_png` draws them (numpy and matplotlib only). The split lets the command line draw in a
 separate process that imports matplotlib while the backtest runs (`chart_process`); Dagster and the library call
-`nav_png`, both steps in-process. This module imports neither pandas nor matplotlib at load time.
+`nav_png`, both steps in-process. This module imports neither numpy, pandas nor matplotlib at load time: the
+command line imports it before it starts the chart process.
 
 RD-Agent stopped rendering ret/dd curves in Phase 3 (rdagent.md §4.7), so the curves are drawn from the report.
 """
@@ -17,9 +18,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 #: Fixed margins (figure fractions): what ``tight_layout`` chooses for this chart, without the extra pass over
