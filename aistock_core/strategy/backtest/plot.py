@@ -63,7 +63,7 @@ def draw_nav_png(curves: NavCurves, title: str = "backtest") -> bytes:
     top.plot(curves.dates, curves.gross, label="cum. return w/o cost", lw=0.9, alpha=0.8)
     top.plot(curves.dates, curves.net, label="cum. return with cost", lw=0.9, alpha=0.8)
     top.plot(curves.dates, curves.bench, label="benchmark", lw=0.9, color="grey")
-    top.set_title(title)
+    top.set_title(title, y=1.0)  # where matplotlib puts it anyway, without measuring every tick label to check
     top.legend(loc="upper left", fontsize=8)
     top.grid(alpha=0.3)
     bottom.fill_between(curves.dates, curves.drawdown, 0, color="tab:red", alpha=0.4)
