@@ -100,12 +100,19 @@ PREPARED_META = "aistock.prepared"
 
 
 def start_prepared(ctx: Context, name: str, args: list[str]) -> None:
-    """Start command ``name``'s `LazyCommand.prepare` (not for its ``--help``); ``ctx`` closes it at its end."""
+    """Start command ``name``'s `LazyCommand.prepare` (not for its ``--help``); ``ctx`` closes it at its end.
+
+    What is prepared only saves time, so a start that fails for the operating system (no process could be
+    spawned) leaves nothing prepared and the command does that work itself.
+    """
     factory = COMMANDS[name].prepare
     if factory is None or "--help" in args:
         return
     module, _, attribute = factory.partition(":")
-    resource = getattr(importlib.import_module(module), attribute)()
+    try:
+        resource = getattr(importlib.import_module(module), attribute)()
+    except OSError:
+        return
     ctx.meta.setdefault(PREPARED_META, {})[name] = ctx.with_resource(resource)
 
 

@@ -37,9 +37,13 @@ class NavChartProcess:
     def __init__(self) -> None:
         # A file, not a pipe: a chatty child can never block on it. Closed by close().
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        #: The child (public for tests: whether it still runs).
-        self.process = subprocess.Popen(list(self.command), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        stderr=self._stderr)
+        try:
+            #: The child (public for tests: whether it still runs).
+            self.process = subprocess.Popen(list(self.command), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                            stderr=self._stderr)
+        except BaseException:
+            self._stderr.close()
+            raise
 
     def __enter__(self) -> NavChartProcess:
         return self

@@ -102,6 +102,15 @@ def test_the_chart_is_drawn_by_the_started_child_and_its_failure_is_one_line(qli
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_chart_process_that_cannot_start_leaves_the_chart_to_the_command(qlib_env, tmp_path, monkeypatch):
+    root, qdir = qlib_env
+    monkeypatch.setattr(NavChartProcess, "command", (str(tmp_path / "no-such-python"),))
+    res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
+                              "--topk", "3", "--n-drop", "1", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "nav.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_help_starts_no_chart_process(monkeypatch):
     def refuse(self):
         raise AssertionError("a chart process was started for --help")
