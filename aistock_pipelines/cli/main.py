@@ -19,7 +19,7 @@ backtest's chart process imports matplotlib on the other core while the command 
 from __future__ import annotations
 
 import importlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import typer
 from click import Context
@@ -116,7 +116,7 @@ def start_prepared(ctx: Context, name: str, args: list[str]) -> None:
     ctx.meta.setdefault(PREPARED_META, {})[name] = ctx.with_resource(resource)
 
 
-def prepared(ctx: Context, name: str):
+def prepared(ctx: Context, name: str) -> Any:
     """What `start_prepared` started for command ``name`` (``ctx``: the command's context), or None when nothing
     was (the command invoked without the root group)."""
     return ctx.meta.get(PREPARED_META, {}).get(name)

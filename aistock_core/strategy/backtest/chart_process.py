@@ -72,7 +72,7 @@ class NavChartProcess:
         buf = io.BytesIO()
         np.savez(buf, path=np.array(str(path)), title=np.array(title), **curves._asdict())
         try:
-            try:
+            try:  # blocks at most until the child, done importing, reads (the curves outgrow a pipe's buffer)
                 self.process.stdin.write(buf.getvalue())
                 self.process.stdin.close()
             except BrokenPipeError:
