@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import numpy as np
@@ -118,3 +119,22 @@ def test_help_starts_no_chart_process(monkeypatch):
     monkeypatch.setattr(NavChartProcess, "__init__", refuse)
     res = runner.invoke(app, ["backtest", "--help"])
     assert res.exit_code == 0 and "--provider-uri" in res.output
+
+
+def test_as_a_process_the_backtest_ends_fast_with_its_output_and_exit_handlers(qlib_env, tmp_path):
+    """Run as the entry point, the backtest skips the interpreter's teardown (`AistockTyper`): its stdout, its
+    exit handlers and its exit status are still all there, for a success and for a user error."""
+    root, qdir = qlib_env
+    script = ("import atexit, sys\natexit.register(lambda: print('exit handlers ran'))\n"
+              "from aistock_pipelines.cli.main import app\napp(sys.argv[1:])\n")
+    base = [sys.executable, "-c", script, "backtest", "--provider-uri", str(qdir), "--score",
+            str(root / "scores_qlib.parquet"), "--topk", "3"]
+    done = subprocess.run([*base, "--n-drop", "1", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "outputs:" in done.stdout and done.stdout.rstrip().endswith("exit handlers ran")
+    assert (tmp_path / "out" / "nav.png").is_file()
+    bad = subprocess.run([*base, "--n-drop", "9", "--out", str(tmp_path / "bad")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "--n-drop 9 is larger than --topk 3" in bad.stderr
+    assert "exit handlers ran" in bad.stdout and not (tmp_path / "bad").exists()
