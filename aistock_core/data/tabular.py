@@ -63,17 +63,22 @@ def normalise_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return checked.astype({c: np.float32 for c in df.columns if df[c].dtype == np.float32})
 
 
-def read_table(path: str | Path, *, what: str, error: type[AistockError] = DataError) -> pd.DataFrame:
+def read_table(path: str | Path, *, what: str, error: type[AistockError] = DataError,
+               categories: Sequence[str] = ()) -> pd.DataFrame:
     """Read a ``.parquet``/``.pq`` or ``.csv`` table from outside (bars, scores), raising ``error`` with
     ``what`` and the path on a missing file, an unknown format or an unreadable one. CSV instrument codes
-    stay strings (``000001`` must not become 1); dates are parsed by the caller's normaliser."""
+    stay strings (``000001`` must not become 1); dates are parsed by the caller's normaliser.
+
+    ``categories``: Parquet string columns to read as categoricals, for a caller that only factorises them (a
+    few hundred codes repeated over a million rows are then decoded once each, not once per row); a column that
+    is absent or not a string stays as it is."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise error(f"{what} {path} does not exist")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, read_dictionary=list(categories))
         if suffix == ".csv":
             return pd.read_csv(path, dtype={"instrument": str})
     except (ValueError, OSError, KeyError, pd.errors.ParserError) as exc:

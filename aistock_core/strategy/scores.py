@@ -198,7 +198,7 @@ def _fill_grid(
 
 def read_score_file(path: str | Path) -> pd.Series:
     """Read a score file (Parquet, or CSV with datetime/instrument/score columns) and normalise it."""
-    frame = read_table(path, what="score file", error=StrategyError)
+    frame = read_table(path, what="score file", error=StrategyError, categories=("instrument",))
     if frame.empty:
         raise StrategyError(f"score file {path} has no rows; a backtest needs at least one day of scores")
     if not isinstance(frame.index, pd.MultiIndex):

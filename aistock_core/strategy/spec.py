@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +25,9 @@ from aistock_core.strategy.config import BacktestSettings, strategy_from_config
 from aistock_core.strategy.reconcile import input_mismatches, kpis_from_db, read_qlib_res, reference_loop, replay_window
 from aistock_core.strategy.scores import read_score_file
 from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
+
+if TYPE_CHECKING:
+    from aistock_core.strategy.backtest.chart_process import NavChartProcess
 
 MODES = ("qlib", "ashare")
 
@@ -115,16 +118,18 @@ def run_spec(spec: BacktestSpec, service: DataService, default_universe: str) ->
 
 
 def run_and_write(spec: BacktestSpec, service: DataService, default_universe: str, out_dir: str | Path,
-                  title: str | None = None, force: bool = False) -> tuple[SpecRun, Path]:
-    """`run_spec`, then the outputs (`write_outputs`) with the inputs in risk.json: spec, strategy block,
-    benchmark, window, universe and signal — what `input_mismatches` compares with a recorded run."""
+                  title: str | None = None, force: bool = False,
+                  chart: NavChartProcess | None = None) -> tuple[SpecRun, Path]:
+    """`run_spec`, then the outputs (`write_outputs`, nav.png by ``chart`` when given) with the inputs in
+    risk.json: spec, strategy block, benchmark, window, universe and signal — what `input_mismatches` compares
+    with a recorded run."""
     run = run_spec(spec, service, default_universe)
     meta = {"spec": spec.name, "strategy": spec.strategy, "benchmark": run.settings.benchmark,
             "window": run.window, "universe": run.universe, "account": run.settings.account,
             "signal": None if spec.score_path else spec.signal,
             "score_path": str(spec.score_path) if spec.score_path else None}
     out = write_outputs(run.result, out_dir, run.settings.account, meta=meta,
-                        title=title or f"{spec.name} ({spec.mode})", force=force)
+                        title=title or f"{spec.name} ({spec.mode})", force=force, chart=chart)
     return run, out
 
 

@@ -1,7 +1,9 @@
 """``aistock backtest``: replay a score file on a Qlib directory in Qlib-exact or A-share-real mode.
 
 Writes ``report.parquet``, ``positions.parquet``, ``trades.parquet``, ``risk.json`` and ``nav.png`` into
-``--out`` atomically (a temporary folder renamed into place: an error leaves no partial output).
+``--out`` atomically (a temporary folder renamed into place: an error leaves no partial output). nav.png is
+drawn by the chart process the command line started before importing this module (`prepared`), so importing
+matplotlib overlaps the backtest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aistock_core.strategy.config import named_strategy_block
 from aistock_core.strategy.spec import BacktestSpec, run_and_write
 from aistock_core.trading.qlib_rules import RDAGENT_EXCHANGE
 from aistock_pipelines.cli.calendar import parse_day
+from aistock_pipelines.cli.main import prepared
 from aistock_pipelines.cli.render import kv_table, make_console
 
 
@@ -30,6 +33,7 @@ class Mode(StrEnum):
 
 
 def backtest(
+    ctx: typer.Context,
     provider_uri: Annotated[Path, typer.Option("--provider-uri", help="Qlib data directory.")],
     score: Annotated[Path, typer.Option("--score", help="Scores (Parquet/CSV): datetime, instrument, score.")],
     out: Annotated[Path, typer.Option("--out", help="Output directory (new, empty, or an earlier backtest's).")],
@@ -68,7 +72,7 @@ def backtest(
                   "start_time": start, "end_time": end, "exchange_kwargs": costs},
     )
     run, written = run_and_write(spec, DataService(QlibBinProvider(provider_uri)), universe, out,
-                                 title=f"{mode.value} mode", force=force)
+                                 title=f"{mode.value} mode", force=force, chart=prepared(ctx, "backtest"))
     figures = {k: run.result.risk.get(k) for _, k in HEADLINE_KPIS} | run.result.trade_counts()
     console = make_console()
     console.print(kv_table(figures, title=f"{strategy} ({mode.value} mode) {run.window[0]}..{run.window[1]}"))

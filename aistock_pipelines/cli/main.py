@@ -11,13 +11,19 @@ Two things every command gets from here rather than doing itself:
 
 Commands are loaded lazily: `COMMANDS` names the module of each, and a module is imported only when its
 command runs (or its own ``--help`` is asked for). ``aistock --help`` thus imports neither pandas nor Dagster,
-and ``aistock backtest`` does not pay for Dagster, SQLAlchemy or the factor kernels it never uses.
+and ``aistock backtest`` does not pay for Dagster, SQLAlchemy or the factor kernels it never uses. A command may
+also name work to start before any of that is imported (`LazyCommand.prepare`, fetched with `prepared`): the
+backtest's chart process imports matplotlib on the other core while the command imports pandas and runs.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
-from typing import NamedTuple
+import os
+import sys
+import threading
+from typing import Any, NamedTuple, NoReturn
 
 import typer
 from click import Context
@@ -45,6 +51,12 @@ class LazyCommand(NamedTuple):
     module: str
     attribute: str
     help: str
+    #: ``module:attribute`` of a light factory (it must not import pandas) whose result, a context manager, is
+    #: created before the command's module is imported and closed when the command ends, however it ends.
+    prepare: str | None = None
+    #: End the process as soon as the command is done (`AistockTyper`): for a command that leaves no thread,
+    #: open file or pending cleanup behind, so the interpreter's teardown is not worth waiting for.
+    exit_fast: bool = False
 
 
 #: Every command, in the order ``aistock --help`` lists them; ``help`` is the one line shown there (a test
@@ -61,7 +73,9 @@ COMMANDS: dict[str, LazyCommand] = {
                         "Materialise every asset (partitioned ones for the last --days trading days) into the "
                         "local instance."),
     "backtest": LazyCommand("aistock_pipelines.cli.backtest", "backtest",
-                            "Backtest a score file; print the KPIs and write the outputs."),
+                            "Backtest a score file; print the KPIs and write the outputs.",
+                            prepare="aistock_core.strategy.backtest.chart_process:NavChartProcess",
+                            exit_fast=True),
     "preview": LazyCommand("aistock_pipelines.cli.preview", "app",
                            "Strategy preview: virtual accounts traded on live prices."),
     "models": LazyCommand("aistock_pipelines.cli.models", "app",
@@ -89,6 +103,33 @@ def load_command(name: str) -> TyperCommand | TyperGroup:
     return command
 
 
+#: Where `start_prepared` keeps what it started (``ctx.meta``, shared by a context and its children), by command.
+PREPARED_META = "aistock.prepared"
+
+
+def start_prepared(ctx: Context, name: str, args: list[str]) -> None:
+    """Start command ``name``'s `LazyCommand.prepare` (not for its ``--help``); ``ctx`` closes it at its end.
+
+    What is prepared only saves time, so a start that fails for the operating system (no process could be
+    spawned) leaves nothing prepared and the command does that work itself.
+    """
+    factory = COMMANDS[name].prepare
+    if factory is None or "--help" in args:
+        return
+    module, _, attribute = factory.partition(":")
+    try:
+        resource = getattr(importlib.import_module(module), attribute)()
+    except OSError:
+        return
+    ctx.meta.setdefault(PREPARED_META, {})[name] = ctx.with_resource(resource)
+
+
+def prepared(ctx: Context, name: str) -> Any:
+    """What `start_prepared` started for command ``name`` (``ctx``: the command's context), or None when nothing
+    was (the command invoked without the root group)."""
+    return ctx.meta.get(PREPARED_META, {}).get(name)
+
+
 class AistockGroup(TyperGroup):
     """The root group: loads commands lazily (`COMMANDS`) and turns an `AistockError` raised anywhere below it
     into `report_error` + exit 2."""
@@ -102,6 +143,7 @@ class AistockGroup(TyperGroup):
     def resolve_command(self, ctx: Context, args: list[str]):
         """The real command, imported now that it is about to run (``self.commands`` holds stand-ins)."""
         name, _, rest = super().resolve_command(ctx, args)
+        start_prepared(ctx, name, rest)
         return name, load_command(name), rest
 
     def invoke(self, ctx: Context):
@@ -112,7 +154,38 @@ class AistockGroup(TyperGroup):
             raise typer.Exit(USER_ERROR_EXIT) from None
 
 
-app = typer.Typer(
+class AistockTyper(typer.Typer):
+    """The root app. Run as the process's entry point (``aistock``), a command marked `LazyCommand.exit_fast`
+    ends the process as soon as it is done (`end_process`): the interpreter's teardown, freeing every module of
+    pandas, pyarrow and the rest one by one, costs about 0.1 s that nobody waits for on purpose. Tests invoke
+    the group through `CliRunner`, not through here, so they keep their process."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as exc:
+            words = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
+            name = next((word for word in words if not word.startswith("-")), None)
+            if name in COMMANDS and COMMANDS[name].exit_fast and threading.active_count() == 1:
+                end_process(exc.code)
+            raise
+
+
+def end_process(code: object) -> NoReturn:
+    """``sys.exit(code)`` without the interpreter's teardown: the exit handlers run (logging's among them) and
+    stdout/stderr are flushed, then the process ends at once."""
+    if code is None or isinstance(code, int):
+        status = code or 0
+    else:  # sys.exit("message"): Python prints it and exits with 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+app = AistockTyper(
     cls=AistockGroup,
     help="AIstock pipelines: run research results for real on A-shares.",
     no_args_is_help=True,

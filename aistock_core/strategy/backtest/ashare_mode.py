@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -46,6 +46,26 @@ class AshareConfig:
     def __post_init__(self) -> None:
         if self.participation is not None and not 0 < self.participation <= 1:
             raise StrategyError(f"participation cap must be in (0, 1], got {self.participation}")
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """Sells `AshareExchange.sell_proceeds` dealt on a copy of ``account``: the copy after them and the fills."""
+
+    t: int
+    account: Account
+    cash: float
+    n_events: int
+    idx: np.ndarray
+    amount: np.ndarray
+    after: Account
+    fills: Fills
+
+    def matches(self, t: int, acc: Account, idx: np.ndarray, amount: np.ndarray) -> bool:
+        """Whether selling ``idx``/``amount`` on ``acc`` now repeats the probe: same day, same account, untouched
+        since (cash and events), the very same order arrays."""
+        return (self.t == t and self.account is acc and self.cash == acc.cash and self.n_events == len(acc.events)
+                and self.idx is idx and self.amount is amount)
 
 
 class AshareExchange(RuleGrids):
@@ -85,6 +105,7 @@ class AshareExchange(RuleGrids):
         buy_ok = ~(self._susp | self._at_up | self._exiting)
         self._set_rule_grids(~self._susp, buy_ok, ~(self._susp | self._at_down), buy_ok & ~self._at_down)
         self._days = list(market.dates)  # boxed once: fee schedules compare dates per order batch
+        self._dealt: _Probe | None = None  # `sell_proceeds`'s last probe, until the next `sell`
         self._day64 = market.dates.to_numpy().astype("datetime64[D]")
 
     # -- what strategies read ------------------------------------------------------------------------------
@@ -105,12 +126,21 @@ class AshareExchange(RuleGrids):
 
     # -- fills ---------------------------------------------------------------------------------------------
     def sell_proceeds(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray) -> float:
-        """Cash after these sells (dealt on a copy: the account is not touched)."""
+        """Cash after these sells (dealt on a copy: the account is not touched).
+
+        The copy is kept: when the executor then sells exactly these orders (the same arrays) on the same
+        untouched account, `sell` takes the copy's state instead of dealing them a second time.
+        """
         probe = acc.copy()
         fills = self.sell(probe, t, idx, amount, np.zeros(len(idx), dtype=np.int64))
+        self._dealt = _Probe(t, acc, acc.cash, len(acc.events), idx, amount, probe, fills)
         return acc.cash + float(fills.net_cash().sum())
 
     def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
+        dealt, self._dealt = self._dealt, None
+        if dealt is not None and dealt.matches(t, acc, idx, amount):
+            vars(acc).update(vars(dealt.after))  # the copy's arrays: the same deals on the same state
+            return replace(dealt.fills, reason=np.asarray(reason))
         idx = np.asarray(idx, dtype=np.int64)
         price = self.price[t, idx]
         held = np.where(acc.held[idx], acc.amount[idx], 0.0)

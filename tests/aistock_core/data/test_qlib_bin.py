@@ -116,6 +116,19 @@ def test_listed_rows_follow_spans_and_bin_coverage(hand_dir):
     assert by_code.listed.all()
 
 
+def test_dates_in_any_order_read_the_same_cells(hand_dir):
+    """`load` slices an ascending window and gathers any other: both give each date its own cells."""
+    provider = QlibBinProvider(hand_dir)
+    days = provider.calendar.sessions
+    codes = ["600000.SH", "000001.SZ", "000002.SZ", "000004.SZ"]
+    whole = provider.load(codes, days, ["close", "open"])
+    for picked in ([15, 3, 9, 0, 19], [1, 2, 5, 11, 18]):  # shuffled; ascending with gaps
+        part = provider.load(codes, days[picked], ["close", "open"])
+        np.testing.assert_array_equal(part.listed, whole.listed[picked])
+        for name in ("close", "open"):
+            np.testing.assert_array_equal(part.values[name], whole.values[name][picked])
+
+
 @pytest.mark.qlib
 def test_row_set_matches_pyqlib(hand_dir, tmp_path):
     """Markets (spans, several per code, market spans beyond the listing ones), code lists (no spans),

@@ -115,3 +115,44 @@ def test_factor_step_is_credited_as_fractional_bonus_shares_value_continuous():
     ex.start_day(acc, 2)
     assert acc.amount[0] == pytest.approx(1370.0) and ex.reference[2, 0] == 7.30  # 10 / 1.37 = 7.299…
     assert value(acc) == pytest.approx(10_000.0)
+
+
+def test_a_sale_priced_by_sell_proceeds_is_booked_as_if_dealt_again(monkeypatch):
+    """`sell` adopts the probe of `sell_proceeds` for the same orders on the untouched account: the fills, the
+    account and its events (the dividend tax here) are what dealing them a second time gives; other orders or a
+    touched account are dealt afresh."""
+    from aistock_core.strategy.backtest import ashare_mode
+
+    cash = [[0, 0], [0.30, 0], [0, 0], [0, 0]]
+    ex = AshareExchange(market([[12.34, 5.0], [12.10, 5.0], [12.20, 5.0], [12.20, 5.0]], cash=cash),
+                        AshareConfig())
+
+    def sale(reuse: bool):
+        monkeypatch.setattr(ashare_mode._Probe, "matches", ashare_mode._Probe.matches if reuse else
+                            lambda *args: False)
+        acc = holding(ex, 1000, 12.34, cash=5000.0)
+        ex.start_day(acc, 1)
+        ex.bar_end(acc, 1)
+        ex.start_day(acc, 2)
+        idx, amount = np.array([0]), np.array([600.0])
+        proceeds = ex.sell_proceeds(acc, 2, idx, amount)
+        fills = ex.sell(acc, 2, idx, amount, np.array([3]))
+        return proceeds, fills, acc
+
+    (p1, f1, a1), (p2, f2, a2) = sale(True), sale(False)
+    assert p1 == p2 == a1.cash == a2.cash and f1.reason.tolist() == [3] and f1.cost[0] > 0
+    for name in ("idx", "amount", "price", "value", "cost", "reason", "status"):
+        np.testing.assert_array_equal(getattr(f1, name), getattr(f2, name))
+    for name in ("amount", "held", "sellable", "dividend", "opened"):
+        np.testing.assert_array_equal(getattr(a1, name), getattr(a2, name))
+    assert [(e.kind, e.cash.tolist()) for e in a1.events] == [(e.kind, e.cash.tolist()) for e in a2.events]
+    assert [e.kind for e in a1.events] == ["cash_dividend", "dividend_tax"]
+    # The same orders on an account touched since the probe are dealt again, not adopted.
+    acc = holding(ex, 1000, 12.34, cash=5000.0)
+    ex.start_day(acc, 1)
+    idx, amount = np.array([0]), np.array([600.0])
+    ex.sell_proceeds(acc, 1, idx, amount)
+    acc.cash -= 100.0
+    before = acc.amount[0]
+    ex.sell(acc, 1, idx, amount, np.array([3]))
+    assert acc.amount[0] == before - 600 and acc.cash < 5000.0 + 300.0 - 100.0 + 600 * 12.10

@@ -63,3 +63,22 @@ def test_read_score_file_parquet_and_missing(tmp_path):
     assert read_score_file(tmp_path / "s.parquet").iloc[0] == 0.1
     with pytest.raises(StrategyError, match="does not exist"):
         read_score_file(tmp_path / "nope.parquet")
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["index", "columns"])
+def test_score_file_read_with_categorical_codes_is_the_plain_read(tmp_path, indexed):
+    """read_score_file decodes the instrument column as a categorical: the same scores as a plain read, with
+    both spellings, a missing code and a duplicate after conversion still caught."""
+    f = frame([("2024-01-04", "SH600000", 0.1), ("2024-01-04", "000001.SZ", -0.2), ("2024-01-05", "SZ000001", 0.3)])
+    (f if indexed else f.reset_index()).to_parquet(tmp_path / "s.parquet")
+    read = read_score_file(tmp_path / "s.parquet")
+    plain = pd.read_parquet(tmp_path / "s.parquet")
+    pd.testing.assert_series_equal(read, normalise_scores(plain if indexed else plain.set_index(["datetime",
+                                                                                                 "instrument"])))
+    frame([("2024-01-04", "SH600000", 0.1), ("2024-01-04", "600000.SH", 0.2)]).to_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(StrategyError, match="duplicate"):
+        read_score_file(tmp_path / "dup.parquet")
+    pd.DataFrame({"datetime": [pd.Timestamp("2024-01-04")] * 2, "instrument": ["SH600000", None],
+                  "score": [0.1, 0.2]}).to_parquet(tmp_path / "gap.parquet")
+    with pytest.raises(StrategyError, match="missing datetime or instrument"):
+        read_score_file(tmp_path / "gap.parquet")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ from aistock_core.codes import to_qlib
 from aistock_core.data.qlib_bin import QlibBinProvider
 from aistock_core.data.service import DataService
 from aistock_core.data.tabular import FrameProvider
+from aistock_core.strategy.backtest.chart_process import NavChartProcess
 from aistock_pipelines.cli.main import app
 
 runner = CliRunner()
@@ -86,3 +89,52 @@ def test_bad_score_file_fails_cleanly_without_output(qlib_env, tmp_path):
                               str(tmp_path / "out")])
     assert res.exit_code == 2 and "duplicate" in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_chart_is_drawn_by_the_started_child_and_its_failure_is_one_line(qlib_env, tmp_path, monkeypatch):
+    """The command draws nav.png in the process started before its imports: a child that fails is the
+    command's error (exit 2, its stderr in the message) and leaves no output folder."""
+    root, qdir = qlib_env
+    fail = "import sys; sys.stderr.write('chart child broke'); sys.exit(1)"
+    monkeypatch.setattr(NavChartProcess, "command", (sys.executable, "-c", fail))
+    res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
+                              "--topk", "3", "--n-drop", "1", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "chart child broke" in res.output and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chart_process_that_cannot_start_leaves_the_chart_to_the_command(qlib_env, tmp_path, monkeypatch):
+    root, qdir = qlib_env
+    monkeypatch.setattr(NavChartProcess, "command", (str(tmp_path / "no-such-python"),))
+    res = runner.invoke(app, ["backtest", "--provider-uri", str(qdir), "--score", str(root / "scores_qlib.parquet"),
+                              "--topk", "3", "--n-drop", "1", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "nav.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_help_starts_no_chart_process(monkeypatch):
+    def refuse(self):
+        raise AssertionError("a chart process was started for --help")
+
+    monkeypatch.setattr(NavChartProcess, "__init__", refuse)
+    res = runner.invoke(app, ["backtest", "--help"])
+    assert res.exit_code == 0 and "--provider-uri" in res.output
+
+
+def test_as_a_process_the_backtest_ends_fast_with_its_output_and_exit_handlers(qlib_env, tmp_path):
+    """Run as the entry point, the backtest skips the interpreter's teardown (`AistockTyper`): its stdout, its
+    exit handlers and its exit status are still all there, for a success and for a user error."""
+    root, qdir = qlib_env
+    script = ("import atexit, sys\natexit.register(lambda: print('exit handlers ran'))\n"
+              "from aistock_pipelines.cli.main import app\napp(sys.argv[1:])\n")
+    base = [sys.executable, "-c", script, "backtest", "--provider-uri", str(qdir), "--score",
+            str(root / "scores_qlib.parquet"), "--topk", "3"]
+    done = subprocess.run([*base, "--n-drop", "1", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "outputs:" in done.stdout and done.stdout.rstrip().endswith("exit handlers ran")
+    assert (tmp_path / "out" / "nav.png").is_file()
+    bad = subprocess.run([*base, "--n-drop", "9", "--out", str(tmp_path / "bad")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "--n-drop 9 is larger than --topk 3" in bad.stderr
+    assert "exit handlers ran" in bad.stdout and not (tmp_path / "bad").exists()
