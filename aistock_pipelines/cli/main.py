@@ -55,8 +55,9 @@ class LazyCommand(NamedTuple):
     #: created before the command's module is imported and closed when the command ends, however it ends.
     prepare: str | None = None
     #: End the process as soon as the command is done (`AistockTyper`): for a command that leaves no thread,
-    #: open file or pending cleanup behind, so the interpreter's teardown is not worth waiting for.
-    exit_fast: bool = False
+    #: open file or pending cleanup behind, so the interpreter's teardown is not worth waiting for. True: the
+    #: command; a tuple: those sub-commands of a group.
+    exit_fast: bool | tuple[str, ...] = False
 
 
 #: Every command, in the order ``aistock --help`` lists them; ``help`` is the one line shown there (a test
@@ -68,7 +69,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "catalog": LazyCommand("aistock_pipelines.cli.catalog", "app",
                            "Research catalogs from RD-Agent: sync, browse, mark candidates."),
     "factors": LazyCommand("aistock_pipelines.cli.factors", "app",
-                           "Factors: compute Qlib expressions, check migrated factors."),
+                           "Factors: compute Qlib expressions, check migrated factors.", exit_fast=("compute",)),
     "demo": LazyCommand("aistock_pipelines.cli.demo", "demo",
                         "Materialise every asset (partitioned ones for the last --days trading days) into the "
                         "local instance."),
@@ -165,10 +166,17 @@ class AistockTyper(typer.Typer):
             return super().__call__(*args, **kwargs)
         except SystemExit as exc:
             words = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
-            name = next((word for word in words if not word.startswith("-")), None)
-            if name in COMMANDS and COMMANDS[name].exit_fast and threading.active_count() == 1:
+            if exits_fast([word for word in words if not word.startswith("-")]) and threading.active_count() == 1:
                 end_process(exc.code)
             raise
+
+
+def exits_fast(names: list[str]) -> bool:
+    """Whether the command line's command (``names``: its words that are not options) is `LazyCommand.exit_fast`."""
+    command = COMMANDS.get(names[0]) if names else None
+    if command is None or isinstance(command.exit_fast, bool):
+        return bool(command and command.exit_fast)
+    return len(names) > 1 and names[1] in command.exit_fast
 
 
 def end_process(code: object) -> NoReturn:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +15,7 @@ from aistock_core.data.service import DataService
 from aistock_core.data.synthetic import SyntheticMarket
 from aistock_core.factors.alpha158 import alpha158_expressions
 from aistock_core.factors.engine import compute_frame
-from aistock_pipelines.cli.main import app
+from aistock_pipelines.cli.main import app, exits_fast
 
 runner = CliRunner()
 
@@ -77,3 +80,26 @@ def test_unknown_market_exits_2(qlib_dir, tmp_path):
                   "--out", str(tmp_path / "x.parquet"))
     assert result.exit_code == 2
     assert "csi300" in result.output
+
+
+def test_only_compute_of_the_factors_group_ends_fast():
+    """`LazyCommand.exit_fast` names sub-commands of a group: ``factors compute`` (a file written, nothing left
+    open) skips the teardown, ``factors check`` (database sessions, sandboxes) does not."""
+    assert exits_fast(["factors", "compute"]) and exits_fast(["backtest"])
+    assert not exits_fast(["factors", "check"]) and not exits_fast(["factors"])
+    assert not exits_fast(["catalog", "sync"]) and not exits_fast([]) and not exits_fast(["nope"])
+
+
+def test_as_a_process_compute_writes_its_file_and_runs_exit_handlers(qlib_dir, tmp_path):
+    """Run as the entry point, ``factors compute`` ends without the interpreter's teardown: the file is complete
+    (pandas reads every row back), stdout and the exit handlers are all there."""
+    script = ("import atexit, sys\natexit.register(lambda: print('exit handlers ran'))\n"
+              "from aistock_pipelines.cli.main import app\napp(sys.argv[1:])\n")
+    out = tmp_path / "k.parquet"
+    done = subprocess.run([sys.executable, "-c", script, "factors", "compute", "--provider-uri", str(qlib_dir),
+                           "--factors", "KMID,ROC5", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "written" in done.stdout and done.stdout.rstrip().endswith("exit handlers ran")
+    expected = compute_frame(DataService(QlibBinProvider(qlib_dir)), "all",
+                             {k: alpha158_expressions()[k] for k in ("KMID", "ROC5")})
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
