@@ -59,6 +59,24 @@ def validate(doc: dict) -> None:
     if error is not None:
         where = "/".join(map(str, error.absolute_path)) or "(root)"
         raise FeedbackError(f"LiveFeedback breaks schema v1 at {where}: {error.message}")
+    _check_meaning(doc)
+
+
+def _check_meaning(doc: dict) -> None:
+    """What the schema's patterns cannot say but a request built from the file relies on: the period's dates
+    are real days in order, and the strategy's ``kwargs`` (its trading rule) is an object."""
+    period = doc["period"]
+    days = {}
+    for key in ("start_date", "end_date"):
+        try:
+            days[key] = pd.Timestamp(period[key])
+        except ValueError:
+            raise FeedbackError(f"LiveFeedback period/{key} {period[key]!r} is not a date") from None
+    if days["start_date"] > days["end_date"]:
+        raise FeedbackError(f"LiveFeedback period {period['start_date']}..{period['end_date']} ends before it starts")
+    kwargs = doc["config"]["strategy"].get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise FeedbackError(f"LiveFeedback config/strategy/kwargs must be an object, not {kwargs!r}")
 
 
 def sha256_of(value: Any) -> str:

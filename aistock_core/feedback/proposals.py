@@ -35,6 +35,8 @@ from aistock_core.strategy.signals import DEFAULT_SIGNAL, signal_scores
 #: Sessions of history the optimizer looks at (train + held-out).
 WINDOW = 60
 DECISIONS = {"approve": "approved", "reject": "rejected"}
+#: The largest integer SQLite and PostgreSQL take as a parameter (64-bit signed): no proposal id is larger.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,8 @@ def decide(db: Database, proposal_id: int, action: str, by: str, note: str | Non
         raise FeedbackError("a decision needs the name of who makes it; pass --by NAME")
     at = at or exchange_now().to_pydatetime()
     with db.session() as s:
-        found = s.get(FeedbackProposal, int(proposal_id))
+        # An id past `MAX_ID` names no proposal (and the driver could not even send it).
+        found = s.get(FeedbackProposal, int(proposal_id)) if 0 < proposal_id <= MAX_ID else None
         if found is None:
             raise FeedbackError(f"no proposal with id {proposal_id}; see `aistock loop proposals`")
         instances = {ref: resolve_instance(db, ref) for ref in found.changes} if action == "approve" else {}

@@ -4,7 +4,8 @@ Two things every command gets from here rather than doing itself:
 
 - errors: an `AistockError` is the project telling the user something they can fix (a wrong code, a date
   outside the data, a missing directory), so it is printed as one red line on stderr with exit code 2 and no
-  traceback. Anything else is a bug and keeps its traceback.
+  traceback; so is a usage error click finds on the command line (a missing option, a value that is not a
+  number), in the same shape. Anything else is a bug and keeps its traceback.
 - the calendar horizon: exchange_calendars only knows holidays a year or so ahead; when fewer than 30 days
   of authoritative future remain, every command warns on stderr (never on stdout, so ``--json`` output stays
   pure JSON), long before schedules would stop on the horizon.
@@ -34,13 +35,21 @@ from aistock_core.errors import AistockError, CalendarError
 
 #: Exit status of a command stopped by an `AistockError` (bad input or environment, not a crash).
 USER_ERROR_EXIT = 2
+#: Click's usage error as raised by the click typer runs on (recent typers vendor their own copy of click).
+UsageError: type[Exception] = typer.BadParameter.__base__
+#: Raised by a group called without arguments to show its help (click ≥ 8.2): left to click.
+NoArgsIsHelpError = getattr(importlib.import_module(UsageError.__module__), "NoArgsIsHelpError", ())
 
 
-def report_error(exc: AistockError) -> None:
-    """Print ``exc`` as one red line on stderr (as text, so brackets in the message are not rich markup)."""
+def report_error(exc: AistockError | UsageError) -> None:
+    """Print ``exc`` as one red line on stderr (as text, so brackets in the message are not rich markup); a usage
+    error also names the command's ``--help``."""
     from aistock_pipelines.cli.render import make_console  # imported here: render pulls in pandas
 
-    message = " ".join(str(exc).split()) or "(no message)"
+    text = str(exc)
+    if isinstance(exc, UsageError):
+        text = exc.format_message() + (f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else "")
+    message = " ".join(text.split()) or "(no message)"
     line = Text(f"error ({type(exc).__name__}): {message}", style="bold red")
     make_console(stderr=True).print(line, soft_wrap=True)
 
@@ -132,8 +141,8 @@ def prepared(ctx: Context, name: str) -> Any:
 
 
 class AistockGroup(TyperGroup):
-    """The root group: loads commands lazily (`COMMANDS`) and turns an `AistockError` raised anywhere below it
-    into `report_error` + exit 2."""
+    """The root group: loads commands lazily (`COMMANDS`) and turns an `AistockError` or a usage error raised
+    anywhere below it into `report_error` + exit 2 (a group called without arguments still shows its help)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -150,7 +159,9 @@ class AistockGroup(TyperGroup):
     def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
-        except AistockError as exc:
+        except NoArgsIsHelpError:
+            raise
+        except (AistockError, UsageError) as exc:
             report_error(exc)
             raise typer.Exit(USER_ERROR_EXIT) from None
 

@@ -43,6 +43,15 @@ TODAY = pd.Timestamp("2025-04-01")  # pinned "today": no calendar-horizon warnin
 QLIB_END = "2025-03-31"
 PREVIEW = "pv"  # the world's preview instance (id 1) and paper trading instance
 PAPER = "paper1"
+PREVIEW_ID = "preview-1"
+#: The world's optimizer proposals by label: (kind, instance, changes); "decided" is rejected when the world is
+#: built, the others stay pending (approving "vanished" or "unusable" must fail and write nothing).
+PROPOSALS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "pending": ("sizing", PREVIEW_ID, {"strategy.kwargs.risk_degree": 0.5}),
+    "decided": ("risk", PREVIEW_ID, {"limits.max_drawdown": 0.08}),
+    "vanished": ("sizing", "preview-99", {"strategy.kwargs.risk_degree": 0.5}),
+    "unusable": ("weights", PREVIEW_ID, {"strategy.class": "NoSuchStrategy"}),
+}
 
 
 @dataclass
@@ -72,6 +81,11 @@ class World:
     @property
     def bad(self) -> Path:
         return self.root / "bad"
+
+    @property
+    def feedback(self) -> Path:
+        """A LiveFeedback file of the world's preview instance (`livefeedback`)."""
+        return self.root / "livefeedback.json"
 
     def env(self, db_url: str | None = None) -> dict[str, str]:
         env = {"AISTOCK_HOME": str(self.home)}
@@ -116,7 +130,57 @@ def build_world(root: Path, db_url: str | None = None) -> World:
         if outcome.exit_code != 0:
             raise RuntimeError(f"building the fuzz world: {' '.join(argv)} exited {outcome.exit_code} after "
                                f"{outcome.seconds:.0f} s: {outcome.stderr}{outcome.error}")
+    _record_proposals(world, db_url)
+    world.feedback.write_text(json.dumps(livefeedback(PREVIEW_ID)))
     return world
+
+
+def _record_proposals(world: World, db_url: str | None) -> None:
+    """The optimizer's proposals the ``loop approve|reject`` cases decide on (`PROPOSALS`), the decided one
+    rejected through the CLI."""
+    from aistock_core.db import Database
+    from aistock_core.feedback.optimizer import Proposal
+    from aistock_core.feedback.proposals import record_proposals
+
+    db = Database(db_url or f"sqlite:///{world.home / 'aistock.db'}")
+    try:
+        made = record_proposals(db, pd.Timestamp(QLIB_END), [
+            Proposal(kind, ref, {ref: changes}, {"metric": "sharpe"}) for kind, ref, changes in PROPOSALS.values()])
+    finally:
+        db.dispose()
+    if [p.id for p in made] != list(range(1, len(PROPOSALS) + 1)):
+        raise RuntimeError(f"building the fuzz world: proposals got ids {[p.id for p in made]}")
+    outcome = run_cli(["loop", "reject", str(proposal_id("decided")), "--by", "fuzz"], world.env(db_url), world.root)
+    if outcome.exit_code != 0:
+        raise RuntimeError(f"building the fuzz world: rejecting a proposal: {outcome.stderr}{outcome.error}")
+
+
+def proposal_id(label: str) -> int:
+    """The id of the world's proposal ``label`` (ids follow `PROPOSALS`' order)."""
+    return list(PROPOSALS).index(label) + 1
+
+
+def livefeedback(instance: str, **overrides: Any) -> dict:
+    """A small LiveFeedback v1 document of ``instance`` (schema-valid unless ``overrides`` break it), as a research
+    peer or an earlier ``feedback build`` would leave it."""
+    performance = dict.fromkeys(("total_return", "annual_return", "volatility", "sharpe", "max_drawdown",
+                                 "win_rate", "turnover", "benchmark_return", "excess_return"))
+    execution = dict.fromkeys(("fill_ratio", "avg_slippage_bps", "avg_fill_seconds", "commission", "stamp_duty"))
+    return {
+        "schema_version": 1, "generated_at": "2025-03-31T18:00:00+08:00", "strategy_instance_id": instance,
+        "experiment_id": None, "env": "preview",
+        "period": {"start_date": "2025-03-24", "end_date": "2025-03-28", "sessions": 5, "kind": "week"},
+        "config": {"strategy_config_hash": "0" * 64, "factor_set_hash": "1" * 64,
+                   "model": {"name": None, "version": None, "trained_until": None},
+                   "strategy": {"class": "TopkDropoutStrategy", "kwargs": {"topk": 3, "n_drop": 1}}},
+        "performance": {**performance, "benchmark": "000300.SH",
+                        "nav": [{"date": "2025-03-28", "nav": 1.0, "benchmark_nav": None}]},
+        "execution": {**execution, "orders": 0, "filled_orders": 0, "order_reject_count": 0, "cancel_count": 0,
+                      "risk_block_count": 0},
+        "expectation": {"source": "loop KPIs", "expected_return": None, "expected_sharpe": None,
+                        "expected_max_drawdown": None, "tracking_error": None, "divergence": None},
+        "events": [], **overrides,
+    }
 
 
 def pg_schemas(base_url: str, prefix: str) -> tuple[Callable[[], str], Callable[[], None]]:
@@ -157,6 +221,8 @@ WARM_MODULES = (
     "aistock_pipelines.cli.backtest", "aistock_pipelines.cli.calendar", "aistock_pipelines.cli.catalog",
     "aistock_pipelines.cli.data", "aistock_pipelines.cli.factors", "aistock_pipelines.cli.models",
     "aistock_pipelines.cli.preview", "aistock_pipelines.cli.trade", "aistock_pipelines.cli.alerts",
+    "aistock_pipelines.cli.feedback", "aistock_pipelines.cli.loop", "aistock_pipelines.cli.proposals",
+    "aistock_core.feedback.publish", "aistock_core.feedback.proposals", "aistock_core.signals.store",
 )
 
 
@@ -821,6 +887,133 @@ def box_cases() -> list[Case]:
     ]
 
 
+def loop_cases() -> list[Case]:
+    """The closed loop's commands (``feedback build|request``, ``loop status|signals|proposals|approve|reject``):
+    unknown and malformed instance and proposal ids, bad, reversed and closed-day periods, decisions on decided or
+    unusable proposals, corrupt LiveFeedback files, missing options, non-numbers."""
+    def fixed(label: str, argv: Callable[[World, Path], list[str]], names: str, quick: bool = True,
+              env: Callable[[World, Path], dict[str, str]] = Case.env) -> Case:
+        return Case(label, lambda w, d: (d.mkdir(parents=True, exist_ok=True), argv(w, d))[1], lambda w, d: names,
+                    quick=quick, env=env)
+
+    def build(*extra: str, instance: str = PREVIEW_ID) -> Callable[[World, Path], list[str]]:
+        return lambda w, d: ["feedback", "build", "--instance", instance, *extra, "--out", str(d / "fb.json")]
+
+    def week(*extra: str, instance: str = PREVIEW_ID) -> Callable[[World, Path], list[str]]:
+        return build("--start", "2025-03-24", "--end", "2025-03-28", *extra, instance=instance)
+
+    def request(source: Callable[[World, Path], Path], *extra: str,
+                out: Callable[[World, Path], Path] = lambda w, d: d / "req.json") -> Callable[[World, Path], list[str]]:
+        return lambda w, d: ["feedback", "request", "--from", str(source(w, d)), "--out", str(out(w, d)), *extra]
+
+    def feedback_file(text: str | bytes | None = None, damage: Callable[[Path], None] | None = None,
+                      **overrides: Any) -> Callable[[World, Path], Path]:
+        def make(w: World, d: Path) -> Path:
+            path = d / "livefeedback.json"
+            doc = text if text is not None else json.dumps(livefeedback(PREVIEW_ID, **overrides))
+            path.write_bytes(doc if isinstance(doc, bytes) else doc.encode())
+            if damage:
+                damage(path)
+            return path
+        return make
+
+    def decide(action: str, proposal: str, *extra: str) -> Callable[[World, Path], list[str]]:
+        return lambda w, d: ["loop", action, proposal, *extra]
+
+    def signals(instance: str, date: str) -> Callable[[World, Path], list[str]]:
+        return lambda w, d: ["loop", "signals", "--instance", instance, "--date", date]
+
+    pending, decided = str(proposal_id("pending")), str(proposal_id("decided"))
+    return [
+        fixed("feedback build unknown instance id", week(instance="preview-999"), "preview-999"),
+        fixed("feedback build unknown instance old spelling", week(instance="preview:999"), "preview:999",
+              quick=False),
+        fixed("feedback build unknown trading instance", week(instance="trade-nosuch"), "trade-nosuch", quick=False),
+        fixed("feedback build malformed instance id", week(instance="preview-"), "preview-", quick=False),
+        fixed("feedback build empty instance", week(instance=""), "instance"),
+        fixed("feedback build garbage --start", build("--start", "garbage", "--end", "2025-03-28"), "garbage"),
+        fixed("feedback build impossible --end", build("--start", "2025-03-24", "--end", "2025-02-30"),
+              "2025-02-30", quick=False),
+        fixed("feedback build reversed period", build("--start", "2025-03-28", "--end", "2025-03-24"), "empty period"),
+        fixed("feedback build holiday period", build("--start", "2025-01-29", "--end", "2025-02-02"),
+              "2025-01-29"),
+        fixed("feedback build weekend day", build("--start", "2025-01-04", "--end", "2025-01-04", "--kind", "day"),
+              "2025-01-04", quick=False),
+        fixed("feedback build period before the calendar", build("--start", "1990-01-02", "--end", "1990-01-05"),
+              "1990-01-02", quick=False),
+        fixed("feedback build span not one --kind", week("--kind", "day"), "--kind", quick=False),
+        fixed("feedback build unknown --kind", week("--kind", "fortnight"), "fortnight"),
+        fixed("feedback build missing --start", lambda w, d: ["feedback", "build", "--instance", PREVIEW_ID,
+                                                              "--end", "2025-03-28"], "--start"),
+        fixed("feedback build missing --instance", lambda w, d: ["feedback", "build", "--start", "2025-03-24",
+                                                                 "--end", "2025-03-28"], "--instance", quick=False),
+        fixed("feedback build no settled day", week(), "no settled account day", quick=False),
+        fixed("feedback request file missing", request(lambda w, d: d / "absent.json"), "absent.json"),
+        fixed("feedback request file is a directory", request(lambda w, d: w.root / "mine"), "mine", quick=False),
+        fixed("feedback request file truncated", request(feedback_file(damage=_truncate)), "livefeedback.json"),
+        fixed("feedback request file garbage", request(feedback_file(damage=_garbage)), "livefeedback.json",
+              quick=False),
+        fixed("feedback request file not utf8", request(feedback_file(damage=_not_utf8)), "livefeedback.json",
+              quick=False),
+        fixed("feedback request file empty", request(feedback_file(damage=_empty)), "livefeedback.json",
+              quick=False),
+        fixed("feedback request file wrong JSON type", request(feedback_file(damage=_wrong_json_type)),
+              "livefeedback.json"),
+        fixed("feedback request file breaks the schema", request(feedback_file(env="backtest")), "schema v1"),
+        fixed("feedback request file with NaN", request(feedback_file(
+            json.dumps(livefeedback(PREVIEW_ID)).replace('"total_return": null', '"total_return": NaN'))),
+            "NaN", quick=False),
+        fixed("feedback request file names an unknown instance", request(feedback_file(
+            strategy_instance_id="preview-999")), "preview-999"),
+        fixed("feedback request file with an impossible end date", request(feedback_file(period={
+            "start_date": "2025-02-24", "end_date": "2025-02-30", "sessions": 5, "kind": "week"})), "2025-02-30"),
+        fixed("feedback request file with a malformed strategy", request(feedback_file(config={
+            **livefeedback(PREVIEW_ID)["config"], "strategy": {"class": "TopkDropoutStrategy", "kwargs": "topk=3"}})),
+            "kwargs"),
+        fixed("feedback request unknown --objective", request(lambda w, d: w.feedback, "--objective", "luck"),
+              "luck"),
+        fixed("feedback request --out someone's file", request(lambda w, d: w.feedback,
+                                                               out=lambda w, d: w.root / "plain.txt"), "plain.txt"),
+        fixed("feedback request --out a directory", request(lambda w, d: w.feedback, out=lambda w, d: w.root / "mine"),
+              "mine", quick=False),
+        fixed("feedback request --out under a file", request(lambda w, d: w.feedback,
+                                                             out=lambda w, d: w.root / "plain.txt" / "r.json"),
+              "plain.txt", quick=False),
+        fixed("feedback request missing --from", lambda w, d: ["feedback", "request", "--out", str(d / "r.json")],
+              "--from", quick=False),
+        fixed("loop signals unknown instance", signals("trade-nosuch", "2025-03-03"), "trade-nosuch"),
+        fixed("loop signals unknown instance old spelling", signals("preview:999", "2025-03-03"), "preview:999",
+              quick=False),
+        fixed("loop signals garbage date", signals(PREVIEW_ID, "garbage"), "garbage"),
+        fixed("loop signals impossible date", signals(PREVIEW_ID, "2025-02-30"), "2025-02-30", quick=False),
+        fixed("loop signals holiday", signals(PREVIEW_ID, "2025-01-29"), "2025-01-29"),
+        fixed("loop signals weekend", signals("preview:1", "2025-01-04"), "2025-01-04", quick=False),
+        fixed("loop signals date before the calendar", signals(PREVIEW_ID, "1990-01-02"), "1990-01-02",
+              quick=False),
+        fixed("loop signals missing --date", lambda w, d: ["loop", "signals", "--instance", PREVIEW_ID], "--date",
+              quick=False),
+        fixed("loop status DB a garbage file", lambda w, d: (
+            (d / "garbage.db").write_bytes(b"garbage, not SQLite" * 64), ["loop", "status"])[1], "garbage.db",
+            env=lambda w, d: {"AISTOCK_DATABASE_URL": f"sqlite:///{d / 'garbage.db'}"}),
+        fixed("loop proposals unknown --status", lambda w, d: ["loop", "proposals", "--status", "open"], "open"),
+        fixed("loop approve unknown proposal", decide("approve", "999", "--by", "fuzz"), "999"),
+        fixed("loop reject unknown proposal", decide("reject", "999", "--by", "fuzz"), "999", quick=False),
+        fixed("loop approve non-numeric id", decide("approve", "first", "--by", "fuzz"), "first"),
+        fixed("loop approve negative id", decide("approve", "-1", "--by", "fuzz"), "-1", quick=False),
+        fixed("loop approve fractional id", decide("approve", "1.5", "--by", "fuzz"), "1.5", quick=False),
+        fixed("loop approve id past any integer", decide("approve", "9" * 30, "--by", "fuzz"), "9" * 30),
+        fixed("loop approve already decided", decide("approve", decided, "--by", "fuzz"), "already rejected"),
+        fixed("loop reject already decided", decide("reject", decided, "--by", "fuzz"), "already rejected",
+              quick=False),
+        fixed("loop approve blank --by", decide("approve", pending, "--by", "  "), "--by"),
+        fixed("loop approve missing --by", decide("approve", pending), "--by", quick=False),
+        fixed("loop approve proposal of a vanished instance", decide("approve", str(proposal_id("vanished")),
+                                                                     "--by", "fuzz"), "preview-99"),
+        fixed("loop approve proposal that cannot be applied", decide("approve", str(proposal_id("unusable")),
+                                                                     "--by", "fuzz"), "NoSuchStrategy"),
+    ]
+
+
 #: Left out of the `make test` subset: variants whose code path another quick case already takes.
 NOT_QUICK = {
     "score file -inf score", "score file text score", "score file no score column", "score file unknown code",
@@ -845,7 +1038,7 @@ def quick_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     return [*score_cases(), *qlib_cases(), *catalog_dir_cases(), *catalog_http_cases(), *settings_cases(),
-            *date_and_option_cases(), *output_cases(), *box_cases()]
+            *date_and_option_cases(), *output_cases(), *box_cases(), *loop_cases()]
 
 
 @dataclass
