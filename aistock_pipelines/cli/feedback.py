@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
+from aistock_pipelines.cli.options import JsonOpt
 from aistock_pipelines.cli.render import echo_json, kv_table, make_console
 
 app = typer.Typer(help="LiveFeedback to research: build feedback files and ExperimentRequests.",
                   no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 def _context():

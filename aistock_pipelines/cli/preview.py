@@ -14,11 +14,11 @@ from typing import Annotated
 import typer
 
 from aistock_core.errors import PreviewError
+from aistock_pipelines.cli.options import JsonOpt, PreviewId
 from aistock_pipelines.cli.render import echo_json, kv_table, make_console, print_frame
 
 app = typer.Typer(help="Strategy preview: virtual accounts traded on live prices.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 def _context():
@@ -93,7 +93,7 @@ def list_(
 
 
 @app.command()
-def show(preview_id: Annotated[int, typer.Argument(help="Instance id.")], as_json: JsonOpt = False) -> None:
+def show(preview_id: PreviewId, as_json: JsonOpt = False) -> None:
     """One instance: its settings, its latest account row and positions."""
     import pandas as pd
     from sqlalchemy import select
@@ -123,7 +123,7 @@ def show(preview_id: Annotated[int, typer.Argument(help="Instance id.")], as_jso
 
 
 @app.command()
-def stop(preview_id: Annotated[int, typer.Argument(help="Instance id.")]) -> None:
+def stop(preview_id: PreviewId) -> None:
     """Stop an instance (no more trades, refreshes or settlements; history kept)."""
     from aistock_core.preview.instances import stop_instance
 
@@ -131,7 +131,7 @@ def stop(preview_id: Annotated[int, typer.Argument(help="Instance id.")]) -> Non
 
 
 @app.command()
-def archive(preview_id: Annotated[int, typer.Argument(help="Instance id.")]) -> None:
+def archive(preview_id: PreviewId) -> None:
     """Archive an instance (final)."""
     from aistock_core.preview.instances import archive_instance
 

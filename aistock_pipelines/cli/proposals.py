@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
+from aistock_pipelines.cli.options import JsonOpt
 from aistock_pipelines.cli.render import echo_json, make_console, print_frame
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 By = Annotated[str, typer.Option("--by", help="Who decides (recorded).")]
 Note = Annotated[str | None, typer.Option("--note", help="Why (recorded).")]
 

@@ -22,6 +22,7 @@ import typer
 from aistock_core.calendar import exchange_today
 from aistock_core.config import get_settings
 from aistock_core.errors import ConfigError, GatewayError
+from aistock_pipelines.cli.options import JsonOpt
 from aistock_pipelines.cli.render import kv_table, make_console, print_frame
 
 app = typer.Typer(help="Trading instances: plan, run, status, reconcile, halt, resume, approve.",
@@ -29,7 +30,6 @@ app = typer.Typer(help="Trading instances: plan, run, status, reconcile, halt, r
 instance_app = typer.Typer(help="Create trading instances.", no_args_is_help=True)
 app.add_typer(instance_app, name="instance")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 InstanceOpt = Annotated[str, typer.Option("--instance", help="Instance name.")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default: today, exchange time).")]
 SlotOpt = Annotated[str, typer.Option("--slot", help="Slot time HH:MM (Asia/Shanghai).")]

@@ -66,3 +66,12 @@ def test_preview_commands_end_to_end(env, tmp_path):
     assert "only running instances trade" not in _ok("trade", "--date", "2024-04-02", "--json")
     listed = {row["id"]: row["status"] for row in json.loads(_ok("list", "--json"))}
     assert listed == {first: "stopped", second: "running"}
+
+
+@pytest.mark.parametrize("command", ["show", "stop", "archive"])
+@pytest.mark.parametrize("ref", ["9" * 30, "0", "-3", "2.5", "abc"])
+def test_an_id_no_row_can_have_is_a_usage_error(env, command, ref):
+    """Ids are positive 64-bit integers in every database: anything else is refused before a query is built (a
+    30-digit id used to reach the driver and crash with OverflowError)."""
+    line = _refused(command, "--", ref)
+    assert "preview_id" in line and f"preview {command} --help" in line
