@@ -200,9 +200,10 @@ def dump(doc: dict) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_json(doc: dict, out: Path, magic: bytes) -> Path:
-    """Write ``doc`` to ``out`` atomically (an existing file is replaced only if it starts with ``magic``)."""
-    with atomic_path(Path(out), magic=magic) as tmp:
+def write_json(doc: dict, out: Path, magic: bytes, *, force: bool = False) -> Path:
+    """Write ``doc`` to ``out`` atomically (an existing file is replaced only if it starts with ``magic``, or
+    with ``force``)."""
+    with atomic_path(Path(out), magic=magic, force=force) as tmp:
         tmp.write_text(dump(doc), encoding="utf-8")
     return Path(out)
 

@@ -41,8 +41,8 @@ def request_path_for(path: Path) -> Path:
     return path.with_name(path.name.removesuffix(".json") + ".request.json")
 
 
-def write_request(request: dict, out: Path) -> Path:
-    return write_json(request, out, REQUEST_MAGIC)
+def write_request(request: dict, out: Path, *, force: bool = False) -> Path:
+    return write_json(request, out, REQUEST_MAGIC, force=force)
 
 
 def publish(db: Database, service: DataService, settings: Settings, ref: str, period: Period) -> Delivery:

@@ -70,6 +70,7 @@ def request(
     out: Annotated[Path, typer.Option("--out", help="Where to write the ExperimentRequest JSON.")],
     objective: Annotated[str | None, typer.Option("--objective", help="Primary metric (default: from the "
                                                   "breach, else sharpe).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out even if aistock did not write it.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the ExperimentRequest for a LiveFeedback file (with or without a breach)."""
@@ -89,7 +90,7 @@ def request(
     _, db, _ = _context()
     made = build_request(db, doc, resolve_instance(db, doc["strategy_instance_id"]), metric=objective,
                          feedback_ref=str(Path(source).resolve()))
-    path = write_request(made, out)
+    path = write_request(made, out, force=force)
     summary = {"request": str(path), "objective": made["objective"]["primary_metric"],
                "direction": made["objective"]["direction"], "why": made["description"]}
     if as_json:

@@ -69,6 +69,13 @@ def test_feedback_build_and_request(env, tmp_path):
                           str(request), "--json"))
     assert made["direction"] == "minimize"
     assert json.loads(request.read_text())["extra"]["live_feedback"] == str(path)
+    # a file aistock did not write is kept, unless --force (which the refusal names) says otherwise
+    notes = tmp_path / "notes.json"
+    notes.write_text("my notes")
+    assert "--force" in _refused("feedback", "request", "--from", str(path), "--out", str(notes))
+    assert notes.read_text() == "my notes"
+    _ok("feedback", "request", "--from", str(path), "--out", str(notes), "--force")
+    assert json.loads(notes.read_text())["objective"]["primary_metric"]
 
 
 def test_feedback_refusals_write_nothing(env, tmp_path):
