@@ -214,17 +214,18 @@ app = AistockTyper(
 
 def warn_if_calendar_ends_soon() -> None:
     """The horizon warning of `TradingCalendar.horizon_warning`, on stderr (never stdout), when one is due
-    (`aistock_core.calendar.xshg.horizon_warning`: the same words without building the session index).
+    (`aistock_core.calendar.xshg.horizon_warning`: the same words without building the session index),
+    remembered for the day (`aistock_core.calendar.horizon_cache`: no exchange_calendars import after the first).
 
     A calendar that cannot be built (a malformed holiday file) is only a warning here: the commands that need
     the calendar fail with the full message, and ``calendar holidays verify|add`` stay usable to fix it.
     """
     from aistock_core.calendar import exchange_today  # imported here: pandas is not free
-    from aistock_core.calendar.xshg import horizon_warning
+    from aistock_core.calendar.horizon_cache import cached_horizon_warning
     from aistock_pipelines.cli.render import make_console
 
     try:
-        warning = horizon_warning(exchange_today())
+        warning = cached_horizon_warning(exchange_today())
     except CalendarError as exc:
         warning = str(exc)
     if warning:
