@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import MetaData, create_engine, select
 
+from aistock_core.calendar.horizon_cache import CACHE_NAME
+
 #: Research tables that legitimately change on a failed sync (it records the failure).
 AUDIT_TABLES = {"research_sync_runs"}
 #: When each row was seen/synced: differs between two runs that store the same data.
@@ -357,6 +359,8 @@ def world_state(world: World, db_url: str | None, case_dir: str | None) -> tuple
     def skip(rel: Path) -> bool:
         parts = rel.parts
         if rel.name in DB_FILES:  # compared as rows (the world's), not bytes: WAL checkpoints rewrite pages
+            return True
+        if "cache" in parts[-2:] and rel.name in ("cache", CACHE_NAME):  # the day's horizon warning: derived
             return True
         return parts[:1] == ("bad",) and len(parts) > 1 and parts[1] != case_dir
 
