@@ -8,7 +8,7 @@ A-share venues, which is what makes "same decisions, different market rules" com
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,12 @@ class Account:
             dividend=self.dividend.copy(),
             events=list(self.events),
         )
+
+    def take_state(self, other: Account) -> None:
+        """Become ``other``, a `copy` of this account that has moved on (sells dealt on it to learn their cash):
+        its arrays, cash, totals and events, taken over without another copy."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(other, f.name))
 
     def close_positions(self, idx: np.ndarray) -> None:
         """Forget the holdings at ``idx`` (sold out): no amount, not held, no entry/take-profit memory."""

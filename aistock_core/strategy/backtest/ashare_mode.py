@@ -139,7 +139,7 @@ class AshareExchange(RuleGrids):
     def sell(self, acc: Account, t: int, idx: np.ndarray, amount: np.ndarray, reason: np.ndarray) -> Fills:
         dealt, self._dealt = self._dealt, None
         if dealt is not None and dealt.matches(t, acc, idx, amount):
-            vars(acc).update(vars(dealt.after))  # the copy's arrays: the same deals on the same state
+            acc.take_state(dealt.after)  # the copy's arrays: the same deals on the same state
             return replace(dealt.fills, reason=np.asarray(reason))
         idx = np.asarray(idx, dtype=np.int64)
         price = self.price[t, idx]
