@@ -39,6 +39,21 @@ def _bin_name(field: str, freq: str) -> str:
     return f"{field.lower()}.{freq.lower()}.bin"
 
 
+#: bins up to this size are read whole; larger ones are memory-mapped
+_READ_WHOLE_BYTES = 1 << 20
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """``size`` bytes from the start of ``fd`` (a regular file may return fewer per call)."""
+    data = os.pread(fd, size, 0)
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), len(data))
+        if not more:
+            raise DataError(f"a Qlib bin shrank while it was read ({len(data)} of {size} bytes)")
+        data += more
+    return data
+
+
 def read_bin(path: str | Path, calendar_length: int) -> tuple[int, np.ndarray]:
     """(start index, float32 values) of one feature bin, validated against the calendar length.
 
@@ -46,16 +61,21 @@ def read_bin(path: str | Path, calendar_length: int) -> tuple[int, np.ndarray]:
     multiple of 4, no values, a start index that is negative, non-integral or past the calendar, or values
     running beyond the calendar's end.
     """
-    with open(path, "rb") as file:  # FileNotFoundError passes through: callers decide what a missing bin means
-        size = os.fstat(file.fileno()).st_size
+    fd = os.open(path, os.O_RDONLY)  # FileNotFoundError passes through: callers decide what a missing bin means
+    try:
+        size = os.fstat(fd).st_size
         if size == 0:
             raise DataError(f"Qlib bin {path} is empty (0 bytes); re-dump this field")
         if size % 4:
             raise DataError(f"Qlib bin {path} is corrupt: {size} bytes is not a multiple of 4 (truncated write?)")
-        # A memory map: `load` gathers only the requested window's cells, so a short window of a long history
-        # touches a few pages instead of reading every bin whole. A plain `mmap` under an array rather than
-        # `np.memmap`, whose Python-level constructor and indexing cost more than reading a small bin.
-        raw = np.frombuffer(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ), dtype="<f4")
+        # A daily bin (24 KiB for 24 years) is read whole: one read costs a third of mapping it and faulting
+        # its pages in. A large (minute) bin is mapped, so a short window of a long history touches a few pages.
+        if size <= _READ_WHOLE_BYTES:
+            raw = np.frombuffer(_read_all(fd, size), dtype="<f4")
+        else:
+            raw = np.frombuffer(mmap.mmap(fd, 0, access=mmap.ACCESS_READ), dtype="<f4")
+    finally:
+        os.close(fd)
     head = float(raw[0])
     if len(raw) == 1:
         raise DataError(f"Qlib bin {path} holds a start index but no values; re-dump this field")
@@ -162,9 +182,11 @@ class QlibBinProvider(BarProvider):
                 f"{pd.Timestamp(dates[pos < 0][0]):%Y-%m-%d} is not a session of {self.name}'s calendar"
             )
         ascending = bool((pos[1:] > pos[:-1]).all())
-        shape = (len(dates), len(codes))
-        values = {f: np.full(shape, np.nan, dtype=np.float32) for f in fields}
-        covered = np.zeros(shape, dtype=bool)
+        # consecutive sessions (every window `DataService` asks for): a bin's rows are one slice of it
+        consecutive = ascending and len(pos) > 0 and pos[-1] - pos[0] == len(pos) - 1
+        # filled one instrument per contiguous row, then transposed once into the panel's (dates × codes)
+        columns = {f: np.full((len(codes), len(dates)), np.nan, dtype=np.float32) for f in fields}
+        present = np.zeros((len(codes), len(dates)), dtype=bool)
         n_cal = len(self._calendar)
         features = str(self.root / "features")
         bins = [_bin_name(f, self.freq) for f in fields]
@@ -176,8 +198,14 @@ class QlibBinProvider(BarProvider):
                 except FileNotFoundError:
                     continue  # Qlib reads a missing bin as an empty series: NaN, no rows of its own
                 rows = _rows_in(pos, ascending, start, start + len(data))
-                values[field][rows, j] = data[pos[rows] - start]
-                covered[rows, j] = True
+                if consecutive:
+                    lo = pos[0] + rows.start - start
+                    columns[field][j, rows] = data[lo:lo + rows.stop - rows.start]
+                else:
+                    columns[field][j, rows] = data[pos[rows] - start]
+                present[j, rows] = True
+        values = {f: np.ascontiguousarray(a.T) for f, a in columns.items()}
+        covered = np.ascontiguousarray(present.T)
         panel = Panel(dates=dates, instruments=codes, values=values, listed=covered)
         check_panel(panel, self.name)  # OHLC consistency, volume ≥ 0, ... named by instrument and date
         return panel

@@ -41,7 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 
-def _jit(fn):
+def parallel_kernel(fn):
     """Parallel kernel, cached on disk where numba finds a writable place (in-tree ``__pycache__``, else its
     user-wide cache dir); with none at all (read-only install, no home) it still works, compiling per process.
     ``error_model="numpy"``: x/0 is ±inf/NaN as in C and numpy, not a ZeroDivisionError."""
@@ -150,7 +150,7 @@ def _var_result(nobs, ssq, same):  # pragma: no cover - jit
     return ssq / (nobs - 1.0)
 
 
-@_jit
+@parallel_kernel
 def roll_sum_mean(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
                   mean: bool) -> np.ndarray:  # pragma: no cover - jit
     """pandas' ``roll_sum`` or ``roll_mean``, one series per row, its state in registers."""
@@ -183,7 +183,7 @@ def roll_sum_mean(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
 _LANES = 16
 
 
-@_jit
+@parallel_kernel
 def roll_var(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.ndarray:  # pragma: no cover - jit
     """pandas' ``roll_var`` with ddof=1, one series per row.
 
@@ -230,7 +230,7 @@ def roll_var(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.n
     return out
 
 
-@_jit
+@parallel_kernel
 def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
               eps: float) -> np.ndarray:  # pragma: no cover - jit
     """pandas' rolling ``corr`` then Qlib's mask, fused into one pass per series.
@@ -305,7 +305,7 @@ def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
     return out
 
 
-@_jit
+@parallel_kernel
 def roll_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
                  is_max: bool) -> np.ndarray:  # pragma: no cover - jit
     """pandas' ``roll_max``/``roll_min`` (Bottleneck's monotonic deque): the extreme of the window's non-NaN
@@ -398,7 +398,7 @@ def _slide(buf, nobs, new, old):  # pragma: no cover - jit
     return nobs
 
 
-@_jit
+@parallel_kernel
 def roll_order_stats(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int, qs: np.ndarray,
                      rank: bool) -> np.ndarray:  # pragma: no cover - jit
     """pandas' linear ``roll_quantile`` for every level in ``qs`` and, if ``rank``, ``roll_rank(pct=True,
@@ -440,7 +440,7 @@ def roll_order_stats(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     return out
 
 
-@_jit
+@parallel_kernel
 def roll_idx_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
                      is_max: bool) -> np.ndarray:  # pragma: no cover - jit
     """Qlib's IdxMax/IdxMin (``rolling.apply(lambda x: x.argmax() + 1)``): numpy's argmax over the raw window
@@ -485,7 +485,7 @@ def roll_idx_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     return out
 
 
-@_jit
+@parallel_kernel
 def regression(y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.ndarray:  # pragma: no cover - jit
     """Qlib's ``rolling_slope/rsquare/resi`` (x = slot 1..w, NaN slots skipped) in one pass per series:
     (3, N, T) = slope, r² (before Qlib's std mask), today's residual. The running sums follow Qlib's Cython
@@ -541,7 +541,7 @@ def regression(y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np
     return out
 
 
-@_jit
+@parallel_kernel
 def store(value: np.ndarray, listed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jit
     """Write (N, T) ``value`` transposed into (T, N) float32 ``out``, NaN where not listed: one fused pass
     instead of a transposing cast, a mask and a strided copy (Qlib's frames hold float32)."""
@@ -554,7 +554,7 @@ def store(value: np.ndarray, listed: np.ndarray, out: np.ndarray) -> None:  # pr
 ADD, SUB, MUL, DIV = 0, 1, 2, 3
 
 
-@_jit
+@parallel_kernel
 def arith(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:  # pragma: no cover - jit
     """``out = a (+ - * /) b`` over (N, T), parallel over rows, reading mixed float32/float64 operands directly
     (numpy would first cast the float32 side through a buffer). ``out`` has numpy's result dtype: when it is
@@ -575,7 +575,7 @@ def arith(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:  # pr
                 out[i, j] = x / y
 
 
-@_jit
+@parallel_kernel
 def scatter(value: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jit
     """``out[dest[j, i]] = float32(value[i, j])`` where ``dest[j, i] ≥ 0``: (N, T) ``value`` straight into the
     rows of a long frame's column (a day's rows are adjacent, so each thread writes one small range)."""

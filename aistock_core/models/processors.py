@@ -3,9 +3,10 @@
 Qlib runs them on a DataFrame with (group, name) columns, often through ``groupby("datetime").apply`` (slow).
 We hold each column group as one C-ordered (columns × rows) array — the layout pandas gives Qlib's blocks —
 and do the same arithmetic in the same dtype with the same reductions: NumPy's ``nanmean``/``nanstd`` on the
-(rows × columns) view for the fitted norms, pandas' own ``nanops`` per trading day for the cross-sectional
-ones (its float32 pairwise sums and float64 variance are what make the last bit), pandas' group rank for
-CSRankNorm. That is what makes the processed frames equal to ``DatasetH.prepare`` exactly, not just closely.
+(rows × columns) view for the fitted norms, pandas' ``nanops`` for the cross-sectional ones (its float32
+pairwise sums and float64 variance are what make the last bit: replayed for all days at once by
+`cross_section.cs_zscore`, called per day for the rarer robust variant), pandas' group rank for CSRankNorm.
+That is what makes the processed frames equal to ``DatasetH.prepare`` exactly, not just closely.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from pandas.core import nanops
 
 from aistock_core.errors import ModelError
+from aistock_core.models.cross_section import cs_zscore
 
 #: Qlib's ``qlib.constant.EPS``, added to RobustZScoreNorm's MAD.
 EPS = 1e-12
@@ -335,20 +337,15 @@ class CSZScoreNorm(Processor):
         bounds = frame.day_bounds
         for g in self.groups:
             x = frame.stacked(g)
-            out = np.empty_like(x)
-            with np.errstate(all="ignore"):
-                for lo, hi in pairwise(bounds):
-                    day = x[:, lo:hi]
-                    out[:, lo:hi] = _zscore(day) if self.method == "zscore" else _robust_zscore(day)
+            if self.method == "zscore":
+                out = cs_zscore(x, bounds)
+            else:
+                out = np.empty_like(x)
+                with np.errstate(all="ignore"):
+                    for lo, hi in pairwise(bounds):
+                        out[:, lo:hi] = _robust_zscore(x[:, lo:hi])
             frame = frame.with_stacked(g, out)
         return frame
-
-
-def _zscore(day: np.ndarray) -> np.ndarray:
-    """Qlib's ``zscore`` on one day's DataFrame: pandas' mean and std reductions, per column."""
-    mean = nanops.nanmean(day, axis=1, skipna=True)
-    std = nanops.nanstd(day, axis=1, skipna=True, ddof=1)
-    return (day - mean[:, None]) / std[:, None]
 
 
 def _robust_zscore(day: np.ndarray) -> np.ndarray:

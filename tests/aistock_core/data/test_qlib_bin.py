@@ -13,6 +13,7 @@ import pytest
 
 from aistock_core.calendar import xshg_calendar
 from aistock_core.codes import to_internal_many
+from aistock_core.data import qlib_bin
 from aistock_core.data.qlib_bin import QLIB_EXPORT_FIELDS, QlibBinProvider, read_bin, write_qlib_dir
 from aistock_core.data.service import DataService
 from aistock_core.errors import DataError
@@ -127,6 +128,25 @@ def test_dates_in_any_order_read_the_same_cells(hand_dir):
         np.testing.assert_array_equal(part.listed, whole.listed[picked])
         for name in ("close", "open"):
             np.testing.assert_array_equal(part.values[name], whole.values[name][picked])
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["read-whole", "memory-mapped"])
+def test_a_window_reads_the_bins_cells(hand_dir, monkeypatch, mapped):
+    """A window inside the history, read whole or (large bins) memory-mapped: each cell is the bin's value
+    for that session, counted from the bin's start index."""
+    if mapped:
+        monkeypatch.setattr(qlib_bin, "_READ_WHOLE_BYTES", 0)
+    provider = QlibBinProvider(hand_dir)
+    days = provider.calendar.sessions
+    for window in (range(4, 13), range(0, 20), range(13, 20)):
+        panel = provider.load(["600000.SH", "000001.SZ", "000002.SZ"], days[list(window)], ["close", "open"])
+        rows = np.array(window)
+        np.testing.assert_array_equal(panel.values["close"][:, 0], rows + 10.0)  # start 0
+        np.testing.assert_array_equal(panel.values["open"][:, 0], np.where(rows >= 4, rows - 4 + 10.5, np.nan))
+        expected = np.where((rows >= 7) & (rows < 15), rows - 7 + 5.0, np.nan)  # start 3, four NaN first
+        np.testing.assert_array_equal(panel.values["close"][:, 1], expected)
+        np.testing.assert_array_equal(panel.listed[:, 1], (rows >= 3) & (rows < 15))
+        np.testing.assert_array_equal(panel.values["close"][:, 2], rows + 7.0)
 
 
 @pytest.mark.qlib
