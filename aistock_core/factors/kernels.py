@@ -1,4 +1,4 @@
-"""numba window kernels: pandas' and Qlib's own per-series recurrences, run for all series in parallel.
+"""numba window kernels: pandas' and Qlib's own per-series recurrences, one block of series per call.
 
 Each kernel takes (N, T) float64 C-contiguous arrays — one row per instrument — and ``first``/``last`` (N,),
 the rows where each instrument's series starts and ends (Qlib's series has no rows outside them: cells there
@@ -10,10 +10,14 @@ regression (``qlib/data/_libs/rolling.pyx``). The same IEEE operations in the sa
 results (numba does not reassociate or fuse without ``fastmath``); ``tests/aistock_core/factors/test_ops.py``
 proves it against pandas and a line-by-line port of Qlib's loop.
 
-Why numba rather than one pandas call over the concatenated series: the kernels run rows in parallel
-(``prange``), skip pandas' per-call bound arrays, and fuse what pandas does in several passes (every quantile
-level and the rank of a window from one sorted buffer; Corr's five moments in one pass; slope, r² and residual
-from one regression pass).
+Why numba rather than one pandas call over the concatenated series: the kernels skip pandas' per-call bound
+arrays and fuse what pandas does in several passes (every quantile level and the rank of a window from one
+sorted buffer; Corr's five moments in one pass; slope, r² and residual from one regression pass).
+
+Parallelism: each kernel is serial and releases the GIL (``nogil``); the factor engine runs blocks of
+instruments on threads, so one block's kernels overlap another's Python steps. (numba's own ``prange`` threads
+parallelise each call instead, but leave the Python between thousands of short calls serial, open an OpenMP
+region per call and load a threading layer in every process: about 15 % slower on 2 cores.)
 
 Windows: ``w`` ≥ 1 rows, clipped at the series start (Qlib's ``min_periods=1``); ``w == 0`` is expanding.
 Compiled functions are cached on disk (``cache=True``: about 10 s of compilation once per install, then a
@@ -24,31 +28,20 @@ user-wide cache directory (or ``NUMBA_CACHE_DIR``).
 from __future__ import annotations
 
 import math
-import os
-
-# numba runs ``prange`` loops on OpenMP threads; an Alpha158 compute opens thousands of short parallel regions
-# with a little Python between them. OpenMP's default makes idle threads spin 300,000 rounds before sleeping:
-# on a busy machine they burn several times the useful CPU (measured on 2 shared cores: 12 s instead of 1.7 s
-# per compute). Sleeping at once (passive) costs a futex wake-up per region instead: on a quiet 2-core machine
-# 0.95-1.2 s per compute, 2.5 s of system time in a four-compute run. A short spin (10,000 rounds, tens of
-# microseconds) bridges the gap between back-to-back regions and sleeps after: 0.76-0.85 s, less CPU than
-# passive when quiet, about a fifth more when both cores are taken. Set before numba loads its OpenMP layer;
-# an operator's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-def parallel_kernel(fn):
-    """Parallel kernel, cached on disk where numba finds a writable place (in-tree ``__pycache__``, else its
-    user-wide cache dir); with none at all (read-only install, no home) it still works, compiling per process.
-    ``error_model="numpy"``: x/0 is ±inf/NaN as in C and numpy, not a ZeroDivisionError."""
+def kernel(fn):
+    """Serial kernel that releases the GIL, cached on disk where numba finds a writable place (in-tree
+    ``__pycache__``, else its user-wide cache dir); with none at all (read-only install, no home) it still
+    works, compiling per process. ``error_model="numpy"``: x/0 is ±inf/NaN as in C and numpy, not a
+    ZeroDivisionError."""
     try:
-        return njit(cache=True, parallel=True, error_model="numpy")(fn)
+        return njit(cache=True, nogil=True, error_model="numpy")(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return njit(parallel=True, error_model="numpy")(fn)
+        return njit(nogil=True, error_model="numpy")(fn)
 
 _NAN = np.nan
 
@@ -150,13 +143,13 @@ def _var_result(nobs, ssq, same):  # pragma: no cover - jit
     return ssq / (nobs - 1.0)
 
 
-@parallel_kernel
+@kernel
 def roll_sum_mean(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
                   mean: bool) -> np.ndarray:  # pragma: no cover - jit
     """pandas' ``roll_sum`` or ``roll_mean``, one series per row, its state in registers."""
     n, t = x.shape
     out = np.empty((n, t))
-    for i in prange(n):
+    for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
         out[i, e:] = _NAN
@@ -179,22 +172,22 @@ def roll_sum_mean(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     return out
 
 
-#: series one thread steps through time side by side in `roll_var`
+#: series `roll_var` steps through time side by side
 _LANES = 16
 
 
-@parallel_kernel
+@kernel
 def roll_var(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.ndarray:  # pragma: no cover - jit
     """pandas' ``roll_var`` with ddof=1, one series per row.
 
     Welford's update divides twice per step on one dependency chain, so a lone series waits on division
-    latency; a thread therefore steps `_LANES` independent series side by side (their state in small arrays)
+    latency; the kernel therefore steps `_LANES` independent series side by side (their state in small arrays)
     and the CPU overlaps their divisions. The operations within a series, and so every bit, are unchanged.
     (Sums and means have no division in the chain: `roll_sum_mean` keeps one series per loop, in registers.)
     """
     n, t = x.shape
     out = np.empty((n, t))
-    for c in prange((n + _LANES - 1) // _LANES):
+    for c in range((n + _LANES - 1) // _LANES):
         lo = c * _LANES
         r = min(lo + _LANES, n) - lo
         f = np.empty(r, dtype=np.int64)
@@ -230,7 +223,7 @@ def roll_var(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.n
     return out
 
 
-@parallel_kernel
+@kernel
 def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
               eps: float) -> np.ndarray:  # pragma: no cover - jit
     """pandas' rolling ``corr`` then Qlib's mask, fused into one pass per series.
@@ -243,7 +236,7 @@ def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
     """
     n, t = x.shape
     out = np.empty((n, t))
-    for i in prange(n):
+    for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
         out[i, e:] = _NAN
@@ -305,14 +298,14 @@ def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
     return out
 
 
-@parallel_kernel
+@kernel
 def roll_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
                  is_max: bool) -> np.ndarray:  # pragma: no cover - jit
     """pandas' ``roll_max``/``roll_min`` (Bottleneck's monotonic deque): the extreme of the window's non-NaN
     values, the newest of equal values, NaN when the window has none."""
     n, t = x.shape
     out = np.empty((n, t))
-    for i in prange(n):
+    for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
         out[i, e:] = _NAN
@@ -398,7 +391,7 @@ def _slide(buf, nobs, new, old):  # pragma: no cover - jit
     return nobs
 
 
-@parallel_kernel
+@kernel
 def roll_order_stats(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int, qs: np.ndarray,
                      rank: bool) -> np.ndarray:  # pragma: no cover - jit
     """pandas' linear ``roll_quantile`` for every level in ``qs`` and, if ``rank``, ``roll_rank(pct=True,
@@ -407,7 +400,7 @@ def roll_order_stats(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     n, t = x.shape
     k_q = qs.shape[0]
     out = np.empty((k_q + (1 if rank else 0), n, t))
-    for i in prange(n):
+    for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
         out[:, i, e:] = _NAN
@@ -440,7 +433,7 @@ def roll_order_stats(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     return out
 
 
-@parallel_kernel
+@kernel
 def roll_idx_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
                      is_max: bool) -> np.ndarray:  # pragma: no cover - jit
     """Qlib's IdxMax/IdxMin (``rolling.apply(lambda x: x.argmax() + 1)``): numpy's argmax over the raw window
@@ -451,7 +444,7 @@ def roll_idx_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     """
     n, t = x.shape
     out = np.empty((n, t))
-    for i in prange(n):
+    for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
         out[i, e:] = _NAN
@@ -485,7 +478,7 @@ def roll_idx_extreme(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
     return out
 
 
-@parallel_kernel
+@kernel
 def regression(y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.ndarray:  # pragma: no cover - jit
     """Qlib's ``rolling_slope/rsquare/resi`` (x = slot 1..w, NaN slots skipped) in one pass per series:
     (3, N, T) = slope, r² (before Qlib's std mask), today's residual. The running sums follow Qlib's Cython
@@ -493,7 +486,7 @@ def regression(y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np
     suspension (±inf, 0 or NaN) — is Qlib's."""
     n, t = y.shape
     out = np.empty((3, n, t))
-    for i in prange(n):
+    for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
         out[:, i, e:] = _NAN
@@ -541,12 +534,12 @@ def regression(y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np
     return out
 
 
-@parallel_kernel
+@kernel
 def store(value: np.ndarray, listed: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jit
     """Write (N, T) ``value`` transposed into (T, N) float32 ``out``, NaN where not listed: one fused pass
     instead of a transposing cast, a mask and a strided copy (Qlib's frames hold float32)."""
     t, n = out.shape
-    for j in prange(t):
+    for j in range(t):
         for i in range(n):
             out[j, i] = np.float32(value[i, j]) if listed[j, i] else np.float32(np.nan)
 
@@ -554,14 +547,14 @@ def store(value: np.ndarray, listed: np.ndarray, out: np.ndarray) -> None:  # pr
 ADD, SUB, MUL, DIV = 0, 1, 2, 3
 
 
-@parallel_kernel
+@kernel
 def arith(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:  # pragma: no cover - jit
-    """``out = a (+ - * /) b`` over (N, T), parallel over rows, reading mixed float32/float64 operands directly
+    """``out = a (+ - * /) b`` over (N, T), reading mixed float32/float64 operands directly
     (numpy would first cast the float32 side through a buffer). ``out`` has numpy's result dtype: when it is
     float32 both operands are float32, and a float64 +, -, × or ÷ of two float32 values rounds to exactly the
     float32 result (double rounding is innocuous for these operations), so the values equal numpy's."""
     n, t = out.shape
-    for i in prange(n):
+    for i in range(n):
         for j in range(t):
             x = a[i, j]
             y = b[i, j]
@@ -575,12 +568,12 @@ def arith(a: np.ndarray, b: np.ndarray, op: int, out: np.ndarray) -> None:  # pr
                 out[i, j] = x / y
 
 
-@parallel_kernel
+@kernel
 def scatter(value: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jit
     """``out[dest[j, i]] = float32(value[i, j])`` where ``dest[j, i] ≥ 0``: (N, T) ``value`` straight into the
-    rows of a long frame's column (a day's rows are adjacent, so each thread writes one small range)."""
+    rows of a long frame's column (a day's rows are adjacent: each day writes one small range)."""
     t, n = dest.shape
-    for j in prange(t):
+    for j in range(t):
         for i in range(n):
             m = dest[j, i]
             if m >= 0:

@@ -159,9 +159,9 @@ class OpSpec:
     def extent(self, args: Sequence[Any]) -> tuple[int, int]:
         """Qlib's ``get_extended_window_size`` (Delta uses N, not Qlib's N-1: the value needs N rows back)."""
 
-        exprs = [a for a in args if not isinstance(a, Const)]
-        left = max((a.extent()[0] for a in exprs), default=0)
-        right = max((a.extent()[1] for a in exprs), default=0)
+        extents = [a.extent() for a in args if not isinstance(a, Const)]  # once each: a child's is recursive
+        left = max((lo for lo, _ in extents), default=0)
+        right = max((hi for _, hi in extents), default=0)
         if self.shape == "elem":
             return left, right
         n = args[-1].value if self.params[-1] != "q" else args[1].value

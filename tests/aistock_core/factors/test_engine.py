@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pandas as pd
@@ -190,10 +191,32 @@ def test_tiny_and_empty_panels(t, n):
         assert np.isnan(out["STD5"][0]).all() and np.isnan(out["LABEL0"]).all()
 
 
-def test_instrument_blocks_do_not_change_results(panel):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_instrument_blocks_do_not_change_results(panel, threads):
+    """Blocks of any size, computed one after another or on threads side by side: the same values."""
     exprs = {**alpha158_expressions(), "LABEL0": ALPHA158_LABEL}
-    whole = FactorEngine(exprs).compute(panel)
+    whole = FactorEngine(exprs)
+    whole.block, whole.threads = 30, 1  # one block, this thread
+    expected = whole.compute(panel)
     blocked = FactorEngine(exprs)
-    blocked.block = 7  # 30 instruments → 5 blocks, the last one short
+    blocked.block, blocked.threads = 7, threads  # 30 instruments → 5 blocks, the last one short
     for name, arr in blocked.compute(panel).items():
-        np.testing.assert_array_equal(arr, whole[name], err_msg=name)
+        np.testing.assert_array_equal(arr, expected[name], err_msg=name)
+
+
+def test_a_failing_block_stops_the_compute(panel, monkeypatch):
+    """The first block's error is raised; blocks not started by then are never started."""
+    eng = FactorEngine({"ma": "Mean($close, 5)/$close"})
+    eng.block, eng.threads = 1, 2  # 30 blocks on two threads
+    started = []
+
+    def compute_block(panel, cols, write):
+        started.append(cols.start)
+        if cols.start == 0:
+            raise FactorError("block 0 failed")
+        time.sleep(0.01)
+
+    monkeypatch.setattr(eng, "_compute_block", compute_block)
+    with pytest.raises(FactorError, match="block 0 failed"):
+        eng.compute_stack(panel)
+    assert 0 in started and len(started) < 30
