@@ -4,7 +4,10 @@ Workflow: Alpha158 (Qlib's default processors) + LGBModel with RD-Agent's LightG
 ``num_threads`` = 2 on both sides) on ``--instruments`` × ``--days`` synthetic sessions written as one Qlib
 dir; segments train/valid/test = 3 / 1 / rest (1.75 at 1,500 sessions) years. Each side runs in its own
 fresh subprocess on the same dir, so peak RSS is per side: dataset preparation (Qlib: constructing
-``DatasetH`` = load + process; ours: `Dataset.load`), then end to end (data + fit + predict on test).
+``DatasetH`` = load + process; ours: `Dataset.load`), then end to end (data + fit + predict on test). Each side's
+one-time start of the process is outside its timings — Qlib's imports and ``qlib.init`` (its C extensions load
+at import), our imports and numba's start with the cached kernels — and ours is printed apart, with the
+speed-up it leaves when counted in.
 Daily scoring: a registered LightGBM champion (MLflow, SQLite store) scores one day of a
 ``--live-instruments`` market (Alpha158 with its 60-session look-back); model loading is shown apart.
 
@@ -66,12 +69,24 @@ OURS_SCRIPT = textwrap.dedent(
     import json, resource, sys, time
     from aistock_core.data.qlib_bin import QlibBinProvider
     from aistock_core.data.service import DataService
+    from aistock_core.data.synthetic import SyntheticMarket
     from aistock_core.models.config import parse_workflow
-    from aistock_core.models.dataset import Dataset
+    from aistock_core.models.cross_section import cs_zscore
+    from aistock_core.models.dataset import Dataset, handler_engine
     from aistock_core.models.lgb import LGBModel
+    import numpy as np
     job = json.loads(sys.argv[1])
     spec = parse_workflow({"task": {"model": job["model"], "dataset": job["dataset"]}})
     service = DataService(QlibBinProvider(job["uri"]))
+    tiny = DataService(SyntheticMarket(seed=1, n_instruments=3, start="2020-01-02", end="2020-06-30"))
+    engine = handler_engine(spec.dataset.handler)
+    panel = tiny.get_panel("all", fields=engine.fields, adjust="qlib", dtype=np.float32)
+    t_start = time.perf_counter()
+    # numba's one-time start in this process and the cached kernels, loaded by a compute of the same
+    # expressions on a 3-instrument market: the counterpart of Qlib's C extensions, which load at import
+    engine.compute(panel)
+    cs_zscore(np.zeros((1, 2), dtype=np.float32), np.array([0, 2]))
+    start = time.perf_counter() - t_start
     t0 = time.perf_counter()
     ds = Dataset.load(service, spec.dataset)
     prep = time.perf_counter() - t0
@@ -81,9 +96,9 @@ OURS_SCRIPT = textwrap.dedent(
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     del ds, model
     t1 = time.perf_counter()
-    Dataset.load(service, spec.dataset)  # again: numba's compiled kernels are loaded, the page cache is warm
-    print(json.dumps({"prep": prep, "prep_warm": time.perf_counter() - t1, "e2e": e2e, "rows": len(pred),
-                      "rss_mib": rss}))
+    Dataset.load(service, spec.dataset)  # again: the page cache and the process's memory are warm
+    print(json.dumps({"start": start, "prep": prep, "prep_warm": time.perf_counter() - t1, "e2e": e2e,
+                      "rows": len(pred), "rss_mib": rss}))
     """
 )
 
@@ -153,8 +168,10 @@ def main() -> None:
         job = {"uri": str(uri), "dataset": dataset, "model": model, "out": str(Path(tmp) / "mlruns")}
         ours = run(OURS_SCRIPT, job)
         size = f"{args.instruments} × {args.days}"
-        rows.append(("ours: dataset preparation (Dataset.load), first in a fresh process", size,
-                     f"{ours['prep']:.2f} s", ""))
+        rows.append(("ours: one-time start of a process (numba, its cached kernels)", "", f"{ours['start']:.2f} s",
+                     ""))
+        rows.append(("ours: dataset preparation (Dataset.load), first in the process", size, f"{ours['prep']:.2f} s",
+                     ""))
         rows.append(("ours: dataset preparation again in the same process", size, f"{ours['prep_warm']:.2f} s", ""))
         rows.append(("ours: end to end (data + fit + predict)", f"{ours['rows']:,} test rows", f"{ours['e2e']:.1f} s",
                      ""))
@@ -165,9 +182,10 @@ def main() -> None:
             rows.append(("Qlib 0.9.7: end to end (DatasetH + fit + predict)", f"{qlib['rows']:,} test rows",
                          f"{qlib['e2e']:.1f} s", ""))
             rows.append(("Qlib 0.9.7: peak RSS of the process", "", f"{qlib['rss_mib']:.0f} MiB", ""))
-            rows.append(("speed-up: preparation (fresh / warm) / end to end", "",
-                         f"{qlib['prep'] / ours['prep']:.0f}× ({qlib['prep'] / ours['prep_warm']:.0f}×) / "
-                         f"{qlib['e2e'] / ours['e2e']:.1f}×", "≥ 50× / ≥ 3×"))
+            rows.append(("speed-up: preparation first / again / first with the one-time start", "",
+                         f"{qlib['prep'] / ours['prep']:.0f}× / {qlib['prep'] / ours['prep_warm']:.0f}× / "
+                         f"{qlib['prep'] / (ours['start'] + ours['prep']):.0f}×", "≥ 50×"))
+            rows.append(("speed-up: end to end", "", f"{qlib['e2e'] / ours['e2e']:.1f}×", "≥ 3×"))
             rows.append(("peak memory ours / Qlib", "", f"{ours['rss_mib'] / qlib['rss_mib']:.2f}", "≤ 1"))
         rows += scoring(Path(tmp), args.live_instruments, args.repeat)
     table = Table(title="Models: Qlib workflow retrain, ours vs Qlib 0.9.7 (same dir, same machine)")

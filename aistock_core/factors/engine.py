@@ -22,6 +22,7 @@ import pandas as pd
 from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.errors import AistockError, FactorError
 from aistock_core.factors import kernels as K
+from aistock_core.factors.allocator import keep_freed_blocks
 from aistock_core.factors.expr import Call, Const, Expr, Feature
 from aistock_core.factors.ops import Value
 from aistock_core.factors.ordinal import rolling_order_stats
@@ -145,6 +146,7 @@ class FactorEngine:
         """``compute`` every block, on `threads` threads side by side: the kernels release the GIL, so one
         block's kernels run while another's Python steps do. Blocks write disjoint cells; the first error
         cancels the blocks not started yet and is raised once the running ones end."""
+        keep_freed_blocks()  # once per process: the blocks' temporaries reuse freed memory (`allocator`)
         blocks = self._blocks(t, n)
         workers = min(len(blocks), self.threads or _cpus())
         if workers <= 1:
@@ -478,7 +480,8 @@ def compute_frame(
     # the kept cells, time-major and in ``order`` within a day: the long frame's rows
     t_idx, j_idx = np.nonzero(keep[rows][:, order])
     i_idx = order[j_idx]
-    dest = np.full(panel.listed.shape, -1, dtype=np.int64)
+    # int32 while the frame's rows fit: `compute_cells` reads the whole map once per expression and block
+    dest = np.full(panel.listed.shape, -1, dtype=np.int32 if len(t_idx) < 2**31 else np.int64)
     dest[rows[t_idx], i_idx] = np.arange(len(t_idx))
     data = engine.compute_cells(panel, dest, len(t_idx))
     # built from codes: the levels are already unique, so pandas need not factorise 10^5-10^6 labels

@@ -225,7 +225,7 @@ def roll_var(x: np.ndarray, first: np.ndarray, last: np.ndarray, w: int) -> np.n
 
 @kernel
 def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray, w: int,
-              eps: float) -> np.ndarray:  # pragma: no cover - jit
+              var_cap: float) -> np.ndarray:  # pragma: no cover - jit
     """pandas' rolling ``corr`` then Qlib's mask, fused into one pass per series.
 
     pandas pair-masks the inputs (each NaN where the other is) and combines five rolling passes:
@@ -233,9 +233,16 @@ def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
     Qlib then blanks cells where either *input's own* rolling std (unmasked) is ≤ eps: where the two series
     have the same NaN cells — the usual case — the masked variances are those, bit for bit; elsewhere two more
     Welford states follow the unmasked inputs.
+
+    The step is bound by the CPU's divider, so two of its operations are taken off it without changing a bit:
+    ``sqrt(v) ≤ eps or v < 0`` is ``v ≤ var_cap`` (`rolling.largest_var_within`: a rounded square root never
+    decreases), and ``n / (n - 1)`` comes from a table of the same quotients.
     """
     n, t = x.shape
     out = np.empty((n, t))
+    ratio = np.empty((w if w > 0 else t) + 1)  # pandas' count / (count - 1) for every count a window can hold
+    for c in range(ratio.shape[0]):
+        ratio[c] = c / (c - 1.0)
     for i in range(n):
         f = min(first[i], t)
         e = max(min(last[i], t), f)  # rows after the series ends are never read: NaN
@@ -286,14 +293,13 @@ def roll_corr(x: np.ndarray, y: np.ndarray, first: np.ndarray, last: np.ndarray,
                 un_y, um_y, uq_y, ua_y, up_y, usame_y = _var_add(uy, un_y, um_y, uq_y, ua_y, up_y, usame_y)
                 own_x = _var_result(un_x, uq_x, usame_x)
                 own_y = _var_result(un_y, uq_y, usame_y)
-            if own_x < 0 or np.sqrt(own_x) <= eps or own_y < 0 or np.sqrt(own_y) <= eps:  # pandas' zsqrt
+            if own_x <= var_cap or own_y <= var_cap:  # an input's std (pandas' zsqrt) ≤ eps
                 out[i, j] = _NAN
                 continue
             mean_xy = _mean_result(n_xy, s_xy, neg_xy, p_xy, same_xy)
             mean_x = _mean_result(n_x, s_x, neg_x, p_x, same_x)
             mean_y = _mean_result(n_y, s_y, neg_y, p_y, same_y)
-            cnt = float(n_xy)  # pandas: roll_sum of notna(x + y), exact
-            num = (mean_xy - mean_x * mean_y) * (cnt / (cnt - 1.0))
+            num = (mean_xy - mean_x * mean_y) * ratio[n_xy]  # pandas: count = roll_sum of notna(x + y), exact
             out[i, j] = num / np.sqrt(var_x * var_y)
     return out
 

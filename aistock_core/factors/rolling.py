@@ -186,7 +186,21 @@ def rolling_corr(geo: Series2D, x: np.ndarray, y: np.ndarray, w: int) -> np.ndar
     One fused pass per series (`kernels.roll_corr`) computes the pair-masked moments pandas combines and the
     inputs' own variances for the mask.
     """
-    return K.roll_corr(_rows(x), _rows(y), geo.first, geo.last, w, STD_EPS)
+    return K.roll_corr(_rows(x), _rows(y), geo.first, geo.last, w, _STD_EPS_VAR)
+
+
+def largest_var_within(eps: float) -> float:
+    """The largest double ``v`` with ``sqrt(v) ≤ eps``. A correctly rounded square root never decreases, so for
+    every double ``v``: ``v < 0 or sqrt(v) ≤ eps`` ⟺ ``v ≤ largest_var_within(eps)`` (NaN: false on both sides)."""
+    v = eps * eps
+    while np.sqrt(v) > eps:
+        v = np.nextafter(v, -np.inf)
+    while np.sqrt(np.nextafter(v, np.inf)) <= eps:
+        v = np.nextafter(v, np.inf)
+    return float(v)
+
+
+_STD_EPS_VAR = largest_var_within(STD_EPS)
 
 
 # -- numpy kernels for what Qlib computes with rolling.apply or its own Cython -------------------------------
