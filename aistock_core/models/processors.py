@@ -4,8 +4,8 @@ Qlib runs them on a DataFrame with (group, name) columns, often through ``groupb
 We hold each column group as one C-ordered (columns × rows) array — the layout pandas gives Qlib's blocks —
 and do the same arithmetic in the same dtype with the same reductions: NumPy's ``nanmean``/``nanstd`` on the
 (rows × columns) view for the fitted norms, pandas' ``nanops`` for the cross-sectional ones (its float32
-pairwise sums and float64 variance are what make the last bit: replayed for all days at once by
-`cross_section.cs_zscore`, called per day for the rarer robust variant), pandas' group rank for CSRankNorm.
+pairwise sums, float64 variance and NumPy's medians are what make the last bit: replayed for all days at once
+by `cross_section`), pandas' group rank for CSRankNorm.
 That is what makes the processed frames equal to ``DatasetH.prepare`` exactly, not just closely.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 from pandas.core import nanops
 
 from aistock_core.errors import ModelError
-from aistock_core.models.cross_section import cs_zscore
+from aistock_core.models.cross_section import cs_robust_zscore, cs_zscore
 
 #: Qlib's ``qlib.constant.EPS``, added to RobustZScoreNorm's MAD.
 EPS = 1e-12
@@ -335,24 +334,10 @@ class CSZScoreNorm(Processor):
 
     def __call__(self, frame):
         bounds = frame.day_bounds
+        norm = cs_zscore if self.method == "zscore" else cs_robust_zscore
         for g in self.groups:
-            x = frame.stacked(g)
-            if self.method == "zscore":
-                out = cs_zscore(x, bounds)
-            else:
-                out = np.empty_like(x)
-                with np.errstate(all="ignore"):
-                    for lo, hi in pairwise(bounds):
-                        out[:, lo:hi] = _robust_zscore(x[:, lo:hi])
-            frame = frame.with_stacked(g, out)
+            frame = frame.with_stacked(g, norm(frame.stacked(g), bounds))
         return frame
-
-
-def _robust_zscore(day: np.ndarray) -> np.ndarray:
-    """Qlib's ``robust_zscore``: x − median, then ÷ MAD ÷ 1.4826 (two divisions, in x's dtype), clipped to ±3."""
-    x = day - nanops.nanmedian(day, axis=1, skipna=True)[:, None]
-    mad = nanops.nanmedian(np.abs(x), axis=1, skipna=True)
-    return np.clip(x / mad[:, None] / x.dtype.type(1.4826), -3, 3)
 
 
 class CSRankNorm(Processor):
