@@ -10,7 +10,6 @@ gigabytes of float64 temporaries). Window kernels are numba (`kernels`); blocks 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from aistock_core.cpus import usable_cpus
 from aistock_core.data.panel import Panel, spans_mask
 from aistock_core.errors import AistockError, FactorError
 from aistock_core.factors import kernels as K
@@ -87,7 +87,7 @@ class FactorEngine:
     block_cells = 96_000
     #: instruments per block, overriding `block_cells` when set
     block: int | None = None
-    #: blocks computed side by side (threads); None: one per CPU this process may run on
+    #: blocks computed side by side (threads); None: one per CPU this process can use (`cpus.usable_cpus`)
     threads: int | None = None
 
     def compute(self, panel: Panel) -> dict[str, np.ndarray]:
@@ -139,7 +139,7 @@ class FactorEngine:
         return panel.listed.shape
 
     def _workers(self) -> int:
-        return self.threads or _cpus()
+        return self.threads or usable_cpus()
 
     def _blocks(self, t: int, n: int) -> list[slice]:
         """Column ranges of about `block_cells` cells (`block` instruments when set); more than one block is made
@@ -424,13 +424,6 @@ def _children(node: Call) -> list[Expr]:
 def _is_param(node: Call, index: int) -> bool:
     """Window sizes and quantile levels are passed as plain numbers, not evaluated."""
     return node.spec.params[index] in ("n", "ref", "span", "q")
-
-
-def _cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def compute(panel: Panel, expressions: Mapping[str, str | Expr]) -> dict[str, np.ndarray]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import signal
 import sys
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from aistock_core.config import SandboxMode
+from aistock_core.cpus import usable_cpus
 from aistock_core.data.service import DataService, Universe
 from aistock_core.errors import FactorError
 from aistock_core.factors.audit import AuditReport, require_clean
@@ -237,7 +237,7 @@ def run_factor_codes(
             except FactorError as exc:
                 return name, str(exc)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(len(sources), os.cpu_count() or 1))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(sources), usable_cpus()))) as pool:
             for name, outcome in pool.map(run_one, sources.items()):
                 if isinstance(outcome, str):
                     failures[name] = outcome
