@@ -95,10 +95,15 @@ def cs_zscore(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
     float32 stays float32 (its sums as above); other arrays are float64, whose sums need no cast buffers.
     """
-    x = np.ascontiguousarray(x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64))
-    ftype = np.float32 if x.dtype == np.float32 else np.float64
+    x, ftype = _float_rows(x)
     buffer = _CAST_BUFFER if ftype is np.float32 else max(x.shape[1], 1)
     return _cs_zscore(x, np.asarray(bounds, dtype=np.int64), ftype, buffer)
+
+
+def _float_rows(x: np.ndarray) -> tuple[np.ndarray, type]:
+    """``x`` as C-ordered float32 (kept) or float64 (anything else), and that scalar type."""
+    x = np.ascontiguousarray(x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64))
+    return x, (np.float32 if x.dtype == np.float32 else np.float64)
 
 
 @kernel
@@ -151,8 +156,7 @@ def cs_robust_zscore(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     divisions in x's dtype), clipped to ±3, the medians as pandas' ``nanmedian`` takes them (NaN skipped, the
     two middle values averaged in x's dtype) — through NumPy's 1-D median for one column, its masked-array median
     for several on days under 600 rows."""
-    x = np.ascontiguousarray(x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64))
-    ftype = np.float32 if x.dtype == np.float32 else np.float64
+    x, ftype = _float_rows(x)
     return _cs_robust_zscore(x, np.asarray(bounds, dtype=np.int64), ftype)
 
 
@@ -171,6 +175,7 @@ def _median(values: np.ndarray, n: int, odd_twice: bool, ftype):  # pragma: no c
 
 @kernel
 def _cs_robust_zscore(x: np.ndarray, bounds: np.ndarray, ftype) -> np.ndarray:  # pragma: no cover - jit
+    """`cs_robust_zscore` in ``ftype``: a day's values (then absolute deviations) gathered without NaN, sorted."""
     k = x.shape[0]
     out = np.empty_like(x)
     scale = ftype(1.4826)
