@@ -138,19 +138,16 @@ class FactorEngine:
             )
         return panel.listed.shape
 
-    def _workers(self) -> int:
-        return self.threads or usable_cpus()
-
-    def _blocks(self, t: int, n: int) -> list[slice]:
+    def _blocks(self, t: int, n: int, workers: int) -> list[slice]:
         """Column ranges of about `block_cells` cells (`block` instruments when set); more than one block is made
-        a multiple of the threads so that none idles at the end (a 60-session window of 5,000 names: 4 blocks on
-        2 CPUs, not 3), while a panel of one block's size stays whole."""
+        a multiple of ``workers`` so that none idles at the end (a 60-session window of 5,000 names: 4 blocks on
+        2 threads, not 3), while a panel of one block's size stays whole."""
         if self.block:
             step = self.block
         else:
             count = -(-n * max(t, 1) // self.block_cells)
             if count > 1:
-                count = -(-count // self._workers()) * self._workers()
+                count = -(-count // workers) * workers
             step = max(1, -(-n // max(count, 1)))
         return [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
@@ -159,8 +156,9 @@ class FactorEngine:
         block's kernels run while another's Python steps do. Blocks write disjoint cells; the first error
         cancels the blocks not started yet and is raised once the running ones end."""
         keep_freed_blocks()  # once per process: the blocks' temporaries reuse freed memory (`allocator`)
-        blocks = self._blocks(t, n)
-        workers = min(len(blocks), self._workers())
+        workers = self.threads or usable_cpus()  # the affinity mask and cgroup quota, read once per compute
+        blocks = self._blocks(t, n, workers)
+        workers = min(len(blocks), workers)
         if workers <= 1:
             for cols in blocks:
                 compute(cols)

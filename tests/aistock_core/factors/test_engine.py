@@ -208,9 +208,7 @@ def test_instrument_blocks_do_not_change_results(panel, threads):
     (61, 4258, 2, 4), (1500, 500, 2, 8), (1500, 500, 3, 9), (100, 1500, 2, 2),  # several: a multiple of threads
     (20, 30, 2, 1), (1500, 1, 4, 1), (0, 0, 2, 0)])  # one block's size or less: whole
 def test_blocks_cover_every_instrument_once_in_a_multiple_of_the_threads(t, n, threads, blocks):
-    eng = FactorEngine({"ma": "Mean($close, 5)"})
-    eng.threads = threads
-    cols = eng._blocks(t, n)
+    cols = FactorEngine({"ma": "Mean($close, 5)"})._blocks(t, n, threads)
     assert len(cols) == blocks
     assert np.array_equal(np.concatenate([np.arange(n)[c] for c in cols] or [np.arange(0)]), np.arange(n))
 
